@@ -1,0 +1,49 @@
+"""`manage.py recommend FILE`: answers as JSON in, the recommendation of DESIGN.md §4 out."""
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from screening import questionnaire, rules
+
+
+class Command(BaseCommand):
+    help = "Recommend a level of care for a JSON answer set (or an array of them). FILE may be - for stdin."
+    requires_system_checks = []  # pure computation: no database, and start-up stays fast
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="JSON file with one answer object or an array of them; - reads stdin")
+        parser.add_argument("--indent", type=int, default=None, help="pretty-print the output")
+
+    def handle(self, *args, file, indent, **options):
+        try:
+            text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()  # noqa: SIM115
+        except OSError as e:
+            raise CommandError(f"FILE: cannot read {file}: {e.strerror}", returncode=2) from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CommandError(
+                f"FILE: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", returncode=2
+            ) from None
+
+        if isinstance(data, list):
+            results, problems = [], []
+            for index, item in enumerate(data):
+                try:
+                    results.append(rules.evaluate(questionnaire.parse(item)).to_dict())
+                except questionnaire.QuestionnaireError as e:
+                    problems.extend(f"[{index}].{name}: {msg}" for name, msgs in e.errors.items() for msg in msgs)
+            if problems:
+                raise CommandError(
+                    f"invalid answers in {len(problems)} place(s):\n  " + "\n  ".join(problems), returncode=2
+                )
+            output = results
+        else:
+            try:
+                output = rules.evaluate(questionnaire.parse(data)).to_dict()
+            except questionnaire.QuestionnaireError as e:
+                lines = [f"{name}: {msg}" for name, msgs in e.errors.items() for msg in msgs]
+                raise CommandError("invalid answers:\n  " + "\n  ".join(lines), returncode=2) from None
+        self.stdout.write(json.dumps(output, indent=indent))

@@ -1,0 +1,227 @@
+"""The questionnaire of DESIGN.md §2: names, choices and strict validation.
+
+`parse` turns a raw mapping (parsed JSON, or form data already converted to Python types)
+into the frozen `rules.Answers`, collecting every error by field name. Shared by the web
+form, `manage.py recommend` and the exports. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from enum import StrEnum
+from typing import Any
+
+from .instruments import CIWA_AR_MAX, COWS_MAX, GAD7_MAX, PAWSS_MAX, PHQ9_MAX, Cssrs, CssrsBehavior, Dsm5Criterion
+from .rules import Answers, MentalHealthCondition, Readiness, Substance
+
+BOOL_FIELDS = (
+    "withdrawal_seizure_or_dt_history",
+    "daily_sedative_use",
+    "complicated_withdrawal_now",
+    "unstable_medical_condition",
+    "pregnant",
+    "psychotic_symptoms",
+    "homicidal_ideation",
+    "relapse_after_outpatient_12mo",
+    "recent_higher_level_care",
+    "lives_with_substance_users",
+    "home_safe",
+    "stable_housing",
+    "supportive_network",
+    "work_or_school_commitments",
+    "family_commitments",
+    "can_attend_9h_week",
+)
+INT_FIELDS = {"phq9_total": PHQ9_MAX, "phq9_item9": 3, "gad7_total": GAD7_MAX}
+NULLABLE_INT_FIELDS = {"ciwa_ar": CIWA_AR_MAX, "cows": COWS_MAX, "pawss": PAWSS_MAX}
+CHOICE_FIELDS: dict[str, type[StrEnum]] = {
+    "mental_health_condition": MentalHealthCondition,
+    "readiness": Readiness,
+}
+CSSRS_BOOL_FIELDS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
+CSSRS_FIELDS = (*CSSRS_BOOL_FIELDS, "behavior")
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Answers))
+
+
+class QuestionnaireError(ValueError):
+    """Invalid answers: `errors` maps each offending field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choices(enum: type[StrEnum]) -> str:
+    return ", ".join(m.value for m in enum)
+
+
+def parse(raw: Any) -> Answers:
+    """Validate a raw answer mapping strictly and return the typed answers, or raise QuestionnaireError."""
+    if not isinstance(raw, Mapping):
+        raise QuestionnaireError({"__root__": ["must be a JSON object of answers"]})
+    errors: dict[str, list[str]] = {}
+
+    def err(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    for key in raw:
+        if key not in FIELD_NAMES:
+            err(str(key), "unknown field")
+    values: dict[str, Any] = {}
+    for name in FIELD_NAMES:
+        if name not in raw:
+            err(name, "is required")
+
+    for name in BOOL_FIELDS:
+        if name in raw:
+            if isinstance(raw[name], bool):
+                values[name] = raw[name]
+            else:
+                err(name, "must be true or false")
+    for name, maximum in INT_FIELDS.items():
+        if name in raw:
+            v = raw[name]
+            if not _is_int(v):
+                err(name, "must be an integer")
+            elif not 0 <= v <= maximum:
+                err(name, f"must be from 0 to {maximum}")
+            else:
+                values[name] = v
+    for name, maximum in NULLABLE_INT_FIELDS.items():
+        if name in raw:
+            v = raw[name]
+            if v is None:
+                values[name] = None
+            elif not _is_int(v):
+                err(name, "must be an integer or null")
+            elif not 0 <= v <= maximum:
+                err(name, f"must be from 0 to {maximum}")
+            else:
+                values[name] = v
+    for name, enum in CHOICE_FIELDS.items():
+        if name in raw:
+            v = raw[name]
+            if isinstance(v, str) and v in enum._value2member_map_:
+                values[name] = enum(v)
+            else:
+                err(name, f"must be one of: {_choices(enum)}")
+
+    if "substances" in raw:
+        subs = _parse_list(raw["substances"], Substance, "substances", err)
+        if subs is not None:
+            if not subs:
+                err("substances", "choose at least one substance")
+            else:
+                values["substances"] = tuple(Substance(s) for s in subs)
+    if "dsm5_criteria" in raw:
+        crit = _parse_list(raw["dsm5_criteria"], Dsm5Criterion, "dsm5_criteria", err)
+        if crit is not None:
+            values["dsm5_criteria"] = tuple(crit)
+    if "cssrs" in raw:
+        cssrs = _parse_cssrs(raw["cssrs"], err)
+        if cssrs is not None:
+            values["cssrs"] = cssrs
+
+    _check_consistency(values, err)
+    if errors:
+        raise QuestionnaireError(errors)
+    return Answers(**values)
+
+
+def _parse_list(v: Any, enum: type[StrEnum], name: str, err) -> list[str] | None:
+    if not isinstance(v, list):
+        err(name, f"must be a list of: {_choices(enum)}")
+        return None
+    ok = True
+    seen: set[str] = set()
+    for item in v:
+        if not isinstance(item, str) or item not in enum._value2member_map_:
+            err(name, f"{item!r} is not one of: {_choices(enum)}")
+            ok = False
+        elif item in seen:
+            err(name, f"{item!r} is listed twice")
+            ok = False
+        else:
+            seen.add(item)
+    return list(v) if ok else None
+
+
+def _parse_cssrs(v: Any, err) -> Cssrs | None:
+    if not isinstance(v, Mapping):
+        err("cssrs", "must be an object with " + ", ".join(CSSRS_FIELDS))
+        return None
+    ok = True
+    for key in v:
+        if key not in CSSRS_FIELDS:
+            err(f"cssrs.{key}", "unknown field")
+            ok = False
+    for key in CSSRS_FIELDS:
+        if key not in v:
+            err(f"cssrs.{key}", "is required")
+            ok = False
+    for key in CSSRS_BOOL_FIELDS:
+        if key in v and not isinstance(v[key], bool):
+            err(f"cssrs.{key}", "must be true or false")
+            ok = False
+    if "behavior" in v and not (isinstance(v["behavior"], str) and v["behavior"] in CssrsBehavior._value2member_map_):
+        err("cssrs.behavior", f"must be one of: {_choices(CssrsBehavior)}")
+        ok = False
+    if not ok:
+        return None
+    if not v["suicidal_thoughts"]:
+        for key in ("method", "intent", "plan"):
+            if v[key]:
+                err(f"cssrs.{key}", "must be false when suicidal_thoughts is false")
+                ok = False
+    if not ok:
+        return None
+    return Cssrs(**{k: v[k] for k in CSSRS_BOOL_FIELDS}, behavior=CssrsBehavior(v["behavior"]))
+
+
+def _check_consistency(values: dict[str, Any], err) -> None:
+    subs = values.get("substances")
+    if subs is not None:
+        alcohol = Substance.ALCOHOL in subs
+        opioids = Substance.OPIOIDS in subs
+        sedatives = Substance.SEDATIVES in subs
+        if "ciwa_ar" in values:
+            if alcohol and values["ciwa_ar"] is None:
+                err("ciwa_ar", "is required when alcohol is listed")
+            elif not alcohol and values["ciwa_ar"] is not None:
+                err("ciwa_ar", "must be null unless alcohol is listed")
+        if "cows" in values:
+            if opioids and values["cows"] is None:
+                err("cows", "is required when opioids are listed")
+            elif not opioids and values["cows"] is not None:
+                err("cows", "must be null unless opioids are listed")
+        if "pawss" in values and not alcohol and values["pawss"] is not None:
+            err("pawss", "must be null unless alcohol is listed")
+        if values.get("daily_sedative_use") and not sedatives:
+            err("daily_sedative_use", "can be true only when sedatives are listed")
+    total, item9 = values.get("phq9_total"), values.get("phq9_item9")
+    if total is not None and item9 is not None:
+        if item9 > total:
+            err("phq9_item9", "must not exceed phq9_total")
+        elif total - item9 > 24:
+            err("phq9_item9", "phq9_total minus phq9_item9 must not exceed 24 (the other eight items score 0-3)")
+
+
+def to_json(answers: Answers) -> dict[str, Any]:
+    """The answers as a JSON-ready mapping with the names of §2 (the stored snapshot)."""
+    out: dict[str, Any] = {}
+    for name in FIELD_NAMES:
+        v = getattr(answers, name)
+        if name == "cssrs":
+            v = {k: (str(getattr(v, k)) if k == "behavior" else getattr(v, k)) for k in CSSRS_FIELDS}
+        elif isinstance(v, tuple):
+            v = [str(x) for x in v]
+        elif isinstance(v, StrEnum):
+            v = str(v)
+        out[name] = v
+    return out

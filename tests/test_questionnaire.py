@@ -1,0 +1,97 @@
+import pytest
+from hypothesis import given
+
+from screening import questionnaire
+from screening.questionnaire import QuestionnaireError
+from tests.answers import baseline
+from tests.strategies import valid_answers
+
+
+def errors_of(raw) -> dict[str, list[str]]:
+    with pytest.raises(QuestionnaireError) as exc:
+        questionnaire.parse(raw)
+    return exc.value.errors
+
+
+def without(key: str) -> dict:
+    raw = baseline()
+    del raw[key]
+    return raw
+
+
+INVALID = [
+    # (id, raw answers, the field that must be named)
+    ("not-an-object", ["alcohol"], "__root__"),
+    ("unknown-key", {**baseline(), "favourite_colour": "blue"}, "favourite_colour"),
+    ("missing-key", without("home_safe"), "home_safe"),
+    ("bool-as-int", baseline(home_safe=1), "home_safe"),
+    ("bool-as-string", baseline(pregnant="false"), "pregnant"),
+    ("int-as-string", baseline(phq9_total="6"), "phq9_total"),
+    ("int-as-float", baseline(gad7_total=5.0), "gad7_total"),
+    ("int-as-bool", baseline(gad7_total=True), "gad7_total"),
+    ("phq9-above-range", baseline(phq9_total=28), "phq9_total"),
+    ("gad7-negative", baseline(gad7_total=-1), "gad7_total"),
+    ("ciwa-above-range", baseline(ciwa_ar=68), "ciwa_ar"),
+    ("cows-above-range", baseline(substances=["alcohol", "opioids"], cows=49), "cows"),
+    ("pawss-above-range", baseline(pawss=11), "pawss"),
+    ("item9-above-range", baseline(phq9_item9=4), "phq9_item9"),
+    ("bad-choice", baseline(readiness="eager"), "readiness"),
+    ("bad-mh-choice", baseline(mental_health_condition="fine"), "mental_health_condition"),
+    ("substances-empty", baseline(substances=[]), "substances"),
+    ("substances-not-list", baseline(substances="alcohol"), "substances"),
+    ("substances-unknown", baseline(substances=["alcohol", "tea"]), "substances"),
+    ("substances-duplicate", baseline(substances=["alcohol", "alcohol"]), "substances"),
+    ("dsm5-unknown", baseline(dsm5_criteria=["craving", "boredom"]), "dsm5_criteria"),
+    ("dsm5-duplicate", baseline(dsm5_criteria=["craving", "craving"]), "dsm5_criteria"),
+    ("ciwa-missing-with-alcohol", baseline(ciwa_ar=None), "ciwa_ar"),
+    ("ciwa-without-alcohol", baseline(substances=["cannabis"], pawss=None), "ciwa_ar"),
+    ("cows-missing-with-opioids", baseline(substances=["alcohol", "opioids"]), "cows"),
+    ("cows-without-opioids", baseline(cows=3), "cows"),
+    ("pawss-without-alcohol", baseline(substances=["cannabis"], ciwa_ar=None), "pawss"),
+    ("daily-sedatives-without-sedatives", baseline(daily_sedative_use=True), "daily_sedative_use"),
+    ("item9-above-total", baseline(phq9_total=1, phq9_item9=2), "phq9_item9"),
+    ("other-eight-above-24", baseline(phq9_total=25, phq9_item9=0), "phq9_item9"),
+    ("cssrs-not-object", baseline(cssrs=True), "cssrs"),
+    ("cssrs-missing", baseline(cssrs={"wish_dead": False}), "cssrs.plan"),
+    ("cssrs-unknown", baseline(cssrs__mood=True), "cssrs.mood"),
+    ("cssrs-bool-type", baseline(cssrs__wish_dead=0), "cssrs.wish_dead"),
+    ("cssrs-behavior", baseline(cssrs__behavior="sometimes"), "cssrs.behavior"),
+    ("cssrs-plan-without-thoughts", baseline(cssrs__plan=True), "cssrs.plan"),
+    ("cssrs-method-without-thoughts", baseline(cssrs__method=True), "cssrs.method"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), [(r, f) for _, r, f in INVALID], ids=[i for i, _, _ in INVALID])
+def test_invalid_input_names_the_field(raw, field):
+    assert field in errors_of(raw)
+
+
+def test_every_error_is_collected_not_just_the_first():
+    raw = baseline(home_safe="yes", phq9_total=99, readiness="eager", cssrs__plan=True)
+    del raw["pregnant"]
+    raw["extra"] = 1
+
+    errors = errors_of(raw)
+
+    assert set(errors) == {"home_safe", "phq9_total", "readiness", "cssrs.plan", "pregnant", "extra"}
+
+
+def test_valid_answers_parse_to_frozen_typed_answers():
+    answers = questionnaire.parse(baseline())
+
+    assert answers.substances == ("alcohol",)
+    assert answers.cssrs.behavior == "never"
+    with pytest.raises(AttributeError):
+        answers.home_safe = False  # frozen
+
+
+def test_pawss_may_be_null_with_alcohol():
+    assert questionnaire.parse(baseline(pawss=None)).pawss is None
+
+
+@given(valid_answers())
+def test_to_json_round_trips(raw):
+    answers = questionnaire.parse(raw)
+
+    assert questionnaire.parse(questionnaire.to_json(answers)) == answers
+    assert questionnaire.to_json(answers) == raw

@@ -1,0 +1,331 @@
+import copy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from screening import questionnaire, rules
+from screening.rules import Level
+from tests.answers import baseline, load_vignettes
+from tests.strategies import DSM5, SUBSTANCES, valid_answers
+
+
+def evaluate(raw: dict, version: str = rules.RULES_VERSION) -> rules.Recommendation:
+    return rules.evaluate(questionnaire.parse(raw), version)
+
+
+def test_baseline_is_iop_with_no_flags():
+    result = evaluate(baseline())
+
+    assert result.level == Level.IOP
+    assert result.flags == ()
+    assert result.pathway == ("iop",)
+    assert result.reason_codes == ("IOP_NO_DETOX", "IOP_SEVERITY_MANAGEABLE", "IOP_SAFE_HOME", "IOP_SUPPORTIVE_NETWORK")
+    assert result.rules_version == "2026.11"
+
+
+# Each rule switched on alone against the IOP baseline: (rule code, answer changes).
+SEVEN = ["larger_amounts", "cut_down", "time_spent", "craving", "role_failure", "social_problems"]
+RULE_ALONE = [
+    ("EMERGENCY_SUICIDE_RISK", {"cssrs__suicidal_thoughts": True, "cssrs__plan": True}),
+    ("EMERGENCY_HOMICIDE_RISK", {"homicidal_ideation": True}),
+    ("DETOX_COMPLICATED", {"complicated_withdrawal_now": True}),
+    ("DETOX_ALCOHOL", {"ciwa_ar": 10}),
+    ("DETOX_OPIOID", {"substances": ["alcohol", "opioids"], "cows": 13}),
+    ("DETOX_HIGH_RISK_HISTORY", {"withdrawal_seizure_or_dt_history": True}),
+    ("DETOX_PAWSS", {"pawss": 4}),
+    ("DETOX_SEDATIVES", {"substances": ["alcohol", "sedatives"], "daily_sedative_use": True}),
+    ("DETOX_PREGNANCY", {"pregnant": True}),
+    ("MEDICAL_UNSTABLE", {"unstable_medical_condition": True}),
+    ("SEVERE_SUD", {"dsm5_criteria": SEVEN}),
+    ("DEPRESSION_SEVERE", {"phq9_total": 20}),
+    ("ANXIETY_SEVERE", {"gad7_total": 15}),
+    ("PSYCHOSIS", {"psychotic_symptoms": True}),
+    ("MENTAL_HEALTH_UNSTABLE", {"mental_health_condition": "unstable"}),
+    ("HOME_SUBSTANCE_USE", {"lives_with_substance_users": True}),
+    ("HOME_UNSAFE", {"home_safe": False}),
+    ("HOUSING_UNSTABLE", {"stable_housing": False}),
+    ("NO_SUPPORT_MODERATE_SUD", {"supportive_network": False, "dsm5_criteria": SEVEN[:4]}),
+    ("RELAPSE_AFTER_OUTPATIENT", {"relapse_after_outpatient_12mo": True, "dsm5_criteria": SEVEN[:4]}),
+]
+
+
+def test_rule_alone_table_covers_every_rule():
+    assert [code for code, _ in RULE_ALONE] == [r.code for r in rules.RULES]
+
+
+@pytest.mark.parametrize(("code", "changes"), RULE_ALONE, ids=[c for c, _ in RULE_ALONE])
+def test_rule_alone_gives_its_level_and_only_its_reason(code, changes):
+    rule = next(r for r in rules.RULES if r.code == code)
+
+    result = evaluate(baseline(**changes))
+
+    assert result.level == rule.level
+    assert result.reason_codes == (code,)
+    assert result.reasons[0].level == rule.level
+    assert result.reasons[0].text
+
+
+# The same rules just below their thresholds do not hold (the other side of each boundary).
+BELOW_THRESHOLD = [
+    ("ciwa_ar-9", {"ciwa_ar": 9}),
+    ("cows-12", {"substances": ["alcohol", "opioids"], "cows": 12}),
+    ("pawss-3", {"pawss": 3}),
+    ("pawss-null", {"pawss": None}),
+    ("dsm5-5", {"dsm5_criteria": SEVEN[:5]}),
+    ("phq9-19", {"phq9_total": 19}),
+    ("gad7-14", {"gad7_total": 14}),
+    ("mh-stable", {"mental_health_condition": "stable"}),
+    ("no-support-3-criteria", {"supportive_network": False, "dsm5_criteria": SEVEN[:3]}),
+    ("relapse-3-criteria", {"relapse_after_outpatient_12mo": True, "dsm5_criteria": SEVEN[:3]}),
+    (
+        "seizure-history-opioids-only",
+        {
+            "substances": ["opioids"],
+            "ciwa_ar": None,
+            "pawss": None,
+            "cows": 0,
+            "withdrawal_seizure_or_dt_history": True,
+        },
+    ),
+    ("pregnant-cannabis-only", {"substances": ["cannabis"], "ciwa_ar": None, "pawss": None, "pregnant": True}),
+    ("cssrs-moderate", {"cssrs__suicidal_thoughts": True, "cssrs__method": True}),
+]
+
+
+@pytest.mark.parametrize(("name", "changes"), BELOW_THRESHOLD, ids=[n for n, _ in BELOW_THRESHOLD])
+def test_below_threshold_stays_iop(name, changes):
+    assert evaluate(baseline(**changes)).level == Level.IOP
+
+
+def test_inpatient_outranks_residential_and_reports_both():
+    result = evaluate(baseline(phq9_total=22, lives_with_substance_users=True))
+
+    assert result.level == Level.INPATIENT
+    assert result.reason_codes == ("DEPRESSION_SEVERE", "HOME_SUBSTANCE_USE")
+    assert [r.level for r in result.reasons] == [Level.INPATIENT, Level.RESIDENTIAL]
+
+
+def test_reasons_follow_table_order_not_input_order():
+    result = evaluate(baseline(home_safe=False, homicidal_ideation=True, ciwa_ar=12, gad7_total=18))
+
+    assert result.reason_codes == ("EMERGENCY_HOMICIDE_RISK", "DETOX_ALCOHOL", "ANXIETY_SEVERE", "HOME_UNSAFE")
+
+
+def test_level_rank_order():
+    assert Level.INPATIENT.rank > Level.RESIDENTIAL.rank > Level.IOP.rank
+
+
+@pytest.mark.parametrize(
+    ("changes", "pathway"),
+    [
+        ({}, ("iop",)),
+        ({"home_safe": False}, ("residential",)),
+        ({"ciwa_ar": 12}, ("medically_supervised_detox", "iop")),
+        ({"ciwa_ar": 12, "home_safe": False}, ("medically_supervised_detox", "residential")),
+        ({"psychotic_symptoms": True}, ("inpatient", "iop")),
+        ({"psychotic_symptoms": True, "stable_housing": False}, ("inpatient", "residential")),
+        ({"ciwa_ar": 12, "psychotic_symptoms": True}, ("medically_supervised_detox", "inpatient", "iop")),
+        (
+            {"ciwa_ar": 12, "psychotic_symptoms": True, "lives_with_substance_users": True},
+            ("medically_supervised_detox", "inpatient", "residential"),
+        ),
+    ],
+    ids=[
+        "iop",
+        "residential",
+        "detox-iop",
+        "detox-residential",
+        "inpatient-iop",
+        "inpatient-residential",
+        "detox-inpatient-iop",
+        "detox-inpatient-residential",
+    ],
+)
+def test_pathway_shapes(changes, pathway):
+    assert evaluate(baseline(**changes)).pathway == pathway
+
+
+FLAG_CASES = [
+    # (flag, answers that raise it, answers that do not)
+    ("emergency_referral", {"homicidal_ideation": True}, {"psychotic_symptoms": True}),
+    ("emergency_referral", {"complicated_withdrawal_now": True}, {"ciwa_ar": 30}),
+    ("safety_review", {"phq9_item9": 1, "phq9_total": 7}, {"phq9_item9": 0}),
+    ("safety_review", {"cssrs__wish_dead": True}, {"cssrs__behavior": "never"}),
+    ("safety_review", {"cssrs__behavior": "over_3_months"}, {}),
+    ("detox_first", {"ciwa_ar": 10}, {"ciwa_ar": 9}),
+    ("below_iop_threshold", {"dsm5_criteria": ["craving"]}, {"dsm5_criteria": ["craving", "tolerance"]}),
+    ("no_support_network", {"supportive_network": False}, {"supportive_network": True}),
+    ("commitments_conflict", {"home_safe": False, "family_commitments": True}, {"family_commitments": True}),
+    ("commitments_conflict", {"ciwa_ar": 15, "work_or_school_commitments": True}, {"ciwa_ar": 15}),
+    ("attendance_barrier", {"can_attend_9h_week": False}, {"can_attend_9h_week": True}),
+]
+
+
+@pytest.mark.parametrize(
+    ("flag", "raise_it", "not_it"), FLAG_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(FLAG_CASES)]
+)
+def test_flag_raised_and_not_raised(flag, raise_it, not_it):
+    assert flag in evaluate(baseline(**raise_it)).flags
+    assert flag not in evaluate(baseline(**not_it)).flags
+
+
+def test_safety_review_not_raised_with_emergency_referral():
+    result = evaluate(baseline(phq9_item9=2, phq9_total=10, homicidal_ideation=True))
+
+    assert "emergency_referral" in result.flags
+    assert "safety_review" not in result.flags
+
+
+def test_iop_only_flags_not_raised_above_iop():
+    result = evaluate(baseline(home_safe=False, supportive_network=False, can_attend_9h_week=False, dsm5_criteria=[]))
+
+    assert result.level == Level.RESIDENTIAL
+    assert not {"no_support_network", "attendance_barrier", "below_iop_threshold"} & set(result.flags)
+
+
+def test_flags_are_sorted():
+    result = evaluate(baseline(ciwa_ar=12, family_commitments=True, phq9_item9=1, phq9_total=7))
+
+    assert list(result.flags) == sorted(result.flags) == ["commitments_conflict", "detox_first", "safety_review"]
+
+
+def test_iop_reasons_in_order_with_all_optional():
+    result = evaluate(baseline(work_or_school_commitments=True, recent_higher_level_care=True))
+
+    assert result.reason_codes == (
+        "IOP_NO_DETOX",
+        "IOP_SEVERITY_MANAGEABLE",
+        "IOP_SAFE_HOME",
+        "IOP_SUPPORTIVE_NETWORK",
+        "IOP_COMMITMENTS",
+        "IOP_STEP_DOWN",
+    )
+
+
+def test_null_score_never_holds():
+    result = evaluate(baseline(substances=["cannabis"], ciwa_ar=None, pawss=None))
+
+    assert result.level == Level.IOP
+    assert result.bands.ciwa_ar is None and result.bands.cows is None and result.bands.pawss is None
+
+
+def test_unknown_version_is_refused():
+    with pytest.raises(ValueError, match="unknown rule set version"):
+        evaluate(baseline(), version="1999.01")
+
+
+VIGNETTES = load_vignettes()
+
+
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v["name"] for v in VIGNETTES])
+def test_vignette_matches_expected_exactly(vignette):
+    expected = vignette["expected"]
+
+    out = evaluate(vignette["answers"]).to_dict()
+
+    assert out["level"] == expected["level"]
+    assert out["flags"] == expected["flags"]
+    assert out["pathway"] == expected["pathway"]
+    assert [r["code"] for r in out["reasons"]] == expected["reason_codes"]
+    assert out["bands"] == expected["bands"]
+
+
+def test_output_shape_matches_design():
+    out = evaluate(baseline()).to_dict()
+
+    assert set(out) == {"level", "flags", "pathway", "reasons", "rules_version", "bands"}
+    assert set(out["bands"]) == {"phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs"}
+    assert set(out["reasons"][0]) == {"code", "level", "text"}
+
+
+@given(valid_answers())
+def test_every_valid_answer_set_gets_one_of_three_levels(raw):
+    result = evaluate(raw)
+
+    assert result.level in {Level.IOP, Level.RESIDENTIAL, Level.INPATIENT}
+    assert result.pathway[-1] in {"iop", "residential"}
+    assert result.reasons
+    assert (result.level == Level.IOP) == all(r.code.startswith("IOP_") for r in result.reasons)
+
+
+# Monotonicity: one answer made riskier never lowers the level.
+RISKIER_TRUE = [
+    "withdrawal_seizure_or_dt_history",
+    "complicated_withdrawal_now",
+    "unstable_medical_condition",
+    "pregnant",
+    "psychotic_symptoms",
+    "homicidal_ideation",
+    "relapse_after_outpatient_12mo",
+    "lives_with_substance_users",
+]
+RISKIER_FALSE = ["home_safe", "stable_housing", "supportive_network", "can_attend_9h_week"]
+MH_ORDER = ["none", "stable", "unstable"]
+BEHAVIOR_ORDER = ["never", "over_3_months", "past_3_months"]
+
+
+def riskier_variants(raw: dict):
+    """Every answer set that differs from raw by one answer made riskier, and still valid."""
+
+    def variant(**changes):
+        new = copy.deepcopy(raw)
+        for key, value in changes.items():
+            if "__" in key:
+                outer, inner = key.split("__")
+                new[outer][inner] = value
+            else:
+                new[key] = value
+        return new
+
+    for name in RISKIER_TRUE:
+        if not raw[name]:
+            yield variant(**{name: True})
+    for name in RISKIER_FALSE:
+        if raw[name]:
+            yield variant(**{name: False})
+    if "sedatives" in raw["substances"] and not raw["daily_sedative_use"]:
+        yield variant(daily_sedative_use=True)
+    for name, top in (("ciwa_ar", 67), ("cows", 48), ("pawss", 10), ("gad7_total", 21)):
+        if raw[name] is not None and raw[name] < top:
+            yield variant(**{name: raw[name] + 1})
+    if "alcohol" in raw["substances"] and raw["pawss"] is None:
+        yield variant(pawss=0)
+    if raw["phq9_total"] - raw["phq9_item9"] < 24:
+        yield variant(phq9_total=raw["phq9_total"] + 1)
+    if raw["phq9_item9"] < 3:
+        yield variant(phq9_item9=raw["phq9_item9"] + 1, phq9_total=raw["phq9_total"] + 1)
+    for code in DSM5:
+        if code not in raw["dsm5_criteria"]:
+            yield variant(dsm5_criteria=[*raw["dsm5_criteria"], code])
+    for sub in SUBSTANCES:
+        if sub not in raw["substances"]:
+            extra = {"alcohol": {"ciwa_ar": 0}, "opioids": {"cows": 0}}.get(sub, {})
+            yield variant(substances=[*raw["substances"], sub], **extra)
+    i = MH_ORDER.index(raw["mental_health_condition"])
+    if i < 2:
+        yield variant(mental_health_condition=MH_ORDER[i + 1])
+    c = raw["cssrs"]
+    for q in ("wish_dead", "suicidal_thoughts"):
+        if not c[q]:
+            yield variant(**{f"cssrs__{q}": True})
+    if c["suicidal_thoughts"]:
+        for q in ("method", "intent", "plan"):
+            if not c[q]:
+                yield variant(**{f"cssrs__{q}": True})
+    b = BEHAVIOR_ORDER.index(c["behavior"])
+    if b < 2:
+        yield variant(cssrs__behavior=BEHAVIOR_ORDER[b + 1])
+
+
+@given(valid_answers())
+def test_monotonic_riskier_answer_never_lowers_level(raw):
+    level = evaluate(raw).level
+
+    for riskier in riskier_variants(raw):
+        assert evaluate(riskier).level.rank >= level.rank, riskier
+
+
+@given(valid_answers(), st.sampled_from(list(rules.RULE_SETS)))
+def test_every_registered_version_evaluates(raw, version):
+    assert evaluate(raw, version).rules_version == version
