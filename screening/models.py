@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from . import instruments, rules
 
@@ -129,6 +130,16 @@ class ScreeningQuerySet(models.QuerySet):
 SUBSTANCE_FIELDS = {s.value: f"substance_{s.value}" for s in rules.Substance}
 DSM5_FIELDS = {c.value: f"dsm5_{c.value}" for c in instruments.Dsm5Criterion}
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
+CSSRS_QUESTIONS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
+# Answers of §2 stored one-to-one in a column of the same name (phq9_item9 is the column phq9_9).
+ANSWER_SCALAR_FIELDS = (
+    "ciwa_ar", "cows", "pawss", "withdrawal_seizure_or_dt_history", "daily_sedative_use",
+    "complicated_withdrawal_now", "unstable_medical_condition", "pregnant", "phq9_total",
+    "gad7_total", "mental_health_condition", "psychotic_symptoms", "homicidal_ideation", "readiness",
+    "relapse_after_outpatient_12mo", "recent_higher_level_care", "lives_with_substance_users", "home_safe",
+    "stable_housing", "supportive_network", "work_or_school_commitments", "family_commitments",
+    "can_attend_9h_week",
+)
 ITEM_GROUPS = {
     "phq9": instruments.PHQ9_ITEMS,
     "gad7": instruments.GAD7_ITEMS,
@@ -158,7 +169,7 @@ class Screening(models.Model):
         related_name="amendments",
         help_text="The signed screening this one corrects.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -383,6 +394,48 @@ class Screening(models.Model):
 
     def item_answers(self, group: str) -> list[int | None]:
         return [getattr(self, item.key) for item in ITEM_GROUPS[group]]
+
+    def answers_dict(self) -> dict:
+        """The stored answers in the raw shape of DESIGN.md §2, for questionnaire.parse."""
+        raw = {name: getattr(self, name) for name in ANSWER_SCALAR_FIELDS}
+        raw["phq9_item9"] = self.phq9_9  # PHQ-9 item 9 is its own column
+        for name in ("mental_health_condition", "readiness"):
+            raw[name] = raw[name] or None
+        raw["substances"] = self.substances
+        raw["dsm5_criteria"] = self.dsm5_criteria
+        raw["cssrs"] = {q: getattr(self, f"cssrs_{q}") for q in CSSRS_QUESTIONS}
+        raw["cssrs"]["behavior"] = self.cssrs_behavior or None
+        return raw
+
+    def assign_answers(self, raw: dict, items: dict[str, list[int] | None] | None = None) -> None:
+        """Set the answer columns from a §2 mapping (and optional item-level answers); no save."""
+        for name in ANSWER_SCALAR_FIELDS:
+            value = raw.get(name)
+            if name in ("mental_health_condition", "readiness"):
+                value = value or ""
+            setattr(self, name, value)
+        self.phq9_9 = raw.get("phq9_item9")
+        for code, name in SUBSTANCE_FIELDS.items():
+            setattr(self, name, code in raw.get("substances", ()))
+        for code, name in DSM5_FIELDS.items():
+            setattr(self, name, code in raw.get("dsm5_criteria", ()))
+        cssrs = raw.get("cssrs") or {}
+        for q in CSSRS_QUESTIONS:
+            setattr(self, f"cssrs_{q}", cssrs.get(q))
+        self.cssrs_behavior = cssrs.get("behavior") or ""
+        for group, values in (items or {}).items():
+            for item, value in zip(ITEM_GROUPS[group], values or [None] * len(ITEM_GROUPS[group]), strict=True):
+                setattr(self, item.key, value)
+
+    def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
+        """Store a rules outcome with the exact answers it came from; no save."""
+        self.recommended_level = result.level.value
+        self.rules_version = result.rules_version
+        out = result.to_dict()
+        self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands")}
+        self.answers_snapshot = answers_snapshot
+        for code, name in FLAG_FIELDS.items():
+            setattr(self, name, code in out["flags"])
 
 
 class SpecialtyGroup(models.TextChoices):

@@ -1,0 +1,213 @@
+"""Every write that touches more than one row or stores a rules outcome.
+
+Services are keyword-only and atomic, and each records its audit event through
+`audit.record`. Clinical decisions come only from `rules`; scoring only from `instruments`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import audit, instruments, questionnaire, rules
+from .models import AuditEvent, Client, Screening, SpecialtyInterest
+
+Action = AuditEvent.Action
+
+# Item-level answers and the total computed from them.
+_TOTALS = {
+    "phq9": ("phq9_total", instruments.phq9_score),
+    "gad7": ("gad7_total", instruments.gad7_score),
+    "ciwa_ar": ("ciwa_ar", instruments.ciwa_ar_score),
+    "cows": ("cows", instruments.cows_score),
+}
+ANSWER_COLUMNS: tuple[str, ...] = tuple(
+    f.name
+    for f in Screening._meta.concrete_fields
+    if f.name.startswith(("substance_", "dsm5_", "cssrs_", "phq9_", "gad7_", "ciwa_", "cows"))
+    or f.name in questionnaire.FIELD_NAMES
+)
+
+
+class ServiceError(Exception):
+    """A request the service refuses; `field` names the form field it concerns, if any."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ScreeningConflict(ServiceError):
+    """Someone else saved the draft first; `current` is their version, `changed` the fields that differ."""
+
+    def __init__(self, current: Screening, changed: list[str]):
+        super().__init__("This draft was changed by someone else while you were editing it.")
+        self.current = current
+        self.changed = changed
+
+
+def compute_totals(screening: Screening) -> None:
+    """Score each instrument whose items are all answered; a partial instrument has no total."""
+    for group, (total_field, score) in _TOTALS.items():
+        values = screening.item_answers(group)
+        setattr(screening, total_field, score(values) if all(v is not None for v in values) else None)
+
+
+def client_create(*, actor, request=None, **data: Any) -> Client:
+    """Register a client and record who did it."""
+    with transaction.atomic():
+        client = Client.objects.create(created_by=actor, **data)
+        audit.record(action=Action.CREATE, actor=actor, request=request, obj=client)
+    return client
+
+
+def screening_start(*, client: Client, clinician, request=None) -> Screening:
+    """Open a new draft screening for a client."""
+    with transaction.atomic():
+        screening = Screening.objects.create(client=client, clinician=clinician)
+        audit.record(action=Action.CREATE, actor=clinician, request=request, obj=screening)
+    return screening
+
+
+def screening_save_draft(
+    *, screening: Screening, data: dict[str, Any], expected_version: int, actor, request=None
+) -> Screening:
+    """Save answers to a draft with optimistic locking: a stale version raises ScreeningConflict."""
+    if not screening.is_draft:
+        raise ServiceError("Only a draft can be edited; amend a signed screening to correct it.")
+    draft = Screening(pk=screening.pk)
+    for name in ANSWER_COLUMNS:
+        setattr(draft, name, data.get(name, getattr(screening, name)))
+    compute_totals(draft)
+    values = {name: getattr(draft, name) for name in ANSWER_COLUMNS}
+    with transaction.atomic():
+        updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
+        count = updated.update(version=F("version") + 1, updated_at=timezone.now(), **values)
+        if count == 0:
+            current = Screening.objects.get(pk=screening.pk)
+            changed = [n for n in ANSWER_COLUMNS if getattr(current, n) != values[n]]
+            raise ScreeningConflict(current, changed)
+        changed = [n for n in ANSWER_COLUMNS if getattr(screening, n) != values[n]]
+        audit.record(action=Action.CHANGE, actor=actor, request=request, obj=screening, details={"fields": changed})
+    screening.refresh_from_db()
+    return screening
+
+
+def screening_complete(*, screening: Screening, actor, request=None) -> Screening:
+    """Validate the stored answers, run the current rules and store the recommendation."""
+    with transaction.atomic():
+        screening = Screening.objects.select_for_update().get(pk=screening.pk)
+        if not screening.is_draft:
+            raise ServiceError("This screening is already completed.")
+        answers = questionnaire.parse(screening.answers_dict())  # raises QuestionnaireError
+        result = rules.evaluate(answers)
+        screening.assign_recommendation(result, questionnaire.to_json(answers))
+        screening.status = Screening.Status.COMPLETED
+        screening.completed_at = timezone.now()
+        screening.version = F("version") + 1
+        screening.save()
+        audit.record(
+            action=Action.COMPLETE, actor=actor, request=request, obj=screening,
+            details={"recommended_level": result.level.value, "rules_version": result.rules_version,
+                     "flags": [str(f) for f in result.flags]},
+        )
+    screening.refresh_from_db()
+    return screening
+
+
+def screening_decide(
+    *, screening: Screening, final_level: str, reason: str = "", reason_text: str = "", actor, request=None
+) -> Screening:
+    """Accept the recommendation or override it with a reason; never lower it past a safety flag."""
+    with transaction.atomic():
+        screening = Screening.objects.select_for_update().get(pk=screening.pk)
+        if screening.status != Screening.Status.COMPLETED:
+            raise ServiceError("Only a completed, unsigned screening can be decided.")
+        recommended = rules.Level(screening.recommended_level)
+        chosen = rules.Level(final_level)
+        if chosen == recommended:
+            screening.decision = Screening.Decision.ACCEPTED
+            screening.override_reason = ""
+            screening.override_text = ""
+        else:
+            blocking = [f for f in (rules.Flag.EMERGENCY_REFERRAL, rules.Flag.DETOX_FIRST) if f in screening.flags]
+            if chosen.rank < recommended.rank and blocking:
+                raise ServiceError(
+                    f"A level below {recommended.value} cannot be chosen while "
+                    f"{' and '.join(blocking)} is raised: that need must be met first.",
+                    field="final_level",
+                )
+            if reason not in Screening.OverrideReason.values:
+                raise ServiceError("Choose the reason for choosing another level.", field="override_reason")
+            if not reason_text.strip():
+                raise ServiceError("Explain the reason for choosing another level.", field="override_text")
+            screening.decision = Screening.Decision.OVERRIDDEN
+            screening.override_reason = reason
+            screening.override_text = reason_text.strip()
+        screening.final_level = chosen.value
+        screening.decided_by = actor
+        screening.decided_at = timezone.now()
+        screening.version = F("version") + 1
+        screening.save()
+        action = Action.OVERRIDE if screening.decision == Screening.Decision.OVERRIDDEN else Action.DECIDE
+        audit.record(
+            action=action, actor=actor, request=request, obj=screening,
+            details={"recommended_level": recommended.value, "final_level": chosen.value,
+                     "override_reason": screening.override_reason},
+        )
+    screening.refresh_from_db()
+    return screening
+
+
+def screening_set_interests(*, screening: Screening, groups: list[str], actor, request=None) -> None:
+    """Note the specialty groups an IOP candidate is interested in (before signing)."""
+    with transaction.atomic():
+        screening = Screening.objects.select_for_update().get(pk=screening.pk)
+        if screening.status != Screening.Status.COMPLETED:
+            raise ServiceError("Specialty groups can be noted only before the screening is signed.")
+        SpecialtyInterest.objects.filter(screening=screening).delete()
+        SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in sorted(set(groups)))
+        audit.record(action=Action.CHANGE, actor=actor, request=request, obj=screening,
+                     details={"specialty_groups": sorted(set(groups))})
+
+
+def screening_sign(*, screening: Screening, password: str, actor, request=None) -> Screening:
+    """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
+    if authenticate(request, username=actor.get_username(), password=password) is None:
+        raise ServiceError("That password is not correct.", field="password")
+    with transaction.atomic():
+        screening = Screening.objects.select_for_update().get(pk=screening.pk)
+        if screening.status != Screening.Status.COMPLETED or not screening.decision:
+            raise ServiceError("Decide the level of care before signing.")
+        screening.status = Screening.Status.SIGNED
+        screening.signed_by = actor
+        screening.signed_at = timezone.now()
+        screening.version = F("version") + 1
+        screening.save()
+        audit.record(action=Action.SIGN, actor=actor, request=request, obj=screening,
+                     details={"final_level": screening.final_level})
+    screening.refresh_from_db()
+    return screening
+
+
+def screening_amend(*, screening: Screening, actor, request=None) -> Screening:
+    """Start a correction of a signed screening: a new draft with its answers, linked to it."""
+    with transaction.atomic():
+        original = Screening.objects.select_for_update().get(pk=screening.pk)
+        if not original.is_signed:
+            raise ServiceError("Only a signed screening can be amended; edit the draft instead.")
+        existing = original.amendments.exclude(status=Screening.Status.SIGNED).first()
+        if existing is not None:
+            return existing  # one open amendment at a time
+        amendment = Screening(client=original.client, clinician=actor, amends=original)
+        for name in ANSWER_COLUMNS:
+            setattr(amendment, name, getattr(original, name))
+        amendment.save()
+        audit.record(action=Action.AMEND, actor=actor, request=request, obj=amendment,
+                     details={"amends": str(original.public_id)})
+    return amendment
