@@ -146,6 +146,13 @@ RULE_SETS: MappingProxyType[str, RuleSet] = MappingProxyType(
             Thresholds(),
             "Program policy of November 2026 (DESIGN.md §4).",
         ),
+        "2027.01": RuleSet(
+            "2027.01",
+            # ASAM 2020 "severe" alcohol withdrawal band (CIWA-Ar 19-67) as the inpatient detox line;
+            # moderate withdrawal (10-18) is left to ambulatory management. Proposed, for what-if replay.
+            Thresholds(ciwa_ar_detox=19),
+            "Proposal: inpatient alcohol detox only at the ASAM 2020 severe CIWA-Ar band (19 or more).",
+        ),
     }
 )
 
