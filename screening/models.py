@@ -528,3 +528,45 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("The audit log is append-only.")
+
+
+class ExportRun(models.Model):
+    """One export of screening records (issue 5): who ran it, and the audit event written when it finished.
+
+    The audit event is the tamper-evident record; this row exists so that the clients an export
+    contained can be listed (accounting of disclosures), even for an export that was cut short.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    format = models.CharField(max_length=8)
+    deidentified = models.BooleanField()
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="export_run"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.public_id} ({self.format})"
+
+
+class ExportDisclosure(models.Model):
+    """A client whose records an export contained: one row per (export, client)."""
+
+    export = models.ForeignKey(ExportRun, on_delete=models.PROTECT, related_name="disclosures")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="disclosures")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["export", "client"], name="%(app_label)s_%(class)s_unique_client"),
+        ]
+        indexes = [models.Index(fields=["client", "export"], name="screening_disclosure_cl_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.export_id} → {self.client_id}"
