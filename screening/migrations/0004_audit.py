@@ -33,12 +33,12 @@ DROP FUNCTION IF EXISTS screening_auditevent_append_only();
 def add_trigger(apps, schema_editor):
     # SQLite has no such trigger: there the model refuses changes and verify_audit detects raw SQL ones.
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPEND_ONLY_SQL)
+        schema_editor.execute(APPEND_ONLY_SQL, params=None)
 
 
 def drop_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SQL)
+        schema_editor.execute(DROP_SQL, params=None)
 
 
 class Migration(migrations.Migration):

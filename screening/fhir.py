@@ -1,0 +1,255 @@
+"""FHIR R4 shapes of the screening: the Questionnaire, and one QuestionnaireResponse per exported row.
+
+Built as plain dicts (JSON-ready) so the export can stream them; the tests validate them with
+the `fhir.resources` R4B models. Item linkIds are the export's column names (docs/exports.md),
+which are the DESIGN.md §2 names for the answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from . import instruments, rules
+from .models import ITEM_GROUPS, Screening
+from .questionnaire import BOOL_FIELDS, CHOICE_FIELDS, CSSRS_FIELDS, CSSRS_LABELS, FIELD_LABELS, SECTIONS
+
+BASE = "https://iop-screening.example.org/fhir"
+QUESTIONNAIRE_ID = "iop-screening"
+QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/{QUESTIONNAIRE_ID}"
+QUESTIONNAIRE_VERSION = "2026.11"
+QUESTIONNAIRE_CANONICAL = f"{QUESTIONNAIRE_URL}|{QUESTIONNAIRE_VERSION}"
+NOTICE_EXTENSION = f"{BASE}/StructureDefinition/redisclosure-notice"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+# Security labels: 42 CFR Part 2 policy, no redisclosure without consent, restricted confidentiality.
+SECURITY = [
+    {"system": ACT_CODE, "code": "42CFRPart2", "display": "42 CFR Part2"},
+    {"system": ACT_CODE, "code": "NORDSCLCD", "display": "no redisclosure without consent directive"},
+    {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"},
+]
+
+
+def _codes(values) -> list[str]:
+    return [str(v) for v in values]
+
+
+def _q(link_id: str, text: str, type_: str, options: list[str] | None = None, repeats: bool = False) -> dict:
+    item: dict[str, Any] = {"linkId": link_id, "text": text, "type": type_}
+    if repeats:
+        item["repeats"] = True
+    if options is not None:
+        item["answerOption"] = [{"valueCoding": {"system": code_system(link_id), "code": c}} for c in options]
+    return item
+
+
+def code_system(link_id: str) -> str:
+    return f"{BASE}/CodeSystem/{link_id}"
+
+
+def _answer_item(name: str) -> dict:
+    label = FIELD_LABELS.get(name, name)
+    if name == "substances":
+        return _q(name, label, "choice", _codes(rules.Substance), repeats=True)
+    if name == "dsm5_criteria":
+        return _q(name, label, "choice", _codes(instruments.Dsm5Criterion), repeats=True)
+    if name == "cssrs":
+        children = [
+            _q(f"cssrs.{k}", CSSRS_LABELS[k], "choice", _codes(instruments.CssrsBehavior))
+            if k == "behavior"
+            else _q(f"cssrs.{k}", CSSRS_LABELS[k], "boolean")
+            for k in CSSRS_FIELDS
+        ]
+        return {"linkId": "cssrs", "text": label, "type": "group", "item": children}
+    if name in BOOL_FIELDS:
+        return _q(name, label, "boolean")
+    if name in CHOICE_FIELDS:
+        return _q(name, label, "choice", _codes(CHOICE_FIELDS[name]))
+    return _q(name, label, "integer")
+
+
+def _level_options() -> list[str]:
+    return _codes(rules.Level)
+
+
+# Groups after the §2 sections: (linkId, text, items).
+_PERSON = (
+    "person",
+    "Person",
+    [
+        _q("date_of_birth", "Date of birth (identified exports only)", "date"),
+        _q("birth_year", "Year of birth (de-identified exports; withheld from age 90)", "integer"),
+        _q(
+            "age_at_screening", 'Age at screening in completed years ("90+" from 90 in de-identified exports)', "string"
+        ),
+    ],
+)
+_ITEM_GROUP_TEXT = {"phq9": "PHQ-9 items", "gad7": "GAD-7 items", "ciwa_ar": "CIWA-Ar items", "cows": "COWS items"}
+_RECOMMENDATION = (
+    "recommendation",
+    "Recommendation (rules output)",
+    [
+        _q("rules_version", "Rule set version", "string"),
+        _q("recommended_level", "Recommended level of care", "choice", _level_options()),
+        *[
+            _q(f"band_{k}", f"Band: {k}", "string")
+            for k in ("phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs")
+        ],
+        _q("flags", "Flags", "choice", _codes(rules.Flag), repeats=True),
+        _q("pathway", "Pathway (ordered steps of care)", "choice", _codes(rules.Step), repeats=True),
+        _q("reasons", "Reason codes, in rule-table order", "string", repeats=True),
+    ],
+)
+_DECISION = (
+    "decision",
+    "Decision and signature",
+    [
+        _q("status", "Status", "choice", _codes(Screening.Status.values)),
+        _q("decision", "Decision", "choice", _codes(Screening.Decision.values)),
+        _q("final_level", "Final level of care", "choice", _level_options()),
+        _q("override_reason", "Override reason", "choice", _codes(Screening.OverrideReason.values)),
+        _q("override_text", "Override explanation (identified exports only)", "text"),
+        _q("clinician", "Clinician (identified exports only)", "string"),
+        _q("decided_by", "Decided by (identified exports only)", "string"),
+        _q("signed_by", "Signed by (identified exports only)", "string"),
+        _q("created_at", "Started (identified exports only)", "dateTime"),
+        _q("completed_at", "Completed (identified exports only)", "dateTime"),
+        _q("decided_at", "Decided (identified exports only)", "dateTime"),
+        _q("signed_at", "Signed (identified exports only)", "dateTime"),
+        _q("created_year", "Year started (de-identified exports)", "integer"),
+        _q("signed_year", "Year signed (de-identified exports)", "integer"),
+    ],
+)
+
+
+def _groups() -> list[dict]:
+    groups = [{"linkId": "person", "text": _PERSON[1], "type": "group", "item": _PERSON[2]}]
+    for key, title, names in SECTIONS:
+        groups.append({"linkId": key, "text": title, "type": "group", "item": [_answer_item(n) for n in names]})
+    groups.append(
+        {
+            "linkId": "instrument_items",
+            "text": "Item-level answers",
+            "type": "group",
+            "item": [
+                {
+                    "linkId": g,
+                    "text": _ITEM_GROUP_TEXT[g],
+                    "type": "group",
+                    "item": [_q(i.key, i.label, "integer") for i in items],
+                }
+                for g, items in ITEM_GROUPS.items()
+            ],
+        }
+    )
+    for key, title, items in (_RECOMMENDATION, _DECISION):
+        groups.append({"linkId": key, "text": title, "type": "group", "item": items})
+    return groups
+
+
+GROUPS = _groups()
+
+
+def questionnaire() -> dict:
+    """The Questionnaire resource every exported QuestionnaireResponse refers to."""
+    return {
+        "resourceType": "Questionnaire",
+        "id": QUESTIONNAIRE_ID,
+        "url": QUESTIONNAIRE_URL,
+        "version": QUESTIONNAIRE_VERSION,
+        "name": "IOPScreening",
+        "title": "IOP Screening: level-of-care screening for substance use treatment",
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": "Structured screening (DESIGN.md §2) scored with PHQ-9, GAD-7, CIWA-Ar, COWS, PAWSS, "
+        "DSM-5 SUD criteria and the C-SSRS screener; recommends IOP, residential or inpatient care.",
+        "item": GROUPS,
+    }
+
+
+def _answers(item: dict, value: Any) -> list[dict] | None:
+    if value is None or value == []:
+        return None
+    values = value if isinstance(value, list) else [value]
+    t = item["type"]
+    if t == "boolean":
+        return [{"valueBoolean": v} for v in values]
+    if t == "integer":
+        return [{"valueInteger": v} for v in values]
+    if t == "choice":
+        return [{"valueCoding": {"system": code_system(item["linkId"]), "code": str(v)}} for v in values]
+    if t == "date":
+        return [{"valueDate": v} for v in values]
+    if t == "dateTime":
+        return [{"valueDateTime": v} for v in values]
+    return [{"valueString": str(v)} for v in values]
+
+
+def _response_items(items: list[dict], row: dict) -> list[dict]:
+    out = []
+    for item in items:
+        if item["type"] == "group":
+            children = _response_items(item["item"], row)
+            if children:
+                out.append({"linkId": item["linkId"], "text": item["text"], "item": children})
+            continue
+        answers = _answers(item, row.get(item["linkId"]))
+        if answers:
+            out.append({"linkId": item["linkId"], "answer": answers})
+    return out
+
+
+def questionnaire_response(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> dict:
+    """One exported row (a `columns()` mapping) as a QuestionnaireResponse."""
+    resource: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "meta": {"security": SECURITY}}
+    if deidentified:
+        scope = f"urn:uuid:{export_id}"  # pseudonyms mean something within this one export only
+        resource["identifier"] = {"system": scope, "value": row["screening_ref"]}
+        subject = {"identifier": {"system": scope, "value": row["person"]}}
+        authored = str(row["signed_year"] or row["created_year"])
+    else:
+        resource["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{row['screening_id']}"}
+        subject = {
+            "identifier": {"system": f"{BASE}/record-number", "value": row["record_number"]},
+            "display": f"{row['given_name']} {row['family_name']}",
+        }
+        authored = row["signed_at"] or row["completed_at"] or row["created_at"]
+    resource.update(
+        {
+            "questionnaire": QUESTIONNAIRE_CANONICAL,
+            "status": "completed",
+            "subject": subject,
+            "authored": authored,
+        }
+    )
+    if not deidentified and row.get("clinician"):
+        resource["author"] = {"display": row["clinician"]}
+    resource["item"] = _response_items(GROUPS, row)
+    return resource
+
+
+def bundle_entry(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> dict:
+    return {
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": questionnaire_response(row, deidentified=deidentified, export_id=export_id),
+    }
+
+
+def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> str:
+    """The Bundle's opening, up to (not including) its entries: the writer streams those after it."""
+    head = {
+        "resourceType": "Bundle",
+        "id": str(export_id),
+        "meta": {"security": SECURITY, "extension": [{"url": NOTICE_EXTENSION, "valueString": notice}]},
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{export_id}"},
+        "type": "collection",
+        "timestamp": timestamp.isoformat(),
+    }
+    return json.dumps(head, ensure_ascii=False)[:-1]  # drop the closing brace
+
+
+ENTRIES_OPEN = ',"entry":['
+BUNDLE_TAIL_WITH_ENTRIES = "]}\n"
+BUNDLE_TAIL_EMPTY = "}\n"
