@@ -40,8 +40,11 @@ def instance_stub(model: type[models.Model]) -> models.Model:
 def insert_rows(model: type[models.Model], rows: Iterable[models.Model]) -> int:
     """INSERT the given instances (stubs or full) in one statement per call; returns the row count."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    slow = {f.attname for f in fields if isinstance(f, models.JSONField | models.UUIDField | models.DateTimeField
-                                                     | models.DateField)}
+    slow = {
+        f.attname
+        for f in fields
+        if isinstance(f, models.JSONField | models.UUIDField | models.DateTimeField | models.DateField)
+    }
     values = []
     for obj in rows:
         row = []

@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 _KEY = "last_activity"
+_WRITE_EVERY = 30  # seconds
 
 
 class SessionTimeoutMiddleware:
@@ -23,5 +24,6 @@ class SessionTimeoutMiddleware:
                 logout(request)
                 messages.info(request, "You were signed out after a period of inactivity.")
                 return redirect(f"{reverse('login')}?next={request.path}")
-            request.session[_KEY] = now
+            if now - last >= _WRITE_EVERY or _KEY not in request.session:
+                request.session[_KEY] = now  # written at most every 30 s: no session UPDATE per request
         return self.get_response(request)

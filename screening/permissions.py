@@ -40,3 +40,12 @@ def roles_of(user) -> frozenset[str]:
         cache = frozenset(user.groups.values_list("name", flat=True))
         user._role_cache = cache
     return cache
+
+
+def ensure_roles(group_model, permission_model) -> None:
+    """Create or refresh the role groups with exactly their permissions (used by the data migration)."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set(
+            [permission_model.objects.get(content_type__app_label=app, codename=code) for app, code in perms]
+        )

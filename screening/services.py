@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -112,9 +111,15 @@ def screening_complete(*, screening: Screening, actor, request=None) -> Screenin
         screening.version = F("version") + 1
         screening.save()
         audit.record(
-            action=Action.COMPLETE, actor=actor, request=request, obj=screening,
-            details={"recommended_level": result.level.value, "rules_version": result.rules_version,
-                     "flags": [str(f) for f in result.flags]},
+            action=Action.COMPLETE,
+            actor=actor,
+            request=request,
+            obj=screening,
+            details={
+                "recommended_level": result.level.value,
+                "rules_version": result.rules_version,
+                "flags": [str(f) for f in result.flags],
+            },
         )
     screening.refresh_from_db()
     return screening
@@ -156,9 +161,15 @@ def screening_decide(
         screening.save()
         action = Action.OVERRIDE if screening.decision == Screening.Decision.OVERRIDDEN else Action.DECIDE
         audit.record(
-            action=action, actor=actor, request=request, obj=screening,
-            details={"recommended_level": recommended.value, "final_level": chosen.value,
-                     "override_reason": screening.override_reason},
+            action=action,
+            actor=actor,
+            request=request,
+            obj=screening,
+            details={
+                "recommended_level": recommended.value,
+                "final_level": chosen.value,
+                "override_reason": screening.override_reason,
+            },
         )
     screening.refresh_from_db()
     return screening
@@ -171,14 +182,23 @@ def screening_set_interests(*, screening: Screening, groups: list[str], actor, r
         if screening.status != Screening.Status.COMPLETED:
             raise ServiceError("Specialty groups can be noted only before the screening is signed.")
         SpecialtyInterest.objects.filter(screening=screening).delete()
-        SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in sorted(set(groups)))
-        audit.record(action=Action.CHANGE, actor=actor, request=request, obj=screening,
-                     details={"specialty_groups": sorted(set(groups))})
+        SpecialtyInterest.objects.bulk_create(
+            SpecialtyInterest(screening=screening, group=g) for g in sorted(set(groups))
+        )
+        audit.record(
+            action=Action.CHANGE,
+            actor=actor,
+            request=request,
+            obj=screening,
+            details={"specialty_groups": sorted(set(groups))},
+        )
 
 
 def screening_sign(*, screening: Screening, password: str, actor, request=None) -> Screening:
     """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
-    if authenticate(request, username=actor.get_username(), password=password) is None:
+    if not actor.check_password(password):
+        audit.record(action=Action.SIGN_IN_FAILED, actor=actor, request=request, obj=screening,
+                     details={"during": "signature"})
         raise ServiceError("That password is not correct.", field="password")
     with transaction.atomic():
         screening = Screening.objects.select_for_update().get(pk=screening.pk)
@@ -189,8 +209,13 @@ def screening_sign(*, screening: Screening, password: str, actor, request=None) 
         screening.signed_at = timezone.now()
         screening.version = F("version") + 1
         screening.save()
-        audit.record(action=Action.SIGN, actor=actor, request=request, obj=screening,
-                     details={"final_level": screening.final_level})
+        audit.record(
+            action=Action.SIGN,
+            actor=actor,
+            request=request,
+            obj=screening,
+            details={"final_level": screening.final_level},
+        )
     screening.refresh_from_db()
     return screening
 
@@ -208,6 +233,11 @@ def screening_amend(*, screening: Screening, actor, request=None) -> Screening:
         for name in ANSWER_COLUMNS:
             setattr(amendment, name, getattr(original, name))
         amendment.save()
-        audit.record(action=Action.AMEND, actor=actor, request=request, obj=amendment,
-                     details={"amends": str(original.public_id)})
+        audit.record(
+            action=Action.AMEND,
+            actor=actor,
+            request=request,
+            obj=amendment,
+            details={"amends": str(original.public_id)},
+        )
     return amendment

@@ -6,11 +6,12 @@ import datetime as dt
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from screening import questionnaire, rules
 from screening.models import Client, Screening
+from screening.permissions import ensure_roles
 from screening.services import compute_totals
 from tests.answers import baseline
 
@@ -29,6 +30,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                ensure_roles(Group, Permission)  # a transactional test flushed the migration's groups
             self.groups.add(Group.objects.get(name=extracted))
             if extracted == "admin":
                 self.is_staff = True

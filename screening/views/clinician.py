@@ -1,9 +1,332 @@
-"""Views only do HTTP: load, check access, bind the form, call a service, redirect or render."""
+"""Clinician pages: clients, the intake questionnaire, the recommendation, decision, signature, amendment.
 
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+Views only do HTTP: load, check access, bind the form, call a service, redirect or render.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .. import audit, questionnaire, rules, services
+from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm, SpecialtyGroupsForm
+from ..models import AuditEvent, Client, Screening, SpecialtyGroup
+
+CLIENTS_PER_PAGE = 25
+SEARCH_LIMIT = 50
 
 
 @login_required
 def home(request):
     return render(request, "screening/home.html")
+
+
+@login_required
+@permission_required("screening.view_client", raise_exception=True)
+def client_list(request):
+    """Recent clients; a search by name or record number is a POST so no name ever sits in a URL."""
+    search = ClientSearchForm(request.POST or None)
+    results = None
+    if request.method == "POST" and search.is_valid():
+        term = search.cleaned_data["q"].strip()
+        parts = term.split()
+        query = Q(record_number__iexact=term)
+        name_query = Q()
+        for part in parts:
+            name_query &= Q(given_name__icontains=part) | Q(family_name__icontains=part)
+        results = list(Client.objects.filter(query | name_query).order_by("family_name", "given_name")[:SEARCH_LIMIT])
+        page = None
+    else:
+        page = Paginator(Client.objects.order_by("-created_at", "-id"), CLIENTS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+    return render(
+        request,
+        "screening/client_list.html",
+        {
+            "search": search,
+            "results": results,
+            "page": page,
+            "search_limit": SEARCH_LIMIT,
+        },
+    )
+
+
+@login_required
+@permission_required("screening.add_client", raise_exception=True)
+def client_create(request):
+    form = ClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        client = services.client_create(actor=request.user, request=request, **form.cleaned_data)
+        messages.success(request, "Client added.")
+        return redirect("client_detail", public_id=client.public_id)
+    return render(request, "screening/client_form.html", {"form": form})
+
+
+@login_required
+@permission_required("screening.view_client", raise_exception=True)
+def client_detail(request, public_id):
+    client = get_object_or_404(Client, public_id=public_id)
+    screenings = list(
+        client.screenings.select_related("clinician", "signed_by", "amends").order_by("-created_at", "-id")
+    )
+    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=client)
+    return render(request, "screening/client_detail.html", {"client": client, "screenings": screenings})
+
+
+@login_required
+@permission_required("screening.add_screening", raise_exception=True)
+@require_POST
+def screening_start(request, public_id):
+    client = get_object_or_404(Client, public_id=public_id)
+    screening = services.screening_start(client=client, clinician=request.user, request=request)
+    return redirect("screening_edit", public_id=screening.public_id)
+
+
+def _load(public_id) -> Screening:
+    return get_object_or_404(
+        Screening.objects.select_related("client", "clinician", "decided_by", "signed_by", "amends"),
+        public_id=public_id,
+    )
+
+
+@login_required
+@permission_required("screening.change_screening", raise_exception=True)
+def screening_edit(request, public_id):
+    """The questionnaire: save as draft at any point, or complete to get the recommendation."""
+    screening = _load(public_id)
+    if not screening.is_draft:
+        return redirect("screening_detail", public_id=public_id)
+    conflict = None
+    if request.method == "POST":
+        form = ScreeningForm(request.POST)
+        completing = "complete" in request.POST
+        if form.is_valid() and (not completing or form.require_complete()):
+            try:
+                screening = services.screening_save_draft(
+                    screening=screening,
+                    data=form.answer_columns(),
+                    expected_version=form.cleaned_data["version"],
+                    actor=request.user,
+                    request=request,
+                )
+            except services.ScreeningConflict as exc:
+                conflict = _conflict_context(exc, form)
+                # Keep what this clinician entered; the next save is made knowing about the other change.
+                form.data = form.data.copy()
+                form.data["version"] = exc.current.version
+            else:
+                if not completing:
+                    messages.success(request, "Draft saved.")
+                    return redirect("screening_edit", public_id=public_id)
+                try:
+                    services.screening_complete(screening=screening, actor=request.user, request=request)
+                except questionnaire.QuestionnaireError as exc:
+                    # The answers are saved as a draft; show what completion still needs at its fields.
+                    form.data = form.data.copy()
+                    form.data["version"] = screening.version
+                    form.add_questionnaire_errors(exc.errors)
+                else:
+                    return redirect("screening_detail", public_id=public_id)
+    else:
+        form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
+        audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
+    return render(
+        request,
+        "screening/screening_form.html",
+        {
+            "screening": screening,
+            "form": form,
+            "conflict": conflict,
+        },
+        status=409 if conflict else 200,
+    )
+
+
+def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> dict:
+    """What the other clinician changed, side by side with what this one entered."""
+    mine = form.answer_columns()
+    rows = []
+    for name in exc.changed:
+        field = exc.current._meta.get_field(name)
+        rows.append(
+            {
+                "label": form.fields[name].label if name in form.fields else field.verbose_name,
+                "theirs": _display(getattr(exc.current, name)),
+                "yours": _display(mine.get(name)),
+            }
+        )
+    return {"rows": rows, "by": exc.current.clinician, "at": exc.current.updated_at}
+
+
+def _display(value) -> str:
+    if value is None or value == "":
+        return "not answered"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
+
+
+@login_required
+@permission_required("screening.view_screening", raise_exception=True)
+def screening_detail(request, public_id):
+    """The recommendation page (completed/signed) or a read-only view of a draft."""
+    screening = _load(public_id)
+    if screening.is_draft and request.user.has_perm("screening.change_screening"):
+        return redirect("screening_edit", public_id=public_id)
+    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
+    return render(request, "screening/screening_detail.html", _detail_context(request, screening))
+
+
+def _detail_context(request, screening: Screening, **forms) -> dict:
+    can_sign = request.user.has_perm("screening.sign_screening")
+    rec = screening.recommendation or {}
+    flags = rec.get("flags", [])
+    interests = list(screening.specialty_interests.values_list("group", flat=True))
+    context = {
+        "screening": screening,
+        "client": screening.client,
+        "flags": [(f, rules.FLAG_TEXT[f]) for f in flags if f != rules.Flag.EMERGENCY_REFERRAL],
+        "emergency": rules.Flag.EMERGENCY_REFERRAL in flags,
+        "pathway": rec.get("pathway", []),
+        "reasons": rec.get("reasons", []),
+        "scores": _scores(screening),
+        "is_iop": screening.recommended_level == rules.Level.IOP,
+        "goals": ["Establish support mechanisms", "Help with relapse management", "Build coping strategies"],
+        "interests": [label for value, label in SpecialtyGroup.choices if value in interests],
+        "amendments": list(screening.amendments.order_by("created_at")),
+        "answers": _answers_by_section(screening),
+        "can_act": can_sign and screening.status == Screening.Status.COMPLETED,
+        "can_amend": can_sign and screening.is_signed,
+    }
+    if context["can_act"]:
+        context["decision_form"] = forms.get("decision_form") or DecisionForm(
+            recommended=screening.recommended_level,
+            initial={
+                "final_level": screening.final_level or screening.recommended_level,
+                "override_reason": screening.override_reason,
+                "override_text": screening.override_text,
+            },
+        )
+        context["groups_form"] = forms.get("groups_form") or SpecialtyGroupsForm(initial={"groups": interests})
+        context["sign_form"] = forms.get("sign_form") or SignForm()
+    return context
+
+
+def _scores(screening: Screening) -> list[tuple[str, object, str | None]]:
+    bands = (screening.recommendation or {}).get("bands", {})
+    snap = screening.answers_snapshot or {}
+    return [
+        ("PHQ-9", snap.get("phq9_total"), bands.get("phq9")),
+        ("GAD-7", snap.get("gad7_total"), bands.get("gad7")),
+        ("CIWA-Ar", snap.get("ciwa_ar"), bands.get("ciwa_ar")),
+        ("COWS", snap.get("cows"), bands.get("cows")),
+        ("PAWSS", snap.get("pawss"), bands.get("pawss")),
+        ("DSM-5 criteria met", len(snap.get("dsm5_criteria", [])) if snap else None, bands.get("dsm5")),
+        ("C-SSRS screener risk", None, bands.get("cssrs")),
+    ]
+
+
+def _answers_by_section(screening: Screening) -> list[tuple[str, list[tuple[str, str]]]]:
+    raw = screening.answers_dict()
+    sections = []
+    for _key, title, names in questionnaire.SECTIONS:
+        rows = []
+        for name in names:
+            value = raw.get(name)
+            if name == "cssrs":
+                for q, label in questionnaire.CSSRS_LABELS.items():
+                    rows.append((label, _display((value or {}).get(q))))
+                continue
+            if isinstance(value, list):
+                value = ", ".join(v.replace("_", " ") for v in value) or "none"
+            rows.append((questionnaire.FIELD_LABELS[name], _display(value)))
+        sections.append((title, rows))
+    return sections
+
+
+@login_required
+@permission_required("screening.sign_screening", raise_exception=True)
+@require_POST
+def screening_decide(request, public_id):
+    screening = _load(public_id)
+    form = DecisionForm(request.POST, recommended=screening.recommended_level)
+    if form.is_valid():
+        try:
+            services.screening_decide(
+                screening=screening,
+                final_level=form.cleaned_data["final_level"],
+                reason=form.cleaned_data["override_reason"],
+                reason_text=form.cleaned_data["override_text"],
+                actor=request.user,
+                request=request,
+            )
+        except services.ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, "Decision recorded. Review it, then sign below.")
+            return redirect(f"{screening_url(screening)}#sign")
+    return render(request, "screening/screening_detail.html", _detail_context(request, screening, decision_form=form))
+
+
+@login_required
+@permission_required("screening.sign_screening", raise_exception=True)
+@require_POST
+def screening_groups(request, public_id):
+    screening = _load(public_id)
+    form = SpecialtyGroupsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.screening_set_interests(
+                screening=screening, groups=form.cleaned_data["groups"], actor=request.user, request=request
+            )
+        except services.ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Specialty group interests saved.")
+        return redirect(f"{screening_url(screening)}#groups")
+    return render(request, "screening/screening_detail.html", _detail_context(request, screening, groups_form=form))
+
+
+@login_required
+@permission_required("screening.sign_screening", raise_exception=True)
+@require_POST
+def screening_sign(request, public_id):
+    screening = _load(public_id)
+    form = SignForm(request.POST)
+    if form.is_valid():
+        try:
+            services.screening_sign(
+                screening=screening, password=form.cleaned_data["password"], actor=request.user, request=request
+            )
+        except services.ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, "Screening signed. It is now read-only; corrections are amendments.")
+            return redirect("screening_detail", public_id=public_id)
+    return render(request, "screening/screening_detail.html", _detail_context(request, screening, sign_form=form))
+
+
+@login_required
+@permission_required("screening.sign_screening", raise_exception=True)
+@require_POST
+def screening_amend(request, public_id):
+    screening = _load(public_id)
+    try:
+        amendment = services.screening_amend(screening=screening, actor=request.user, request=request)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("screening_detail", public_id=public_id)
+    messages.info(request, "Amendment started: correct the answers, then complete, decide and sign it.")
+    return redirect("screening_edit", public_id=amendment.public_id)
+
+
+def screening_url(screening: Screening) -> str:
+    return reverse("screening_detail", kwargs={"public_id": screening.public_id})

@@ -15,14 +15,46 @@ from django.db import transaction
 from django.utils import timezone
 
 from screening import audit, questionnaire, rules, synthetic
-from screening.models import AuditEvent, Client, Screening
 from screening.bulk import insert_rows, instance_stub
+from screening.models import AuditEvent, Client, Screening
 from screening.services import compute_totals
 
-GIVEN = ["Alex", "Sam", "Jordan", "Taylor", "Casey", "Riley", "Morgan", "Jamie", "Avery", "Quinn", "Drew", "Robin",
-         "Cameron", "Skyler", "Reese", "Dana", "Emerson", "Harper", "Rowan", "Sage"]
-FAMILY = ["Synthetic", "Testperson", "Example", "Sample", "Placeholder", "Fictional", "Madeup", "Demo", "Mock",
-          "Pseudo", "Invented", "Dummy"]
+GIVEN = [
+    "Alex",
+    "Sam",
+    "Jordan",
+    "Taylor",
+    "Casey",
+    "Riley",
+    "Morgan",
+    "Jamie",
+    "Avery",
+    "Quinn",
+    "Drew",
+    "Robin",
+    "Cameron",
+    "Skyler",
+    "Reese",
+    "Dana",
+    "Emerson",
+    "Harper",
+    "Rowan",
+    "Sage",
+]
+FAMILY = [
+    "Synthetic",
+    "Testperson",
+    "Example",
+    "Sample",
+    "Placeholder",
+    "Fictional",
+    "Madeup",
+    "Demo",
+    "Mock",
+    "Pseudo",
+    "Invented",
+    "Dummy",
+]
 OVERRIDE_REASONS = [r for r in Screening.OverrideReason.values]
 OVERRIDE_TEXT = {
     "clinical_judgment": "Clinical picture differs from the screening scores.",
@@ -77,8 +109,11 @@ class Command(BaseCommand):
                     clients = list(Client.objects.filter(record_number__in=numbers).order_by("record_number"))
                 insert_rows(Screening, [self._screening(rng, c, clinicians, now, days) for c in clients])
             made += size
-        audit.record(action=AuditEvent.Action.CREATE, object_type="synthetic_data",
-                     details={"screenings": n, "seed": seed, "command": "generate_screenings"})
+        audit.record(
+            action=AuditEvent.Action.CREATE,
+            object_type="synthetic_data",
+            details={"screenings": n, "seed": seed, "command": "generate_screenings"},
+        )
         self.stdout.write(f"Created {n} signed screenings for synthetic clients.")
 
     def _clinicians(self):
@@ -105,9 +140,17 @@ class Command(BaseCommand):
         signed = completed + timedelta(minutes=rng.uniform(2, 240))
         s = instance_stub(Screening)
         s.__dict__.update(
-            public_id=uuid.uuid4(), client_id=client.pk, clinician_id=clinician.pk, status=Screening.Status.SIGNED,
-            created_at=created, updated_at=signed, completed_at=completed, decided_by_id=clinician.pk,
-            decided_at=signed, signed_by_id=clinician.pk, signed_at=signed,
+            public_id=uuid.uuid4(),
+            client_id=client.pk,
+            clinician_id=clinician.pk,
+            status=Screening.Status.SIGNED,
+            created_at=created,
+            updated_at=signed,
+            completed_at=completed,
+            decided_by_id=clinician.pk,
+            decided_at=signed,
+            signed_by_id=clinician.pk,
+            signed_at=signed,
         )
         s.assign_answers(raw, items)
         compute_totals(s)

@@ -1,0 +1,197 @@
+"""The clinician's main job, in the browser: client → screening → recommendation → decision → signature."""
+
+import re
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from screening.models import AuditEvent, Client, Screening
+from tests.e2e.conftest import assert_accessible, screenshot
+from tests.factories import PASSWORD, ClientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NO_BOOLS = [
+    "withdrawal_seizure_or_dt_history",
+    "complicated_withdrawal_now",
+    "unstable_medical_condition",
+    "pregnant",
+    "psychotic_symptoms",
+    "cssrs_wish_dead",
+    "cssrs_suicidal_thoughts",
+    "homicidal_ideation",
+    "relapse_after_outpatient_12mo",
+    "recent_higher_level_care",
+    "lives_with_substance_users",
+]
+YES_BOOLS = ["home_safe", "stable_housing", "supportive_network", "work_or_school_commitments", "can_attend_9h_week"]
+
+
+def answer(page, name: str, yes: bool):
+    page.locator(f"#id_{name}_{0 if yes else 1}").check()
+
+
+def fill_iop_answers(page, ciwa: int = 1):
+    page.get_by_label("Alcohol", exact=True).check()
+    for key in [
+        "ciwa_nausea",
+        "ciwa_tremor",
+        "ciwa_sweats",
+        "ciwa_anxiety",
+        "ciwa_agitation",
+        "ciwa_tactile",
+        "ciwa_auditory",
+        "ciwa_visual",
+        "ciwa_headache",
+        "ciwa_orientation",
+    ]:
+        page.locator(f"#id_{key}").select_option(str(ciwa if key != "ciwa_orientation" else 0))
+    for name in NO_BOOLS:
+        answer(page, name, False)
+    for name in YES_BOOLS:
+        answer(page, name, True)
+    answer(page, "family_commitments", False)
+    for label in [
+        "Craving or strong urges to use",
+        "Wanted or tried to cut down without success",
+        "Used in larger amounts or for longer than intended",
+        "Tolerance",
+    ]:
+        page.get_by_label(label).check()
+    for n in range(1, 10):
+        page.locator(f"#id_phq9_{n}").select_option("1" if n <= 5 else "0")
+    for n in range(1, 8):
+        page.locator(f"#id_gad7_{n}").select_option("1")
+    page.get_by_label("None", exact=True).check()  # mental-health condition
+    page.get_by_label("Never", exact=True).check()  # C-SSRS behaviour
+    page.get_by_label("Stage of change").select_option("preparation")
+
+
+def test_clinician_screens_a_client_to_iop_and_signs(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+    sign_in("clinician")
+
+    page.get_by_role("link", name="New client").first.click()
+    page.get_by_label("Program record number").fill("p-55501")
+    page.get_by_label("Given name").fill("Robin")
+    page.get_by_label("Family name").fill("Synthetic")
+    page.get_by_label("Date of birth").fill("1990-04-12")
+    page.get_by_role("button", name="Add client").click()
+    expect(page.get_by_role("heading", name="Robin Synthetic")).to_be_visible()
+    assert "55501" not in page.url and "Robin" not in page.url  # no PHI in URLs
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Start a new screening").click()
+    expect(page.get_by_role("heading", name="Intake screening")).to_be_visible()
+    assert_accessible(page)
+    fill_iop_answers(page)
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.locator("#id_ciwa_tremor")).to_have_value("1")  # the draft keeps the answers
+    screenshot(page, "screening-form")
+
+    page.get_by_role("button", name="Complete and see recommendation").click()
+    expect(page.locator("#recommended-level")).to_have_text("IOP (intensive outpatient)")
+    expect(page.get_by_text("Family or friends support recovery.")).to_be_visible()
+    expect(page.locator("#emergency-banner")).to_have_count(0)
+    assert_accessible(page)
+
+    page.get_by_label("Equine therapy").check()
+    page.get_by_label("Library").check()
+    page.get_by_role("button", name="Save group interests").click()
+    expect(page.get_by_text("Specialty group interests saved.")).to_be_visible()
+    screenshot(page, "recommendation-iop")
+
+    page.get_by_role("button", name="Record decision").click()
+    expect(page.locator("#decision-summary")).to_contain_text("accepted the recommendation")
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign screening").click()
+    expect(page.locator("#signature")).to_contain_text("Signed by clinician")
+    expect(page.get_by_role("button", name="Sign screening")).to_have_count(0)
+    assert_accessible(page)
+    screenshot(page, "recommendation-signed")
+
+    s = Screening.objects.get(client__record_number="P-55501")
+    assert s.status == "signed" and s.final_level == "iop" and s.decision == "accepted"
+    assert sorted(s.specialty_interests.values_list("group", flat=True)) == ["equine_therapy", "library"]
+    actions = set(AuditEvent.objects.filter(object_id=str(s.public_id)).values_list("action", flat=True))
+    assert {"create", "change", "complete", "decide", "sign", "view"} <= actions
+
+
+def test_detox_first_refuses_a_lower_override(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    sign_in("clinician")
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+
+    fill_iop_answers(page, ciwa=2)  # CIWA-Ar 18: moderate withdrawal
+    page.get_by_role("button", name="Complete and see recommendation").click()
+
+    expect(page.locator("#recommended-level")).to_have_text("Inpatient")
+    expect(page.locator('[data-flag="detox_first"]')).to_be_visible()
+    expect(page.get_by_role("list", name="Steps of care, in order")).to_contain_text("Medically supervised detox")
+    page.get_by_label("IOP (intensive outpatient)").check()
+    page.get_by_label("Reason for choosing another level").select_option("patient_preference")
+    page.get_by_label("Explain the reason").fill("Prefers to stay at home.")
+    page.get_by_role("button", name="Record decision").click()
+
+    expect(page.get_by_text(re.compile("cannot be chosen while detox_first is raised")).first).to_be_visible()
+    expect(page.get_by_label("Explain the reason")).to_have_value("Prefers to stay at home.")
+    assert_accessible(page)
+    screenshot(page, "override-refused")
+    assert Screening.objects.get(client=client).final_level == ""
+
+
+def test_withdrawal_scales_appear_only_for_their_substances(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    sign_in("clinician")
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+
+    ciwa, cows = page.locator("#ciwa-section"), page.locator("#cows-section")
+    expect(ciwa).to_be_hidden()
+    expect(cows).to_be_hidden()
+    page.get_by_label("Alcohol", exact=True).check()
+    expect(ciwa).to_be_visible()
+    expect(cows).to_be_hidden()
+    page.get_by_label("Opioids", exact=True).check()
+    expect(cows).to_be_visible()
+    page.get_by_label("Alcohol", exact=True).uncheck()
+    expect(ciwa).to_be_hidden()
+    followup = page.locator("#cssrs-followup")
+    expect(followup).to_be_hidden()
+    answer(page, "cssrs_suicidal_thoughts", True)
+    expect(followup).to_be_visible()
+
+
+def test_incomplete_screening_shows_errors_at_fields_and_keeps_answers(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    sign_in("clinician")
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+
+    page.get_by_label("Opioids", exact=True).check()
+    page.locator("#id_cows_pulse").select_option("3")
+    page.get_by_role("button", name="Complete and see recommendation").click()
+
+    expect(page.locator("#error-summary")).to_be_visible()
+    expect(page.locator("#id_cows_pulse")).to_have_value("3")
+    expect(page.locator("#id_cows_sweating")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page)
+    screenshot(page, "screening-errors")
+
+
+def test_auditor_cannot_open_new_screening_page(page, sign_in):
+    UserFactory(username="auditor", role="auditor")
+    client = ClientFactory()
+    draft = Screening.objects.create(client=client, clinician=client.created_by)
+    sign_in("auditor")
+
+    response = page.goto(reverse("screening_edit", args=[draft.public_id]))
+
+    assert response.status == 403
+    assert Client.objects.count() == 1
