@@ -271,6 +271,25 @@ class Screening(models.Model):
         indexes = [
             models.Index(fields=["client", "created_at"], name="screening_client_created_idx"),
             models.Index(fields=["status", "created_at"], name="screening_status_created_idx"),
+            # Admin review (issue 4): history pages read it newest first, and the dashboard's aggregates
+            # over a date range are index-only scans of it on PostgreSQL. Key columns, not INCLUDE, so
+            # SQLite builds the same index.
+            models.Index(
+                fields=[
+                    "created_at",
+                    "id",
+                    "recommended_level",
+                    "final_level",
+                    "decision",
+                    "override_reason",
+                    "clinician",
+                    "signed_at",
+                    "rules_version",
+                    *FLAG_FIELDS.values(),
+                ],
+                condition=~Q(status="draft"),
+                name="screening_review_idx",
+            ),
         ]
         constraints = [
             _choice_check("status", ScreeningStatus, "status_valid"),

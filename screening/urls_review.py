@@ -1,15 +1,12 @@
-"""Admin review pages (issue 4). Placeholder views until that issue lands: they refuse everyone."""
+"""Admin review pages (issue 4). Screenings are addressed by their UUID, never a record number or name."""
 
-from django.core.exceptions import PermissionDenied
 from django.urls import path
 
-
-def _not_built(request, *args, **kwargs):
-    raise PermissionDenied
-
+from .views import review
 
 urlpatterns = [
-    path("history/", _not_built, name="history"),
-    path("dashboard/", _not_built, name="dashboard"),
-    path("replay/", _not_built, name="replay"),
+    path("history/", review.history, name="history"),
+    path("screenings/<uuid:public_id>/", review.review_screening, name="review_screening"),
+    path("dashboard/", review.dashboard, name="dashboard"),
+    path("replay/", review.replay, name="replay"),
 ]

@@ -1,0 +1,85 @@
+"""Django admin for admins (DESIGN.md §6): users and groups stay as Django registers them (user
+management); clinical records and the audit log are registered read-only. Opening a screening here
+is a view of a screening, so it is an audit event like on the review page."""
+
+from django.contrib import admin
+
+from . import audit
+from .models import AuditEvent, Client, Screening
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing is added, changed or deleted through the admin: records change only through services."""
+
+    actions = None
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Client)
+class ClientAdmin(ReadOnlyAdmin):
+    list_display = ("record_number", "family_name", "given_name", "created_at")
+    search_fields = ("record_number", "family_name", "given_name")
+    exclude = ()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        client = self.get_object(request, object_id)
+        if client is not None and response.status_code == 200:
+            audit.record(action=AuditEvent.Action.VIEW, request=request, obj=client, details={"via": "admin"})
+        return response
+
+
+@admin.register(Screening)
+class ScreeningAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "client",
+        "clinician",
+        "recommended_level",
+        "final_level",
+        "decision",
+        "override_reason",
+        "rules_version",
+        "status",
+    )
+    list_filter = (
+        "status",
+        "recommended_level",
+        "final_level",
+        "decision",
+        "override_reason",
+        "rules_version",
+        "clinician",
+        "flag_emergency_referral",
+        "flag_safety_review",
+        "flag_detox_first",
+    )
+    list_select_related = ("client", "clinician")
+    search_fields = ("client__record_number", "client__family_name", "client__given_name")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    raw_id_fields = ("client", "clinician", "amends", "decided_by", "signed_by")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        screening = self.get_object(request, object_id)
+        if screening is not None and response.status_code == 200:
+            audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening, details={"via": "admin"})
+        return response
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "at", "actor_username", "action", "object_type", "object_id", "ip_address")
+    list_filter = ("action", "object_type")
+    search_fields = ("actor_username", "object_id")
+    date_hierarchy = "at"
+    ordering = ("-id",)

@@ -1,0 +1,102 @@
+"""What-if replay (issue 4): re-evaluate stored answer snapshots under a rule set version.
+
+Read-only by construction: it reads four columns with `values_list` and never saves a model, so a
+stored recommendation cannot change. The comparison is against the level stored with each
+screening — what the clinician saw at the time, under the version recorded with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import questionnaire, rules
+from .models import Screening
+
+LEVELS = tuple(level.value for level in rules.Level)
+
+
+@dataclass(frozen=True)
+class Change:
+    public_id: str
+    created_at: dt.datetime
+    from_level: str
+    to_level: str
+
+
+@dataclass
+class ReplayResult:
+    version: str
+    total: int = 0
+    changed: int = 0
+    unreadable: int = 0  # snapshots that no longer parse (never expected; counted, not guessed)
+    matrix: dict[str, dict[str, int]] = field(default_factory=lambda: {a: dict.fromkeys(LEVELS, 0) for a in LEVELS})
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> int:
+        return self.total - self.changed - self.unreadable
+
+    def matrix_rows(self) -> list[tuple[str, list[int], int]]:
+        """(from level, counts per to level, row total), in level order, for templates."""
+        return [(a, [self.matrix[a][b] for b in LEVELS], sum(self.matrix[a].values())) for a in LEVELS]
+
+    def to_json(self) -> dict:
+        return {
+            "version": self.version,
+            "total": self.total,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "unreadable": self.unreadable,
+            "matrix": self.matrix,
+            "changed_screenings": [
+                {
+                    "public_id": c.public_id,
+                    "created_at": c.created_at.isoformat(),
+                    "from": c.from_level,
+                    "to": c.to_level,
+                }
+                for c in self.changes
+            ],
+        }
+
+
+def replay_rows(rows: Iterable[tuple], version: str, *, keep: int = 100) -> ReplayResult:
+    """Re-evaluate (public_id, created_at, stored level, snapshot) rows; keep the first `keep` changes."""
+    if version not in rules.RULE_SETS:
+        raise ValueError(f"unknown rule set version {version!r}")
+    result = ReplayResult(version)
+    matrix, changes = result.matrix, result.changes
+    parse, evaluate = questionnaire.parse, rules.evaluate
+    total = changed = unreadable = 0
+    for public_id, created_at, stored, snapshot in rows:
+        total += 1
+        try:
+            new = evaluate(parse(snapshot), version).level.value
+        except (questionnaire.QuestionnaireError, TypeError, KeyError):
+            unreadable += 1
+            continue
+        matrix[stored][new] += 1
+        if new != stored:
+            changed += 1
+            if len(changes) < keep:
+                changes.append(Change(str(public_id), created_at, stored, new))
+    result.total, result.changed, result.unreadable = total, changed, unreadable
+    return result
+
+
+def replay(queryset, version: str, *, keep: int = 100, chunk_size: int = 5000) -> ReplayResult:
+    """Replay every completed or signed screening of `queryset` (newest first) under `version`."""
+    rows = (
+        queryset.completed_or_signed()
+        .order_by("-created_at", "-id")
+        .values_list("public_id", "created_at", "recommended_level", "answers_snapshot")
+        .iterator(chunk_size=chunk_size)
+    )
+    return replay_rows(rows, version, keep=keep)
+
+
+def in_range(since: dt.datetime, until: dt.datetime):
+    """Screenings started in [since, until)."""
+    return Screening.objects.filter(created_at__gte=since, created_at__lt=until)

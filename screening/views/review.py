@@ -1,0 +1,312 @@
+"""Admin review pages (issue 4): history, one screening's review, dashboard, what-if replay.
+
+Views only do HTTP: the filters live in `filters.py`, the numbers in `dashboard.py` and
+`replay.py`. Every page needs `screening.review_history` (the admin role).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Prefetch
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from .. import audit, questionnaire, rules
+from .. import dashboard as dash
+from .. import replay as replay_mod
+from ..filters import DateRangeForm, HistoryFilter, ReplayForm
+from ..models import FLAG_FIELDS, AuditEvent, Screening
+
+review_required = permission_required("screening.review_history", raise_exception=True)
+
+PAGE_SIZES = (25, 50, 100)
+# The history never counts past this many matches, and never pages past it: a COUNT(*) or an
+# OFFSET over a million rows would grow with the table on every page load. Past the cap the page
+# says "more than 1,000" and asks for a narrower filter.
+COUNT_CAP = 1000
+MAX_OFFSET = 10_000
+# The web replay runs inside a request; larger ranges go to `manage.py replay_rules`.
+WEB_REPLAY_LIMIT = 200_000
+FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _page_window(number: int, last: int) -> list[int]:
+    pages = {1, last, *range(max(number - 2, 1), min(number + 2, last) + 1)}
+    return sorted(p for p in pages if p >= 1)
+
+
+@login_required
+@review_required
+@require_http_methods(["GET", "POST"])
+def history(request):
+    data: QueryDict = request.GET.copy()
+    data.pop("q", None)  # a client name or record number never comes from the URL
+    searching = request.method == "POST"
+    if searching:
+        data["q"] = request.POST.get("q", "")
+        page_param = request.POST.get("page")
+    else:
+        page_param = request.GET.get("page")
+    data.pop("page", None)
+    per_page = _int(data.get("per_page"), PAGE_SIZES[0])
+    per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
+
+    base = Screening.objects.completed_or_signed().select_related("client", "clinician")
+    filterset = HistoryFilter(data, queryset=base)
+    rows, count, capped, number, last = [], 0, False, 1, 1
+    valid = filterset.is_valid()
+    if valid:
+        qs = filterset.qs
+        count = qs.order_by()[: COUNT_CAP + 1].count()
+        capped = count > COUNT_CAP
+        reachable = min(count, COUNT_CAP) if not capped else MAX_OFFSET
+        last = max((reachable + per_page - 1) // per_page, 1)
+        number = min(max(_int(page_param, 1), 1), last)
+        offset = (number - 1) * per_page
+        rows = list(qs[offset : offset + per_page])
+        audit.record(
+            action=AuditEvent.Action.VIEW,
+            request=request,
+            object_type="history",
+            details={
+                "filters": {k: v for k, v in data.items() if k != "q" and v},
+                "search": bool(data.get("q")),
+                "page": number,
+                "rows": len(rows),
+            },
+        )
+    query = data.copy()
+    query.pop("q", None)
+    return render(
+        request,
+        "screening/review_history.html",
+        {
+            "filter": filterset,
+            "valid": valid,
+            "rows": rows,
+            "count": count,
+            "count_cap": COUNT_CAP,
+            "capped": capped,
+            "number": number,
+            "last": last,
+            "pages": _page_window(number, last),
+            "per_page": per_page,
+            "page_sizes": PAGE_SIZES,
+            "searching": searching,
+            "search": data.get("q", ""),
+            "query": query.urlencode(),
+            "first_row": (number - 1) * per_page + 1,
+            "last_row": (number - 1) * per_page + len(rows),
+            "flag_labels": FLAG_LABELS,
+            "sorts": _sort_links(query),
+        },
+    )
+
+
+SORTABLE = {"date": "-date", "signed": "-signed", "recommended": "recommended", "final": "final"}
+
+
+def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
+    """For each sortable column: the query string that sorts by it, and its aria-sort state."""
+    current = query.get("sort") or "-date"
+    links = {}
+    for key, first in SORTABLE.items():
+        if current == key:
+            target, state = f"-{key}", "ascending"
+        elif current == f"-{key}":
+            target, state = key, "descending"
+        else:
+            target, state = first, ""
+        q = query.copy()
+        q["sort"] = target
+        links[key] = {"query": q.urlencode(), "state": state}
+    return links
+
+
+def _chain(screening: Screening) -> list[Screening]:
+    """The amendment chain this screening belongs to, oldest first: the original and every amendment."""
+    root = screening
+    seen = {root.pk}
+    while root.amends_id is not None and root.amends_id not in seen:  # chains are short: one query a step
+        root = Screening.objects.only("id", "amends_id").get(pk=root.amends_id)
+        seen.add(root.pk)
+    chain, frontier = [], [root.pk]
+    while frontier:
+        level = list(
+            Screening.objects.filter(pk__in=frontier)
+            .select_related("signed_by")
+            .only(
+                "id",
+                "public_id",
+                "status",
+                "created_at",
+                "signed_at",
+                "signed_by__username",
+                "amends_id",
+                "recommended_level",
+                "final_level",
+            )
+            .order_by("created_at", "id")
+        )
+        chain.extend(level)
+        frontier = list(Screening.objects.filter(amends_id__in=[s.pk for s in level]).values_list("pk", flat=True))
+    return chain
+
+
+def _answer_sections(snapshot: dict | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    if not snapshot:
+        return []
+    sections = []
+    for _key, title, names in questionnaire.SECTIONS:
+        items = []
+        for name in names:
+            value = snapshot.get(name)
+            if name == "cssrs" and isinstance(value, dict):
+                for q, label in questionnaire.CSSRS_LABELS.items():
+                    items.append((label, _show(value.get(q))))
+                continue
+            items.append((questionnaire.FIELD_LABELS.get(name, name), _show(value)))
+        sections.append((title, items))
+    return sections
+
+
+def _show(value) -> str:
+    if value is None:
+        return "—"
+    if value is True:
+        return "Yes"
+    if value is False:
+        return "No"
+    if isinstance(value, list):
+        return ", ".join(str(v).replace("_", " ") for v in value) or "none"
+    return str(value).replace("_", " ")
+
+
+@login_required
+@review_required
+def review_screening(request, public_id):
+    screening = get_object_or_404(
+        Screening.objects.select_related("client", "clinician", "decided_by", "signed_by").prefetch_related(
+            Prefetch("specialty_interests")
+        ),
+        public_id=public_id,
+    )
+    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
+    events = AuditEvent.objects.filter(object_type="screening", object_id=str(screening.public_id)).order_by("id")
+    return render(
+        request,
+        "screening/review_screening.html",
+        {
+            "s": screening,
+            "sections": _answer_sections(screening.answers_snapshot),
+            "recommendation": screening.recommendation or {},
+            "pathway": [
+                step.replace("_", " ").capitalize() for step in (screening.recommendation or {}).get("pathway", [])
+            ],
+            "flags": [(code, rules.FLAG_TEXT.get(code, code)) for code in screening.flags],
+            "chain": _chain(screening),
+            "events": list(events),
+        },
+    )
+
+
+def _default_range(today: dt.date) -> dict[str, str]:
+    return {"start": (today - dt.timedelta(days=89)).isoformat(), "end": today.isoformat()}
+
+
+def _presets(today: dt.date) -> list[tuple[str, dict[str, str]]]:
+    first_this = today.replace(day=1)
+    last_prev = first_this - dt.timedelta(days=1)
+    return [
+        ("Last month", {"start": last_prev.replace(day=1).isoformat(), "end": last_prev.isoformat()}),
+        ("This month", {"start": first_this.isoformat(), "end": today.isoformat()}),
+        ("Last 90 days", _default_range(today)),
+        ("Last 12 months", {"start": (today - dt.timedelta(days=364)).isoformat(), "end": today.isoformat()}),
+    ]
+
+
+@login_required
+@review_required
+def dashboard(request):
+    today = timezone.localdate()
+    form = DateRangeForm(request.GET if "start" in request.GET or "end" in request.GET else _default_range(today))
+    context = {"form": form, "presets": _presets(today), "d": None}
+    if form.is_valid():
+        since, until = form.bounds()
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        d = dash.build(Screening.objects.filter(created_at__gte=since, created_at__lt=until), start, end)
+        context.update(
+            d=d,
+            weekly=dash.stacked_bars(d.weeks),
+            clinician_chart=dash.hbars([(r.label, r.percent or 0, _pct(r)) for r in d.by_clinician], maximum=100),
+            reason_chart=dash.hbars([(label, n, f"{n:,}") for label, n in d.by_reason], fill="#8e2a4c"),
+            flag_chart=dash.hbars(
+                [(label, n, f"{n:,} ({100 * n / d.total:.0f}%)" if d.total else "0") for label, n in d.flags],
+                fill="#b35c00",
+            ),
+            levels=dash.LEVEL_LABELS,
+            median=_duration(d.median_to_signature),
+            overall=_pct(d.overall),
+        )
+    return render(request, "screening/review_dashboard.html", context)
+
+
+def _pct(rate: dash.Rate) -> str:
+    return "—" if rate.percent is None else f"{rate.percent:.1f}%"
+
+
+def _duration(value: dt.timedelta | None) -> str:
+    if value is None:
+        return "—"
+    minutes = round(value.total_seconds() / 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d"] if days else []
+    if hours or days:
+        parts.append(f"{hours} h")
+    parts.append(f"{minutes} min")
+    return " ".join(parts)
+
+
+@login_required
+@review_required
+def replay(request):
+    today = timezone.localdate()
+    bound = bool(request.GET)
+    form = ReplayForm(request.GET if bound else None, initial={**_default_range(today), "version": rules.RULES_VERSION})
+    context = {"form": form, "result": None, "too_many": None, "levels": dash.LEVEL_LABELS}
+    if bound and form.is_valid():
+        since, until = form.bounds()
+        version = form.cleaned_data["version"]
+        qs = replay_mod.in_range(since, until)
+        size = qs.completed_or_signed().count()
+        if size > WEB_REPLAY_LIMIT:
+            context["too_many"] = size
+        else:
+            result = replay_mod.replay(qs, version, keep=200)
+            context["result"] = result
+            audit.record(
+                action=AuditEvent.Action.VIEW,
+                request=request,
+                object_type="replay",
+                details={
+                    "version": version,
+                    "since": str(form.cleaned_data["start"]),
+                    "until": str(form.cleaned_data["end"]),
+                    "total": result.total,
+                    "changed": result.changed,
+                },
+            )
+    context["limit"] = WEB_REPLAY_LIMIT
+    return render(request, "screening/review_replay.html", context)

@@ -1,0 +1,236 @@
+"""The admin history page: access, each filter and combinations, search by POST, sorting, paging."""
+
+import datetime as dt
+
+import pytest
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+
+from screening.models import AuditEvent, Screening
+from tests.factories import ClientFactory, UserFactory, make_screening
+
+URL = "history"
+
+
+def ids(response) -> list:
+    return [s.pk for s in response.context["rows"]]
+
+
+def at(days_ago: int, hour: int = 12) -> dt.datetime:
+    day = timezone.localdate() - dt.timedelta(days=days_ago)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour)))
+
+
+@pytest.fixture
+def three(db):
+    """IOP accepted (today), inpatient overridden to residential (10 days ago), residential (40 days ago)."""
+    alice = UserFactory(username="alice", role="clinician")
+    bob = UserFactory(username="bob", role="clinician")
+    iop = make_screening(clinician=alice, created_at=at(0))
+    inpatient = make_screening(ciwa_ar=12, pawss=None, clinician=bob, created_at=at(10), final_level="inpatient")
+    residential = make_screening(
+        home_safe=False,
+        clinician=alice,
+        created_at=at(40),
+        final_level="iop",
+        override_reason="waitlist",
+        client=ClientFactory(given_name="Quill", family_name="Zephyrine", record_number="R-4242"),
+    )
+    return iop, inpatient, residential
+
+
+def test_history_anonymous_redirects_to_sign_in(client):
+    response = client.get(reverse(URL))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("who", ["clinician_client", "auditor_client"])
+def test_history_other_roles_forbidden(request, who):
+    response = request.getfixturevalue(who).get(reverse(URL))
+
+    assert response.status_code == 403
+
+
+def test_history_lists_completed_and_signed_newest_first_without_drafts(admin_client_, three):
+    iop, inpatient, residential = three
+    make_screening(status=Screening.Status.DRAFT)
+    completed = make_screening(status=Screening.Status.COMPLETED, created_at=at(5))
+
+    response = admin_client_.get(reverse(URL))
+
+    assert response.status_code == 200
+    assert ids(response) == [iop.pk, completed.pk, inpatient.pk, residential.pk]
+    assert response.context["count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"recommended": "inpatient"}, ["inpatient"]),
+        ({"recommended": "residential"}, ["residential"]),
+        ({"final": "iop"}, ["iop", "residential"]),
+        ({"overridden": "yes"}, ["residential"]),
+        ({"overridden": "no"}, ["iop", "inpatient"]),
+        ({"reason": "waitlist"}, ["residential"]),
+        ({"reason": "other"}, []),
+        ({"flag": "detox_first"}, ["inpatient"]),
+        ({"flag": "emergency_referral"}, []),
+        ({"clinician": "alice"}, ["iop", "residential"]),
+        ({"version": "2026.11"}, ["iop", "inpatient", "residential"]),
+        ({"version": "2027.01"}, []),
+        ({"date_from": "D15"}, ["iop", "inpatient"]),
+        ({"date_to": "D10"}, ["inpatient", "residential"]),
+        ({"date_from": "D10", "date_to": "D10"}, ["inpatient"]),
+        ({"final": "iop", "clinician": "alice", "overridden": "yes"}, ["residential"]),
+        ({"final": "iop", "clinician": "bob"}, []),
+        ({"recommended": "inpatient", "date_from": "D5"}, []),
+    ],
+    ids=lambda v: "&".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else None,
+)
+def test_history_filter_selects_expected_rows(admin_client_, three, params, expected):
+    by_name = dict(zip(["iop", "inpatient", "residential"], three, strict=True))
+    query = {
+        k: (timezone.localdate() - dt.timedelta(days=int(v[1:]))).isoformat() if v.startswith("D") else v
+        for k, v in params.items()
+    }
+
+    response = admin_client_.get(reverse(URL), query)
+
+    assert response.status_code == 200
+    assert ids(response) == [by_name[name].pk for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"date_from": "2026-13-45"}, "date_from"),
+        ({"date_to": "yesterday"}, "date_to"),
+        ({"date_from": "2026-11-20", "date_to": "2026-11-01"}, "date_to"),
+        ({"recommended": "detox"}, "recommended"),
+        ({"flag": "nope"}, "flag"),
+        ({"clinician": "nobody"}, "clinician"),
+        ({"sort": "password"}, "sort"),
+    ],
+    ids=[
+        "bad-date",
+        "word-date",
+        "end-before-start",
+        "unknown-level",
+        "unknown-flag",
+        "unknown-clinician",
+        "unknown-sort",
+    ],
+)
+def test_history_bad_filter_shows_field_error_not_500(admin_client_, three, params, field):
+    response = admin_client_.get(reverse(URL), params)
+
+    assert response.status_code == 200
+    assert response.context["filter"].form.errors[field]
+    assert ids(response) == []
+    assert b"Some filters are not valid" in response.content
+
+
+def test_history_search_by_post_finds_name_and_record_number(admin_client_, three):
+    residential = three[2]
+
+    by_name = admin_client_.post(reverse(URL), {"q": "zephyr"})
+    by_number = admin_client_.post(reverse(URL), {"q": "r-4242"})
+    both_words = admin_client_.post(reverse(URL), {"q": "Quill Zephyrine"})
+
+    assert ids(by_name) == ids(by_number) == ids(both_words) == [residential.pk]
+
+
+def test_history_search_in_url_is_ignored(admin_client_, three):
+    response = admin_client_.get(reverse(URL), {"q": "Zephyrine"})
+
+    assert len(ids(response)) == 3
+
+
+def test_history_search_keeps_url_filters(admin_client_, three):
+    response = admin_client_.post(reverse(URL) + "?overridden=no", {"q": "Zephyrine"})
+
+    assert ids(response) == []
+
+
+def test_history_sort_by_recommended_level(admin_client_, three):
+    iop, inpatient, residential = three
+
+    ascending = admin_client_.get(reverse(URL), {"sort": "recommended"})
+    descending = admin_client_.get(reverse(URL), {"sort": "-recommended"})
+
+    assert ids(ascending) == [inpatient.pk, iop.pk, residential.pk]
+    assert ids(descending) == [residential.pk, iop.pk, inpatient.pk]
+
+
+def test_history_sort_links_toggle_and_mark_aria_sort(admin_client_, three):
+    response = admin_client_.get(reverse(URL), {"sort": "-date", "final": "iop"})
+
+    link = response.context["sorts"]["date"]
+    assert QueryDict(link["query"]) == QueryDict("final=iop&sort=date")
+    assert link["state"] == "descending"
+    assert 'aria-sort="descending"' in response.content.decode()
+
+
+def test_history_pages_are_stable_and_disjoint(admin_client_, db):
+    clinician = UserFactory(role="clinician")
+    made = [make_screening(clinician=clinician, created_at=at(0, hour=1)) for _ in range(30)]  # same timestamp
+
+    first = admin_client_.get(reverse(URL), {"per_page": 25})
+    second = admin_client_.get(reverse(URL), {"per_page": 25, "page": 2})
+
+    assert len(ids(first)) == 25 and len(ids(second)) == 5
+    assert sorted(ids(first) + ids(second)) == sorted(s.pk for s in made)
+    assert second.context["last"] == 2
+
+
+def test_history_page_out_of_range_shows_last_page(admin_client_, three):
+    response = admin_client_.get(reverse(URL), {"page": "999"})
+
+    assert response.context["number"] == 1
+    assert len(ids(response)) == 3
+
+
+def test_history_count_is_capped(admin_client_, three, monkeypatch):
+    monkeypatch.setattr("screening.views.review.COUNT_CAP", 2)
+
+    response = admin_client_.get(reverse(URL))
+
+    assert response.context["capped"] is True
+    assert b"More than 2 screenings match" in response.content
+
+
+def test_history_view_is_an_audit_event_without_search_terms(admin_client_, three):
+    admin_client_.post(reverse(URL) + "?final=iop", {"q": "Zephyrine"})
+
+    event = AuditEvent.objects.get(object_type="history")
+    assert event.action == AuditEvent.Action.VIEW
+    assert event.details["filters"] == {"final": "iop"}
+    assert event.details["search"] is True
+    assert "Zephyrine" not in str(event.details)
+
+
+def test_history_rows_link_to_review_by_uuid(admin_client_, three):
+    response = admin_client_.get(reverse(URL))
+
+    for s in three:
+        assert reverse("review_screening", args=[s.public_id]) in response.content.decode()
+
+
+@pytest.mark.parametrize("per_page", [25, 100])
+def test_history_query_count_is_constant(admin_client_, django_assert_num_queries, per_page, db):
+    clinician = UserFactory(role="clinician")
+    for i in range(per_page + 5):
+        make_screening(clinician=clinician, created_at=at(i % 30), final_level="residential")
+    admin_client_.get(reverse(URL))  # warm the session and permission caches of the first request
+
+    # session, user, groups/permissions (2), roles, clinician choices, capped count, rows, audit (4)
+    with django_assert_num_queries(QUERIES):
+        response = admin_client_.get(reverse(URL), {"per_page": per_page, "overridden": "yes"})
+
+    assert len(ids(response)) == per_page
+
+
+QUERIES = 12

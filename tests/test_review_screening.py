@@ -1,0 +1,96 @@
+"""The admin's review page of one screening: answers by section, recommendation, decision,
+signature, amendment chain, audit events; access; every view is an audit event."""
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from screening import audit
+from screening.models import AuditEvent, Screening
+from tests.factories import make_screening
+
+
+def url(s) -> str:
+    return reverse("review_screening", args=[s.public_id])
+
+
+def test_review_screening_anonymous_redirects_to_sign_in(client, db):
+    s = make_screening()
+
+    response = client.get(url(s))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("who", ["clinician_client", "auditor_client"])
+def test_review_screening_other_roles_forbidden(request, who, db):
+    s = make_screening()
+
+    response = request.getfixturevalue(who).get(url(s))
+
+    assert response.status_code == 403
+    assert not AuditEvent.objects.filter(object_type="screening", action="view").exists()
+
+
+def test_review_screening_unknown_uuid_is_404(admin_client_):
+    response = admin_client_.get(reverse("review_screening", args=[uuid.uuid4()]))
+
+    assert response.status_code == 404
+
+
+def test_review_screening_shows_sections_reasons_decision_signature(admin_client_, db):
+    s = make_screening(ciwa_ar=12, final_level="residential", override_reason="waitlist")
+    s.refresh_from_db()
+
+    response = admin_client_.get(url(s))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    for title in ("Substances and withdrawal", "Medical", "Mental health and safety", "Home and life"):
+        assert title in html
+    assert "CIWA-Ar total (alcohol withdrawal)" in html
+    assert "DETOX_ALCOHOL" in html
+    assert "Detox first" in html
+    assert "Chose another level" in html and "Waitlist" in html and "Synthetic test override." in html
+    assert f"by {s.signed_by.username}" in html
+    assert "Medically supervised detox" in html
+
+
+def test_review_screening_view_is_audited_and_listed(admin_client_, admin_user, db):
+    s = make_screening()
+    audit.record(action=AuditEvent.Action.SIGN, actor=s.clinician, obj=s)
+
+    response = admin_client_.get(url(s))
+
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.VIEW, object_id=str(s.public_id)).get()
+    assert event.actor == admin_user
+    assert [e.action for e in response.context["events"]] == ["sign", "view"]
+
+
+def test_review_screening_shows_amendment_chain_from_any_version(admin_client_, db):
+    original = make_screening()
+    amendment = make_screening(client=original.client, clinician=original.clinician, home_safe=False)
+    Screening.objects.filter(pk=amendment.pk).update(amends=original)
+    second = make_screening(client=original.client, clinician=original.clinician)
+    Screening.objects.filter(pk=second.pk).update(amends=amendment)
+
+    from_original = admin_client_.get(url(original))
+    from_last = admin_client_.get(url(second))
+
+    expected = [original.pk, amendment.pk, second.pk]
+    assert [v.pk for v in from_original.context["chain"]] == expected
+    assert [v.pk for v in from_last.context["chain"]] == expected
+    assert url(amendment) in from_last.content.decode()
+
+
+def test_review_screening_query_count(admin_client_, django_assert_num_queries, db):
+    original = make_screening()
+    amendment = make_screening(client=original.client, clinician=original.clinician)
+    Screening.objects.filter(pk=amendment.pk).update(amends=original)
+    admin_client_.get(url(amendment))
+
+    # session, user, perms (2), roles, screening, interests, audit (4), chain (1 up + 2 per level × 2), events
+    with django_assert_num_queries(17):
+        admin_client_.get(url(amendment))
