@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,6 +167,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves static files (Bootstrap included, from the django-bootstrap-static package) in
+# every environment: from STATIC_ROOT after `collectstatic`, else straight from the app folders.
+WHITENOISE_USE_FINDERS = True
 
 # Logs carry ids and actions, never names or answers (no PHI in logs).
 LOGGING = {
