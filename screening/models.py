@@ -54,6 +54,11 @@ class Level(models.TextChoices):
     INPATIENT = rules.Level.INPATIENT.value, "Inpatient"
 
 
+class ClientManager(models.Manager):
+    def get_by_natural_key(self, record_number):
+        return self.get(record_number=record_number)
+
+
 class Client(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     record_number = models.CharField("program record number", max_length=32, unique=True)
@@ -61,7 +66,9 @@ class Client(models.Model):
     family_name = models.CharField(max_length=100)
     date_of_birth = models.DateField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ClientManager()
 
     class Meta:
         ordering = ["family_name", "given_name", "id"]
@@ -69,6 +76,9 @@ class Client(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.record_number})"
+
+    def natural_key(self) -> tuple[str]:
+        return (self.record_number,)
 
     @property
     def full_name(self) -> str:
@@ -133,11 +143,28 @@ FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
 CSSRS_QUESTIONS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
 # Answers of §2 stored one-to-one in a column of the same name (phq9_item9 is the column phq9_9).
 ANSWER_SCALAR_FIELDS = (
-    "ciwa_ar", "cows", "pawss", "withdrawal_seizure_or_dt_history", "daily_sedative_use",
-    "complicated_withdrawal_now", "unstable_medical_condition", "pregnant", "phq9_total",
-    "gad7_total", "mental_health_condition", "psychotic_symptoms", "homicidal_ideation", "readiness",
-    "relapse_after_outpatient_12mo", "recent_higher_level_care", "lives_with_substance_users", "home_safe",
-    "stable_housing", "supportive_network", "work_or_school_commitments", "family_commitments",
+    "ciwa_ar",
+    "cows",
+    "pawss",
+    "withdrawal_seizure_or_dt_history",
+    "daily_sedative_use",
+    "complicated_withdrawal_now",
+    "unstable_medical_condition",
+    "pregnant",
+    "phq9_total",
+    "gad7_total",
+    "mental_health_condition",
+    "psychotic_symptoms",
+    "homicidal_ideation",
+    "readiness",
+    "relapse_after_outpatient_12mo",
+    "recent_higher_level_care",
+    "lives_with_substance_users",
+    "home_safe",
+    "stable_housing",
+    "supportive_network",
+    "work_or_school_commitments",
+    "family_commitments",
     "can_attend_9h_week",
 )
 ITEM_GROUPS = {
@@ -564,9 +591,7 @@ class ExportRun(models.Model):
     actor_username = models.CharField(max_length=150, blank=True, default="")
     format = models.CharField(max_length=8)
     deidentified = models.BooleanField()
-    event = models.OneToOneField(
-        AuditEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="export_run"
-    )
+    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="export_run")
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -268,19 +268,46 @@ CSSRS_LABELS: dict[str, str] = {
 
 # The sections of the questionnaire, in the order of DESIGN.md §2.
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("substances", "Substances and withdrawal", (
-        "substances", "ciwa_ar", "cows", "pawss", "withdrawal_seizure_or_dt_history", "daily_sedative_use",
-        "complicated_withdrawal_now",
-    )),
+    (
+        "substances",
+        "Substances and withdrawal",
+        (
+            "substances",
+            "ciwa_ar",
+            "cows",
+            "pawss",
+            "withdrawal_seizure_or_dt_history",
+            "daily_sedative_use",
+            "complicated_withdrawal_now",
+        ),
+    ),
     ("medical", "Medical", ("unstable_medical_condition", "pregnant")),
     ("severity", "Addiction severity (DSM-5)", ("dsm5_criteria",)),
-    ("mental_health", "Mental health and safety", (
-        "phq9_total", "phq9_item9", "gad7_total", "mental_health_condition", "psychotic_symptoms", "cssrs",
-        "homicidal_ideation",
-    )),
+    (
+        "mental_health",
+        "Mental health and safety",
+        (
+            "phq9_total",
+            "phq9_item9",
+            "gad7_total",
+            "mental_health_condition",
+            "psychotic_symptoms",
+            "cssrs",
+            "homicidal_ideation",
+        ),
+    ),
     ("readiness", "Readiness and history", ("readiness", "relapse_after_outpatient_12mo", "recent_higher_level_care")),
-    ("home", "Home and life", (
-        "lives_with_substance_users", "home_safe", "stable_housing", "supportive_network",
-        "work_or_school_commitments", "family_commitments", "can_attend_9h_week",
-    )),
+    (
+        "home",
+        "Home and life",
+        (
+            "lives_with_substance_users",
+            "home_safe",
+            "stable_housing",
+            "supportive_network",
+            "work_or_school_commitments",
+            "family_commitments",
+            "can_attend_9h_week",
+        ),
+    ),
 )
