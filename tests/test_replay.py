@@ -90,7 +90,16 @@ def test_replay_rows_unknown_version_raises():
 
 def test_replay_command_json(known, capsys):
     call_command(
-        "replay_rules", "--since", DAY.isoformat(), "--until", DAY.isoformat(), "--version", "2027.01", "--json"
+        "replay_rules",
+        "--since",
+        DAY.isoformat(),
+        "--until",
+        DAY.isoformat(),
+        "--version",
+        "2027.01",
+        "--json",
+        "--workers",
+        "1",
     )
 
     out = json.loads(capsys.readouterr().out)
@@ -108,6 +117,8 @@ def test_replay_command_text_includes_next_day(known, capsys):
         (DAY + dt.timedelta(days=1)).isoformat(),
         "--version",
         "2027.01",
+        "--workers",
+        "1",
     )
 
     out = capsys.readouterr().out
@@ -182,3 +193,37 @@ def test_replay_page_other_roles_forbidden(request, who):
     response = request.getfixturevalue(who).get(reverse("replay"))
 
     assert response.status_code == 403
+
+
+def test_merge_adds_parts_and_keeps_newest_changes():
+    old = replay.Change("a", at(DAY), "inpatient", "iop")
+    new = replay.Change("b", at(DAY + dt.timedelta(days=2)), "inpatient", "residential")
+    mid = replay.Change("c", at(DAY + dt.timedelta(days=1)), "inpatient", "iop")
+    one = replay.ReplayResult("2027.01", total=3, changed=2, changes=[mid, old])
+    one.matrix["inpatient"]["iop"] = 2
+    one.matrix["iop"]["iop"] = 1
+    two = replay.ReplayResult("2027.01", total=2, changed=1, unreadable=1, changes=[new])
+    two.matrix["inpatient"]["residential"] = 1
+
+    merged = replay.merge([one, two], "2027.01", keep=2)
+
+    assert (merged.total, merged.changed, merged.unreadable) == (5, 3, 1)
+    assert merged.matrix["inpatient"] == {"iop": 2, "residential": 1, "inpatient": 0}
+    assert merged.matrix["iop"]["iop"] == 1
+    assert [c.public_id for c in merged.changes] == ["b", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_range_in_worker_processes_matches_one_process():
+    for i in range(12):
+        make_screening(ciwa_ar=12 if i % 2 else 4, pawss=1, home_safe=i % 3 != 0, created_at=at(DAY, i + 1))
+    since, until = at(DAY, 0), at(DAY + dt.timedelta(days=1), 0)
+
+    single = replay.replay_range(since, until, "2027.01", workers=1)
+    parallel = replay.replay_range(since, until, "2027.01", workers=2)  # processes on PostgreSQL only
+
+    assert (parallel.total, parallel.changed, parallel.matrix) == (single.total, single.changed, single.matrix)
+    assert parallel.changes == single.changes
+    # odd i has CIWA-Ar 12: inpatient → iop with a safe home (1, 5, 7, 11), → residential without (3, 9)
+    assert single.changed == 6
+    assert single.matrix["inpatient"] == {"iop": 4, "residential": 2, "inpatient": 0}

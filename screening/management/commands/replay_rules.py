@@ -7,6 +7,7 @@ how many recommendations would change. Stored rows are never modified. Exit stat
 
 import datetime as dt
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -38,9 +39,15 @@ class Command(BaseCommand):
             help=f"rule set version (registered: {', '.join(rules.RULE_SETS)})",
         )
         parser.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes on PostgreSQL (default: one per core); SQLite always uses one",
+        )
         parser.add_argument("--limit", type=int, default=100, help="changed screenings to list (default 100)")
 
-    def handle(self, *args, since, until, rules_version, as_json: bool, limit: int, **options):
+    def handle(self, *args, since, until, rules_version, as_json: bool, limit: int, workers: int, **options):
         start, end = iso_date(since), iso_date(until)
         if end < start:
             raise CommandError("--until is before --since", returncode=2)
@@ -50,8 +57,10 @@ class Command(BaseCommand):
             )
         if limit < 0:
             raise CommandError("--limit must be 0 or more", returncode=2)
-        qs = replay.in_range(day_start(start), day_start(end + dt.timedelta(days=1)))
-        result = replay.replay(qs, rules_version, keep=limit)
+        if workers < 1:
+            raise CommandError("--workers must be at least 1", returncode=2)
+        since_at, until_at = day_start(start), day_start(end + dt.timedelta(days=1))
+        result = replay.replay_range(since_at, until_at, rules_version, keep=limit, workers=workers)
         if as_json:
             self.stdout.write(
                 json.dumps(
