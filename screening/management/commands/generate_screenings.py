@@ -101,13 +101,15 @@ class Command(BaseCommand):
                         family_name=rng.choice(FAMILY),
                         date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randrange(0, 66 * 365)),
                         created_by=clinicians[0],
+                        # Registered when first screened: the screening starts a few minutes later.
+                        created_at=now - timedelta(days=rng.random() * days, hours=6),  # signed before now
                     )
                     for i in range(size)
                 )
                 if clients[0].pk is None:  # backends that do not return ids from bulk inserts
                     numbers = [c.record_number for c in clients]
                     clients = list(Client.objects.filter(record_number__in=numbers).order_by("record_number"))
-                insert_rows(Screening, [self._screening(rng, c, clinicians, now, days) for c in clients])
+                insert_rows(Screening, [self._screening(rng, c, clinicians) for c in clients])
             made += size
         audit.record(
             action=AuditEvent.Action.CREATE,
@@ -129,13 +131,13 @@ class Command(BaseCommand):
             users.append(user)
         return users
 
-    def _screening(self, rng, client, clinicians, now, days) -> Screening:
+    def _screening(self, rng, client, clinicians) -> Screening:
         raw = synthetic.answer_set(rng)
         items = raw.pop("_items")
         answers = questionnaire.parse(raw)
         result = rules.evaluate(answers)
         clinician = rng.choice(clinicians)
-        created = now - timedelta(days=rng.random() * days)
+        created = client.created_at + timedelta(minutes=rng.uniform(1, 10))
         completed = created + timedelta(minutes=rng.uniform(15, 60))
         signed = completed + timedelta(minutes=rng.uniform(2, 240))
         s = instance_stub(Screening)
