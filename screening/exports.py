@@ -124,7 +124,7 @@ DEIDENTIFIED_IDENTITY_COLUMNS = (
     "screening_ref", "person", "birth_year", "age_at_screening", "amends_ref", "status", "created_year",
     "signed_year",
 )
-PLAIN_COLUMNS = ("substances", "dsm5_criteria", *(_answer_name(f) for f in _PLAIN))
+PLAIN_COLUMNS = ("substances", "dsm5_criteria", *(_answer_name(f) for f in _ANSWERS), *_ITEMS, *_CODES)
 SUMMARY_COLUMNS = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), "flags", "pathway", "reasons")
 STAFF_COLUMNS = ("override_text", "clinician", "decided_by", "signed_by")
 LIST_COLUMNS = ("substances", "dsm5_criteria", "flags", "pathway", "reasons")

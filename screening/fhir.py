@@ -62,7 +62,7 @@ def _answer_item(name: str) -> dict:
             else _q(f"cssrs.{k}", CSSRS_LABELS[k], "boolean")
             for k in CSSRS_FIELDS
         ]
-        return {"linkId": "cssrs", "text": label, "type": "group", "item": children}
+        return {"linkId": "section.cssrs", "text": label, "type": "group", "item": children}
     if name in BOOL_FIELDS:
         return _q(name, label, "boolean")
     if name in CHOICE_FIELDS:
@@ -125,17 +125,20 @@ _DECISION = (
 
 
 def _groups() -> list[dict]:
-    groups = [{"linkId": "person", "text": _PERSON[1], "type": "group", "item": _PERSON[2]}]
+    # Group linkIds carry a "section." prefix: linkIds are unique, and "readiness" is both a section and an answer.
+    groups = [{"linkId": "section.person", "text": _PERSON[1], "type": "group", "item": _PERSON[2]}]
     for key, title, names in SECTIONS:
-        groups.append({"linkId": key, "text": title, "type": "group", "item": [_answer_item(n) for n in names]})
+        groups.append(
+            {"linkId": f"section.{key}", "text": title, "type": "group", "item": [_answer_item(n) for n in names]}
+        )
     groups.append(
         {
-            "linkId": "instrument_items",
+            "linkId": "section.instrument_items",
             "text": "Item-level answers",
             "type": "group",
             "item": [
                 {
-                    "linkId": g,
+                    "linkId": f"section.{g}_items",
                     "text": _ITEM_GROUP_TEXT[g],
                     "type": "group",
                     "item": [_q(i.key, i.label, "integer") for i in items],
@@ -145,7 +148,7 @@ def _groups() -> list[dict]:
         }
     )
     for key, title, items in (_RECOMMENDATION, _DECISION):
-        groups.append({"linkId": key, "text": title, "type": "group", "item": items})
+        groups.append({"linkId": f"section.{key}", "text": title, "type": "group", "item": items})
     return groups
 
 
@@ -170,7 +173,7 @@ def questionnaire() -> dict:
 
 
 def _answers(item: dict, value: Any) -> list[dict] | None:
-    if value is None or value == []:
+    if value is None or value == [] or value == "":
         return None
     values = value if isinstance(value, list) else [value]
     t = item["type"]

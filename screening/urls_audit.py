@@ -1,14 +1,14 @@
-"""Auditor pages (issue 5). Placeholder views until that issue lands: they refuse everyone."""
+"""Auditor pages (issue 5): exports and the audit trail. Clients appear in URLs only by UUID."""
 
-from django.core.exceptions import PermissionDenied
 from django.urls import path
 
-
-def _not_built(request, *args, **kwargs):
-    raise PermissionDenied
-
+from .views import auditor
 
 urlpatterns = [
-    path("exports/", _not_built, name="export"),
-    path("log/", _not_built, name="audit_log"),
+    path("exports/", auditor.export, name="export"),
+    path("exports/fhir/questionnaire.json", auditor.fhir_questionnaire, name="fhir_questionnaire"),
+    path("log/", auditor.audit_log, name="audit_log"),
+    path("log/verify/", auditor.audit_verify, name="audit_verify"),
+    path("disclosures/", auditor.audit_disclosures, name="audit_disclosures"),
+    path("disclosures/<uuid:public_id>/", auditor.audit_client_disclosures, name="audit_client_disclosures"),
 ]

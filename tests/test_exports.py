@@ -1,0 +1,317 @@
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+
+import pytest
+from django.core.management import ManagementUtility, call_command
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from screening import exports
+from screening.models import AuditEvent, ExportDisclosure, ExportRun, Screening
+from tests.factories import ClientFactory, make_screening
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def _post_export(client, **changes):
+    data = {"since": (NOW - dt.timedelta(days=30)).date().isoformat(), "until": timezone.localdate().isoformat(),
+            "format": "csv", "deidentified": "no"} | changes
+    return client.post(reverse("export"), data)
+
+
+def _body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def _csv_rows(body: bytes) -> list[dict]:
+    lines = body.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith('"NOTICE (42 CFR Part 2)')
+    return list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+
+
+def _jsonl(body: bytes) -> tuple[dict, list[dict]]:
+    header, *rows = [json.loads(line) for line in body.decode().splitlines()]
+    return header, rows
+
+
+# --- Access
+
+
+@pytest.mark.parametrize("name", ["export", "fhir_questionnaire"])
+def test_export_pages_anonymous_redirected_to_sign_in(client, name):
+    response = client.get(reverse(name))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("fixture", ["clinician_client", "admin_client_"])
+def test_export_other_roles_forbidden(request, fixture):
+    client = request.getfixturevalue(fixture)
+
+    get = client.get(reverse("export"))
+    post = _post_export(client)
+
+    assert get.status_code == 403
+    assert post.status_code == 403
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()
+
+
+def test_export_page_auditor_sees_form(auditor_client):
+    response = auditor_client.get(reverse("export"))
+
+    assert response.status_code == 200
+    assert b"Download export" in response.content
+
+
+# --- Bad input
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"since": "2026-13-40"}, "since"),
+        ({"until": "yesterday"}, "until"),
+        ({"since": "2026-11-20", "until": "2026-11-01"}, "until"),
+        ({"format": "xlsx"}, "format"),
+        ({"deidentified": "maybe"}, "deidentified"),
+    ],
+    ids=["bad-since", "bad-until", "until-before-since", "unknown-format", "bad-identifiers"],
+)
+def test_export_invalid_input_rerenders_with_field_error(auditor_client, changes, field):
+    response = _post_export(auditor_client, **changes)
+
+    assert response.status_code == 400
+    assert field in response.context["form"].errors
+    assert f'href="#id_{field}' in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()
+
+
+# --- Content
+
+
+def test_export_csv_identified_has_every_column_and_values(auditor_client):
+    s = make_screening(created_at=NOW - dt.timedelta(days=2), substances=["alcohol", "opioids"], cows=14)
+
+    response = _post_export(auditor_client, format="csv")
+    rows = _csv_rows(_body(response))
+
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment;" in response["Content-Disposition"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert list(row) == list(exports.columns(False))
+    assert row["screening_id"] == str(s.public_id)
+    assert row["record_number"] == s.client.record_number
+    assert row["substances"] == "alcohol;opioids"
+    assert row["cows"] == "14"
+    assert row["recommended_level"] == s.recommended_level
+    assert row["reasons"] == ";".join(r["code"] for r in s.recommendation["reasons"])
+    assert row["band_cows"] == s.recommendation["bands"]["cows"]
+    assert row["home_safe"] == "true"
+    assert row["signed_by"] == s.signed_by.username
+
+
+def test_export_csv_and_jsonl_carry_the_same_values(auditor_client):
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+    make_screening(created_at=NOW - dt.timedelta(days=3), substances=["opioids"], ciwa_ar=None, pawss=None, cows=7)
+
+    csv_rows = _csv_rows(_body(_post_export(auditor_client, format="csv")))
+    _, json_rows = _jsonl(_body(_post_export(auditor_client, format="jsonl")))
+
+    def as_csv(v):
+        if v is None:
+            return ""
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return ";".join(v)
+        return str(v)
+
+    by_id = {r["screening_id"]: r for r in json_rows}
+    assert len(csv_rows) == len(json_rows) == 2
+    for row in csv_rows:
+        typed = by_id[row["screening_id"]]
+        assert row == {k: as_csv(typed[k]) for k in exports.columns(False)}
+
+
+def test_export_jsonl_is_typed_and_starts_with_notice(auditor_client):
+    make_screening(created_at=NOW - dt.timedelta(days=2))
+
+    header, rows = _jsonl(_body(_post_export(auditor_client, format="jsonl")))
+
+    assert header["record_type"] == "notice"
+    assert header["notice"] == exports.REDISCLOSURE_NOTICE
+    row = rows[0]
+    assert row["record_type"] == "screening"
+    assert row["substances"] == ["alcohol"]
+    assert row["home_safe"] is True
+    assert isinstance(row["phq9_total"], int)
+    assert row["cows"] is None
+
+
+def test_export_date_range_is_inclusive_by_local_day(auditor_client):
+    today = timezone.localdate()
+    tz = timezone.get_current_timezone()
+    inside_start = dt.datetime.combine(today - dt.timedelta(days=5), dt.time(0, 0, 1), tzinfo=tz)
+    inside_end = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(23, 59), tzinfo=tz)
+    before = dt.datetime.combine(today - dt.timedelta(days=6), dt.time(23, 59), tzinfo=tz)
+    kept = {make_screening(created_at=inside_start).public_id, make_screening(created_at=inside_end).public_id}
+    make_screening(created_at=before)
+    make_screening(created_at=inside_end, status=Screening.Status.DRAFT)
+
+    rows = _csv_rows(_body(_post_export(auditor_client, since=(today - dt.timedelta(days=5)).isoformat(),
+                                        until=(today - dt.timedelta(days=1)).isoformat())))
+
+    assert {r["screening_id"] for r in rows} == {str(k) for k in kept}
+
+
+@pytest.mark.parametrize("danger", ["=HYPERLINK(\"http://x\")", "+1+2", "-3+4", "@SUM(A1)", "\tTAB"])
+def test_export_csv_escapes_formula_cells(auditor_client, danger):
+    person = ClientFactory(given_name=danger, family_name=danger, record_number=danger[:30])
+    make_screening(client=person, created_at=NOW - dt.timedelta(days=1), final_level="inpatient")
+    Screening.objects.update(override_text=danger)
+
+    rows = _csv_rows(_body(_post_export(auditor_client)))
+
+    row = rows[0]
+    for column in ("given_name", "family_name", "override_text"):
+        assert row[column] == "'" + danger
+    assert row["record_number"] == "'" + danger[:30]
+    assert row["final_level"] == "inpatient"
+
+
+def test_export_is_logged_with_rows_and_sha256_of_bytes_sent(auditor_client, auditor):
+    for days in (1, 2, 3):
+        make_screening(created_at=NOW - dt.timedelta(days=days))
+
+    response = _post_export(auditor_client, format="jsonl", deidentified="yes")
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()  # not before the stream ends
+    body = _body(response)
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.actor == auditor
+    assert event.details["rows"] == 3
+    assert event.details["bytes"] == len(body)
+    assert event.details["sha256"] == hashlib.sha256(body).hexdigest()
+    assert event.details["format"] == "jsonl"
+    assert event.details["deidentified"] is True
+    assert event.details["outcome"] == "completed"
+    assert event.details["filters"]["until"] == timezone.localdate().isoformat()
+    assert ExportRun.objects.get().event == event
+
+
+def test_export_cut_short_is_still_logged(auditor_client):
+    for days in range(1, 6):
+        make_screening(created_at=NOW - dt.timedelta(days=days))
+    runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=2)
+    stream = runner.stream()
+
+    first = next(stream)
+    next(stream)  # the first page is asked for: the header piece has been handed on
+    stream.close()
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.details["outcome"] == "cut_short"
+    assert event.details["bytes"] == len(first)
+    assert event.details["rows"] == 0
+    assert ExportDisclosure.objects.count() == 2  # the page that was about to go counts as disclosed
+
+
+def test_export_records_disclosures_per_client(auditor_client):
+    alice, bob, carol = ClientFactory(), ClientFactory(), ClientFactory()
+    make_screening(client=alice, created_at=NOW - dt.timedelta(days=1))
+    make_screening(client=alice, created_at=NOW - dt.timedelta(days=2))
+    make_screening(client=bob, created_at=NOW - dt.timedelta(days=2))
+    make_screening(client=carol, created_at=NOW - dt.timedelta(days=90))
+
+    _body(_post_export(auditor_client))
+
+    run = ExportRun.objects.get()
+    assert set(run.disclosures.values_list("client_id", flat=True)) == {alice.pk, bob.pk}
+
+
+def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries, clinician):
+    for days in range(1, 8):
+        make_screening(created_at=NOW - dt.timedelta(days=days), clinician=clinician)
+    runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=3)
+    audit_queries = 5 if connection.vendor == "postgresql" else 4  # savepoint, (advisory lock), last hash, insert, release
+
+    # The run; per page of 3 (3 pages, then the empty one): a select and a disclosure insert; the usernames
+    # once; then the audit event and the run's link to it. Independent of the number of rows.
+    with django_assert_num_queries(1 + 4 + 3 + 1 + audit_queries + 1):
+        pieces = list(runner.stream())
+
+    assert len(pieces) == 1 + 3  # header, then one piece per page
+
+
+# --- Command
+
+
+def test_export_command_writes_file_and_logs(tmp_path):
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+    out = tmp_path / "export.json"
+
+    call_command("export_records", "--format", "fhir", "--deidentified", "--output", str(out))
+
+    body = out.read_bytes()
+    bundle = json.loads(body)
+    assert bundle["resourceType"] == "Bundle"
+    assert len(bundle["entry"]) == 1
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.details["via"] == "command"
+    assert event.details["sha256"] == hashlib.sha256(body).hexdigest()
+    assert event.actor is None and event.actor_username.endswith("(command line)")
+
+
+def test_export_command_stdout_by_default(capfdbinary):
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+
+    call_command("export_records", "--format", "jsonl", "--since", "2026-01-01")
+
+    out = capfdbinary.readouterr().out
+    assert out.startswith(b'{"record_type": "notice"')
+    assert out.count(b'"record_type":"screening"') == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--format", "xlsx"], "--format"),
+        (["--format", "csv", "--since", "2026-02-30"], "--since"),
+        (["--format", "csv", "--until", "soon"], "--until"),
+        (["--since", "2026-01-01"], "--format"),
+    ],
+    ids=["unknown-format", "bad-since", "bad-until", "missing-format"],
+)
+def test_export_command_bad_arguments_exit_2_naming_option(capsys, argv, option):
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "export_records", *argv]).execute()
+
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()
+
+
+def test_export_command_until_before_since_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "export_records", "--format", "csv", "--since", "2026-11-02",
+                           "--until", "2026-11-01"]).execute()
+
+    assert exit_info.value.code == 2
+    assert "--until" in capsys.readouterr().err
+
+
+def test_export_command_unwritable_output_exit_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "export_records", "--format", "csv", "--output",
+                           str(tmp_path / "missing-dir" / "x.csv")]).execute()
+
+    assert exit_info.value.code == 2
+    assert "--output" in capsys.readouterr().err

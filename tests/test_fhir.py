@@ -1,0 +1,107 @@
+import datetime as dt
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+from screening import exports, fhir
+from tests.factories import make_screening
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now()
+
+
+def _linkids(items, types=None) -> dict[str, str]:
+    types = {} if types is None else types
+    for item in items:
+        types[item["linkId"]] = item["type"]
+        _linkids(item.get("item", []), types)
+    return types
+
+
+def _export_fhir(client, deidentified: str) -> dict:
+    response = client.post(reverse("export"), {"since": "2026-01-01", "until": timezone.localdate().isoformat(),
+                                               "format": "fhir", "deidentified": deidentified})
+    assert response["Content-Type"].startswith("application/fhir+json")
+    return json.loads(b"".join(response.streaming_content))
+
+
+def test_fhir_questionnaire_download_validates_r4b(auditor_client):
+    response = auditor_client.get(reverse("fhir_questionnaire"))
+
+    resource = Questionnaire.model_validate(json.loads(response.content))
+    assert resource.url == fhir.QUESTIONNAIRE_URL
+    assert "attachment;" in response["Content-Disposition"]
+
+
+def test_fhir_questionnaire_other_roles_forbidden(clinician_client):
+    assert clinician_client.get(reverse("fhir_questionnaire")).status_code == 403
+
+
+@pytest.mark.parametrize("deidentified", ["no", "yes"], ids=["identified", "deidentified"])
+def test_fhir_export_bundle_validates_and_refers_to_questionnaire(auditor_client, deidentified):
+    make_screening(created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"],
+                   daily_sedative_use=True)
+    make_screening(created_at=NOW - dt.timedelta(days=2), final_level="inpatient")
+
+    data = _export_fhir(auditor_client, deidentified)
+
+    bundle = Bundle.model_validate(data)
+    assert bundle.type == "collection"
+    assert len(bundle.entry) == 2
+    assert [c.code for c in bundle.meta.security][:2] == ["42CFRPart2", "NORDSCLCD"]
+    assert bundle.meta.extension[0].valueString == exports.REDISCLOSURE_NOTICE
+    types = _linkids(fhir.questionnaire()["item"])
+    for entry in data["entry"]:
+        qr = QuestionnaireResponse.model_validate(entry["resource"])
+        assert qr.questionnaire == fhir.QUESTIONNAIRE_CANONICAL
+        answered = _linkids_answers(entry["resource"]["item"])
+        assert answered, "no answers"
+        for link_id, value_keys in answered.items():
+            assert link_id in types, link_id
+            expected = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding",
+                        "string": "valueString", "text": "valueString", "date": "valueDate",
+                        "dateTime": "valueDateTime"}[types[link_id]]
+            assert value_keys == {expected}, link_id
+
+
+def _linkids_answers(items, out=None) -> dict[str, set[str]]:
+    out = {} if out is None else out
+    for item in items:
+        if "answer" in item:
+            out[item["linkId"]] = {k for a in item["answer"] for k in a}
+        _linkids_answers(item.get("item", []), out)
+    return out
+
+
+def test_fhir_export_answers_match_the_screening(auditor_client):
+    s = make_screening(created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"],
+                       daily_sedative_use=True)
+
+    resource = _export_fhir(auditor_client, "no")["entry"][0]["resource"]
+
+    answers = {}
+
+    def walk(items):
+        for item in items:
+            if "answer" in item:
+                answers[item["linkId"]] = item["answer"]
+            walk(item.get("item", []))
+
+    walk(resource["item"])
+    assert [a["valueCoding"]["code"] for a in answers["substances"]] == ["alcohol", "sedatives"]
+    assert answers["daily_sedative_use"] == [{"valueBoolean": True}]
+    assert answers["recommended_level"][0]["valueCoding"]["code"] == s.recommended_level
+    assert resource["subject"]["identifier"]["value"] == s.client.record_number
+    assert resource["identifier"]["value"] == f"urn:uuid:{s.public_id}"
+
+
+def test_fhir_export_with_no_rows_is_a_valid_empty_bundle(auditor_client):
+    data = _export_fhir(auditor_client, "yes")
+
+    assert "entry" not in data
+    Bundle.model_validate(data)
