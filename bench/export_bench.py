@@ -1,0 +1,137 @@
+"""CSV export throughput and peak memory on PostgreSQL, side by side in one run (issue 5).
+
+For each database (100,000 and 1,000,000 screenings made by `manage.py generate_screenings N --seed 5`):
+
+  ours    `manage.py export_records --format csv --output FILE` — the real command: streaming export,
+          disclosures and the audit event included
+  dj-ie   django-import-export: a ModelResource over the same columns, `resource.export(qs).csv`
+  COPY    `COPY (SELECT <the columns our export reads>) TO STDOUT WITH CSV HEADER`, written to a file
+
+Each runs in its own process; wall time from process start to exit, peak RSS from os.wait4. Run:
+
+    BENCH_DATABASES="postgres://postgres@127.0.0.1:5432/iop_export_bench100k postgres://postgres@127.0.0.1:5432/iop_export_bench" \
+        .venv/bin/python bench/export_bench.py
+
+Prints the machine it ran on with the figures; bench/README.md records them.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine  # noqa: E402
+
+DEFAULT_DATABASES = (
+    "postgres://postgres@127.0.0.1:5432/iop_export_bench100k postgres://postgres@127.0.0.1:5432/iop_export_bench"
+)
+PY = sys.executable
+SETUP = (
+    f"import os, sys; sys.path.insert(0, {str(ROOT)!r}); "
+    "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'iop_screening.settings'); import django; django.setup()\n"
+)
+
+IMPORT_EXPORT = (
+    SETUP
+    + """
+from import_export import fields, resources
+from screening.exports import FIELDS, export_queryset, ExportFilters
+from screening.models import Screening
+
+COLUMNS = [f for f in FIELDS if f != "id"] + ["clinician__username", "decided_by__username", "signed_by__username"]
+
+class ScreeningResource(resources.ModelResource):
+    class Meta:
+        model = Screening
+        fields = ("id", *COLUMNS)
+        export_order = ("id", *COLUMNS)
+
+qs = export_queryset(ExportFilters()).order_by("id")
+with open(sys.argv[1], "w") as f:
+    f.write(ScreeningResource().export(queryset=qs).csv)
+"""
+)
+
+COPY = (
+    SETUP
+    + """
+from django.db import connection
+from screening.exports import FIELDS, export_queryset, ExportFilters
+
+fields = list(FIELDS) + ["clinician__username", "decided_by__username", "signed_by__username"]
+sql, params = export_queryset(ExportFilters()).order_by("id").values_list(*fields).query.sql_with_params()
+with connection.cursor() as cursor, open(sys.argv[1], "w") as f:
+    select = cursor.cursor.mogrify(sql, params).decode()
+    cursor.cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH CSV HEADER", f)
+"""
+)
+
+
+def run(argv: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def rows_in(url: str) -> int:
+    env = {**os.environ, "DATABASE_URL": url}
+    code = SETUP + (
+        "from screening.exports import export_queryset, ExportFilters\n"
+        "print(export_queryset(ExportFilters()).count())\n"
+    )
+    return int(subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    databases = os.environ.get("BENCH_DATABASES", DEFAULT_DATABASES).split()
+    print(machine())
+    print(f"{'rows':>10} {'method':<8} {'seconds':>9} {'peak RSS MB':>12} {'MB out':>8}  ratio")
+    with tempfile.TemporaryDirectory() as tmp:
+        scripts = {}
+        for name, code in (("dj-ie", IMPORT_EXPORT), ("COPY", COPY)):
+            path = Path(tmp) / f"{name}.py"
+            path.write_text(code)
+            scripts[name] = path
+        for url in databases:
+            env = {**os.environ, "DATABASE_URL": url}
+            n = rows_in(url)
+            results = {}
+            for name in ("ours", "dj-ie", "COPY"):
+                out = Path(tmp) / f"{name}.csv"
+                if name == "ours":
+                    argv = [PY, "manage.py", "export_records", "--format", "csv", "--output", str(out)]
+                else:
+                    argv = [PY, str(scripts[name]), str(out)]
+                wall, rss = run(argv, env)
+                size = out.stat().st_size / 1e6
+                out.unlink()
+                results[name] = (wall, rss, size)
+            ours = results["ours"][0]
+            for name, (wall, rss, size) in results.items():
+                ratio = (
+                    ""
+                    if name == "ours"
+                    else (
+                        f"ours is {wall / ours:.1f}x faster"
+                        if name == "dj-ie"
+                        else f"ours takes {ours / wall:.2f}x COPY"
+                    )
+                )
+                print(f"{n:>10,} {name:<8} {wall:>9.1f} {rss:>12.0f} {size:>8.0f}  {ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
