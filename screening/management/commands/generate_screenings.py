@@ -94,21 +94,28 @@ class Command(BaseCommand):
         while made < n:
             size = min(batch, n - made)
             with transaction.atomic():
-                clients = Client.objects.bulk_create(
-                    Client(
+                clients = [
+                    instance_stub(
+                        Client,
+                        public_id=uuid.uuid4(),
                         record_number=f"SYN-{start_number + made + i + 1:07d}",
                         given_name=rng.choice(GIVEN),
                         family_name=rng.choice(FAMILY),
                         date_of_birth=date(1940, 1, 1) + timedelta(days=rng.randrange(0, 66 * 365)),
-                        created_by=clinicians[0],
-                        # Registered when first screened: the screening starts a few minutes later.
-                        created_at=now - timedelta(days=rng.random() * days, hours=6),  # signed before now
+                        created_by_id=clinicians[0].pk,
+                        # Registered when first screened; every synthetic signature is in the past.
+                        created_at=now - timedelta(days=rng.random() * days, hours=6),
                     )
                     for i in range(size)
+                ]
+                insert_rows(Client, clients)
+                ids = dict(
+                    Client.objects.filter(record_number__in=[c.record_number for c in clients]).values_list(
+                        "record_number", "id"
+                    )
                 )
-                if clients[0].pk is None:  # backends that do not return ids from bulk inserts
-                    numbers = [c.record_number for c in clients]
-                    clients = list(Client.objects.filter(record_number__in=numbers).order_by("record_number"))
+                for c in clients:
+                    c.id = ids[c.record_number]
                 insert_rows(Screening, [self._screening(rng, c, clinicians) for c in clients])
             made += size
         audit.record(
