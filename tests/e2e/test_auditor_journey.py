@@ -1,0 +1,92 @@
+import csv
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from screening.models import AuditEvent
+from tests.e2e.conftest import assert_accessible, screenshot
+from tests.factories import ClientFactory, UserFactory, make_screening
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _download(page, fmt_label: str) -> bytes:
+    page.get_by_label(fmt_label, exact=True).check()
+    page.get_by_label("De-identified (HIPAA Safe Harbor)").check()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download export").click()
+    return Path(info.value.path()).read_bytes()
+
+
+def test_auditor_exports_last_month_deidentified_and_verifies_trail(page, sign_in):
+    UserFactory(username="auditor", role="auditor")
+    person = ClientFactory(given_name="Journey", family_name="Person", record_number="J-0001")
+    now = timezone.now()
+    for days in (2, 9, 20):
+        make_screening(client=person, created_at=now - dt.timedelta(days=days))
+    make_screening(created_at=now - dt.timedelta(days=60))  # outside the last month
+
+    sign_in("auditor")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Exports").click()
+    expect(page.get_by_role("heading", name="Export screening records")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "auditor-export")
+
+    csv_bytes = _download(page, "CSV")
+    jsonl_bytes = _download(page, "JSON Lines")
+    fhir_bytes = _download(page, "FHIR R4 Bundle (JSON)")
+
+    lines = csv_bytes.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith('"NOTICE (42 CFR Part 2)')
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+    assert len(rows) == 3 and len({r["person"] for r in rows}) == 1
+    assert b"Journey" not in csv_bytes + jsonl_bytes + fhir_bytes
+    assert len(jsonl_bytes.splitlines()) == 1 + 3
+    assert len(json.loads(fhir_bytes)["entry"]) == 3
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).count() == 3
+
+    page.reload()
+    expect(page.get_by_role("table", name=re.compile("The last 3 exports"))).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit trail").click()
+    page.get_by_role("button", name="Verify now").click()
+    expect(page.get_by_text(re.compile(r"The audit trail is intact: \d+ events checked"))).to_be_visible()
+    expect(page.get_by_test_id("last-verification")).to_contain_text("intact")
+    assert_accessible(page)
+    screenshot(page, "auditor-audit-trail")
+
+    page.get_by_label("Action").select_option("export")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("table", name="3 events, newest first")).to_be_visible()
+
+    page.get_by_role("link", name="Accounting of disclosures").click()
+    page.get_by_label("Client record number").fill("J-0002")
+    page.get_by_role("button", name="Show disclosures").click()
+    expect(page.get_by_text("No client has this record number.").first).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Client record number").fill("J-0001")
+    page.get_by_role("button", name="Show disclosures").click()
+
+    expect(page).to_have_url(re.compile(str(person.public_id)))
+    assert "J-0001" not in page.url
+    table = page.get_by_role("table", name="3 exports containing this client's records")
+    expect(table).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "auditor-disclosures")
+
+
+def test_clinician_cannot_open_auditor_pages(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+
+    sign_in("clinician")
+
+    expect(page.get_by_role("link", name="Exports")).to_have_count(0)
+    response = page.goto(reverse("audit_log"))
+    assert response.status == 403
