@@ -53,6 +53,11 @@ class QuestionnaireError(ValueError):
         super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
 
 
+def _key_name(key: Any) -> str:
+    """An unknown key as it may be shown: plain names as they are, anything else escaped."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -72,7 +77,7 @@ def parse(raw: Any) -> Answers:
 
     for key in raw:
         if key not in FIELD_NAMES:
-            err(str(key), "unknown field")
+            err(_key_name(key), "unknown field")
     values: dict[str, Any] = {}
     for name in FIELD_NAMES:
         if name not in raw:
@@ -159,7 +164,7 @@ def _parse_cssrs(v: Any, err) -> Cssrs | None:
     ok = True
     for key in v:
         if key not in CSSRS_FIELDS:
-            err(f"cssrs.{key}", "unknown field")
+            err(f"cssrs.{_key_name(key)}", "unknown field")
             ok = False
     for key in CSSRS_FIELDS:
         if key not in v:
@@ -172,11 +177,10 @@ def _parse_cssrs(v: Any, err) -> Cssrs | None:
     if "behavior" in v and not (isinstance(v["behavior"], str) and v["behavior"] in CssrsBehavior._value2member_map_):
         err("cssrs.behavior", f"must be one of: {_choices(CssrsBehavior)}")
         ok = False
-    if not ok:
-        return None
-    if not v["suicidal_thoughts"]:
+    # The consistency rule is checked whenever its own fields are valid, even if a sibling is not.
+    if v.get("suicidal_thoughts") is False:
         for key in ("method", "intent", "plan"):
-            if v[key]:
+            if v.get(key) is True:
                 err(f"cssrs.{key}", "must be false when suicidal_thoughts is false")
                 ok = False
     if not ok:

@@ -95,3 +95,13 @@ def test_to_json_round_trips(raw):
 
     assert questionnaire.parse(questionnaire.to_json(answers)) == answers
     assert questionnaire.to_json(answers) == raw
+
+
+@pytest.mark.parametrize("sibling", [{"zz": 1}, {"wish_dead": 1}], ids=["unknown-sibling", "wrong-type-sibling"])
+def test_cssrs_consistency_reported_even_with_sibling_errors(sibling):
+    raw = baseline(cssrs__plan=True)
+    raw["cssrs"].update(sibling)
+
+    errors = errors_of(raw)
+
+    assert "cssrs.plan" in errors

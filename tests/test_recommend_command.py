@@ -83,3 +83,32 @@ def test_missing_file_exits_2(tmp_path):
 
     assert proc.returncode == 2
     assert "FILE" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (b'{"phq9_total": ' + b"9" * 5001 + b"}", "not usable JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not usable JSON"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b'{"pregnant": true, "pregnant": false}', "appears twice"),
+    ],
+    ids=["huge-int", "deep-nesting", "not-utf8", "duplicate-key"],
+)
+def test_hostile_input_exits_2_without_traceback(tmp_path, payload, needle):
+    path = tmp_path / "answers.json"
+    path.write_bytes(payload)
+
+    proc = run(str(path))
+
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_key_is_shown_escaped():
+    proc = run("-", stdin=json.dumps({**baseline(), "x\n  phq9_total: fake": 1}))
+
+    assert proc.returncode == 2
+    assert "'x\\n  phq9_total: fake': unknown field" in proc.stderr

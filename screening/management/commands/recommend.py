@@ -8,6 +8,20 @@ from django.core.management.base import BaseCommand, CommandError
 from screening import questionnaire, rules
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    # A repeated key would silently keep only its last value: contradictory answers must not pass.
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 class Command(BaseCommand):
     help = "Recommend a level of care for a JSON answer set (or an array of them). FILE may be - for stdin."
     requires_system_checks = []  # pure computation: no database, and start-up stays fast
@@ -18,15 +32,25 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, indent, **options):
         try:
-            text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()  # noqa: SIM115
+            if file == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(file, "rb") as f:
+                    raw = f.read()
         except OSError as e:
             raise CommandError(f"FILE: cannot read {file}: {e.strerror}", returncode=2) from None
         try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_no_duplicate_keys)
+        except UnicodeDecodeError as e:
+            raise CommandError(f"FILE: not UTF-8 text (byte {e.start})", returncode=2) from None
         except json.JSONDecodeError as e:
-            raise CommandError(
-                f"FILE: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", returncode=2
-            ) from None
+            message = f"FILE: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+            raise CommandError(message, returncode=2) from None
+        except _DuplicateKey as e:
+            raise CommandError(f"FILE: the key {e.args[0]!r} appears twice in one object", returncode=2) from None
+        except (ValueError, RecursionError) as e:  # e.g. an integer of thousands of digits, absurd nesting
+            message = f"FILE: not usable JSON ({type(e).__name__}: {str(e)[:120]})"
+            raise CommandError(message, returncode=2) from None
 
         if isinstance(data, list):
             results, problems = [], []
