@@ -16,20 +16,46 @@ def audit_queries() -> int:
 def answers_post(version: int, **changes) -> dict:
     """A complete POST of the questionnaire that yields IOP."""
     data = {
-        "version": version, "substances": ["alcohol"], "pawss": "1", "dsm5_criteria": ["craving", "cut_down", "tolerance"],
-        "mental_health_condition": "none", "readiness": "action", "cssrs_behavior": "never",
+        "version": version,
+        "substances": ["alcohol"],
+        "pawss": "1",
+        "dsm5_criteria": ["craving", "cut_down", "tolerance"],
+        "mental_health_condition": "none",
+        "readiness": "action",
+        "cssrs_behavior": "never",
     }
-    for key in ["ciwa_nausea", "ciwa_tremor", "ciwa_sweats", "ciwa_anxiety", "ciwa_agitation", "ciwa_tactile",
-                "ciwa_auditory", "ciwa_visual", "ciwa_headache", "ciwa_orientation"]:
+    for key in [
+        "ciwa_nausea",
+        "ciwa_tremor",
+        "ciwa_sweats",
+        "ciwa_anxiety",
+        "ciwa_agitation",
+        "ciwa_tactile",
+        "ciwa_auditory",
+        "ciwa_visual",
+        "ciwa_headache",
+        "ciwa_orientation",
+    ]:
         data[key] = "0"
     for n in range(1, 10):
         data[f"phq9_{n}"] = "1" if n < 4 else "0"
     for n in range(1, 8):
         data[f"gad7_{n}"] = "1"
-    for name in ["withdrawal_seizure_or_dt_history", "complicated_withdrawal_now", "unstable_medical_condition",
-                 "pregnant", "psychotic_symptoms", "cssrs_wish_dead", "cssrs_suicidal_thoughts", "homicidal_ideation",
-                 "relapse_after_outpatient_12mo", "recent_higher_level_care", "lives_with_substance_users",
-                 "family_commitments", "work_or_school_commitments"]:
+    for name in [
+        "withdrawal_seizure_or_dt_history",
+        "complicated_withdrawal_now",
+        "unstable_medical_condition",
+        "pregnant",
+        "psychotic_symptoms",
+        "cssrs_wish_dead",
+        "cssrs_suicidal_thoughts",
+        "homicidal_ideation",
+        "relapse_after_outpatient_12mo",
+        "recent_higher_level_care",
+        "lives_with_substance_users",
+        "family_commitments",
+        "work_or_school_commitments",
+    ]:
         data[name] = "no"
     for name in ["home_safe", "stable_housing", "supportive_network", "can_attend_9h_week"]:
         data[name] = "yes"
@@ -77,9 +103,15 @@ def test_admin_reads_but_cannot_write(admin_client_, draft):
 
 
 def test_client_create_valid_makes_row_and_audit_event(clinician_client):
-    response = clinician_client.post(reverse("client_create"), {
-        "record_number": "p-777", "given_name": "Dana", "family_name": "Example", "date_of_birth": "1980-02-03",
-    })
+    response = clinician_client.post(
+        reverse("client_create"),
+        {
+            "record_number": "p-777",
+            "given_name": "Dana",
+            "family_name": "Example",
+            "date_of_birth": "1980-02-03",
+        },
+    )
 
     client = Client.objects.get(record_number="P-777")
     assert response.status_code == 302 and str(client.public_id) in response["Location"]
@@ -158,9 +190,15 @@ def test_screening_detail_query_count_is_constant(clinician_client, django_asser
 
 
 def test_save_draft_keeps_partial_answers(clinician_client, draft):
-    response = clinician_client.post(reverse("screening_edit", args=[draft.public_id]), {
-        "version": draft.version, "substances": ["opioids"], "cows_pulse": "2", "save": "draft",
-    })
+    response = clinician_client.post(
+        reverse("screening_edit", args=[draft.public_id]),
+        {
+            "version": draft.version,
+            "substances": ["opioids"],
+            "cows_pulse": "2",
+            "save": "draft",
+        },
+    )
 
     draft.refresh_from_db()
     assert response.status_code == 302
@@ -169,9 +207,15 @@ def test_save_draft_keeps_partial_answers(clinician_client, draft):
 
 
 def test_invalid_item_value_rerenders_and_saves_nothing(clinician_client, draft):
-    response = clinician_client.post(reverse("screening_edit", args=[draft.public_id]), {
-        "version": draft.version, "substances": ["opioids"], "cows_pulse": "9", "save": "draft",
-    })
+    response = clinician_client.post(
+        reverse("screening_edit", args=[draft.public_id]),
+        {
+            "version": draft.version,
+            "substances": ["opioids"],
+            "cows_pulse": "9",
+            "save": "draft",
+        },
+    )
 
     draft.refresh_from_db()
     assert response.status_code == 200
@@ -236,9 +280,14 @@ def test_stale_version_is_a_conflict_that_keeps_both(clinician_client, draft, cl
 def test_decide_lower_override_refused_with_detox_first(clinician_client, clinician):
     s = make_screening(ciwa_ar=15, status="completed", clinician=clinician)
 
-    response = clinician_client.post(reverse("screening_decide", args=[s.public_id]), {
-        "final_level": "iop", "override_reason": "patient_preference", "override_text": "wants home",
-    })
+    response = clinician_client.post(
+        reverse("screening_decide", args=[s.public_id]),
+        {
+            "final_level": "iop",
+            "override_reason": "patient_preference",
+            "override_text": "wants home",
+        },
+    )
 
     s.refresh_from_db()
     assert response.status_code == 200
@@ -251,8 +300,14 @@ def test_decide_higher_override_needs_reason_and_text(clinician_client, clinicia
     url = reverse("screening_decide", args=[s.public_id])
 
     missing = clinician_client.post(url, {"final_level": "residential"})
-    ok = clinician_client.post(url, {"final_level": "residential", "override_reason": "clinical_judgment",
-                                     "override_text": "Unsafe to travel daily."})
+    ok = clinician_client.post(
+        url,
+        {
+            "final_level": "residential",
+            "override_reason": "clinical_judgment",
+            "override_text": "Unsafe to travel daily.",
+        },
+    )
 
     assert {"override_reason", "override_text"} <= set(missing.context["decision_form"].errors)
     s.refresh_from_db()
@@ -273,8 +328,10 @@ def test_sign_needs_the_password_then_is_read_only(clinician_client, clinician, 
     assert right.status_code == 302 and s.status == "signed" and s.signed_by == clinician
 
     edit = clinician_client.post(reverse("screening_edit", args=[s.public_id]), answers_post(s.version, save="1"))
-    decide = clinician_client.post(reverse("screening_decide", args=[s.public_id]), {"final_level": "inpatient",
-                                   "override_reason": "other", "override_text": "x"})
+    decide = clinician_client.post(
+        reverse("screening_decide", args=[s.public_id]),
+        {"final_level": "inpatient", "override_reason": "other", "override_text": "x"},
+    )
     s.refresh_from_db()
     assert edit.status_code == 302 and s.final_level == "iop"  # redirected to the read-only page
     assert "decision_form" not in decide.context
@@ -316,3 +373,13 @@ def test_recommendation_page_carries_redisclosure_notice_for_print(clinician_cli
     html = clinician_client.get(reverse("screening_detail", args=[s.public_id])).content.decode()
 
     assert "42 CFR part 2" in html and 'class="print-only redisclosure-notice"' in html
+
+
+def test_home_lists_my_unfinished_screenings_only(clinician_client, clinician, draft):
+    mine_done = make_screening(clinician=clinician)
+    others = make_screening(status="completed")
+
+    listed = clinician_client.get(reverse("home")).context["unfinished"]
+
+    assert [s.pk for s in listed] == [draft.pk]
+    assert mine_done not in listed and others not in listed

@@ -23,7 +23,15 @@ SEARCH_LIMIT = 50
 
 @login_required
 def home(request):
-    return render(request, "screening/home.html")
+    unfinished = []
+    if request.user.has_perm("screening.change_screening"):
+        unfinished = list(
+            Screening.objects.filter(clinician=request.user)
+            .exclude(status=Screening.Status.SIGNED)
+            .select_related("client")
+            .order_by("-updated_at")[:20]
+        )
+    return render(request, "screening/home.html", {"unfinished": unfinished})
 
 
 @login_required
