@@ -66,6 +66,7 @@ class ScreeningAdmin(ReadOnlyAdmin):
     search_fields = ("client__record_number", "client__family_name", "client__given_name")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
+    list_per_page = 50
     raw_id_fields = ("client", "clinician", "amends", "decided_by", "signed_by")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -47,8 +47,8 @@ class HistoryFilter(django_filters.FilterSet):
     final = django_filters.ChoiceFilter(
         label="Final level", field_name="final_level", choices=Level.choices, empty_label="Any"
     )
-    clinician = django_filters.ModelChoiceFilter(
-        label="Clinician", queryset=clinician_choices, empty_label="Any", to_field_name="username"
+    clinician = django_filters.ChoiceFilter(
+        label="Clinician", field_name="clinician__username", choices=[], empty_label="Any"
     )
     overridden = django_filters.ChoiceFilter(
         label="Overridden", choices=YES_NO, method="filter_overridden", empty_label="Any"
@@ -91,6 +91,10 @@ class HistoryFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # One plain query for the clinician choices (a model choice field would stream them through a
+        # server-side cursor on PostgreSQL).
+        usernames = list(clinician_choices().values_list("username", flat=True))
+        self.filters["clinician"].extra["choices"] = [(u, u) for u in usernames]
         self.form.fields["date_to"].help_text = ""
         for name in ("date_from", "date_to"):
             self.form.fields[name].error_messages["invalid"] = "Enter a date as YYYY-MM-DD."

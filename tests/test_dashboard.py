@@ -71,6 +71,23 @@ def test_summarize_shows_empty_weeks():
     assert d.weeks[0][1] == {"iop": 0, "residential": 0, "inpatient": 0}
 
 
+@pytest.mark.parametrize(
+    ("histogram", "expected"),
+    [
+        ({}, None),
+        ({45: 1}, 45),
+        ({45: 2, 65: 1}, 45),
+        ({45: 2, 65: 2}, 55),
+        ({10: 1, 20: 1, 30: 1, 40: 1}, 25),
+        ({30: 1, 10: 3}, 10),
+        ({5: 1, 7: 1}, 6),
+    ],
+    ids=["empty", "one", "odd", "even-split", "even-four", "unsorted-input", "two"],
+)
+def test_median_minutes_from_histogram(histogram, expected):
+    assert dashboard.median_minutes(histogram) == expected
+
+
 def test_rate_without_decisions_is_none():
     assert dashboard.Rate("x", 0, 0).percent is None
 
@@ -197,9 +214,9 @@ def test_dashboard_query_count_does_not_grow_with_rows(admin_client_, november, 
     params = {"start": "2026-11-01", "end": "2026-11-30"}
     admin_client_.get(reverse("dashboard"), params)
 
-    # session, user, perms (2), roles, grouped rows, usernames, flag counts, median
-    with django_assert_num_queries(9):
+    # session, user, perms (2), roles, grouped rows, usernames, flags with minutes to signature
+    with django_assert_num_queries(8):
         admin_client_.get(reverse("dashboard"), params)
     make_screening(created_at=at(MONDAY), final_level="inpatient")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         admin_client_.get(reverse("dashboard"), params)
