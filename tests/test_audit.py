@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import ManagementUtility, call_command
 from django.db import IntegrityError, InternalError, ProgrammingError, connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _events(n: int) -> list[AuditEvent]:
-    return [audit.record(action=AuditEvent.Action.VIEW, object_type="client", object_id=f"c{i}",
-                         details={"i": i, "note": "é"}) for i in range(n)]
+    return [
+        audit.record(
+            action=AuditEvent.Action.VIEW, object_type="client", object_id=f"c{i}", details={"i": i, "note": "é"}
+        )
+        for i in range(n)
+    ]
 
 
 def _raw(sql: str, params=()) -> None:
@@ -77,8 +81,13 @@ def test_verify_reordered_events_detected():
     for target, source in ((a, b), (b, a)):
         _raw(
             "UPDATE screening_auditevent SET object_id = %s, details = %s, prev_hash = %s, hash = %s WHERE id = %s",
-            [source.object_id, f'{{"i": {source.details["i"]}, "note": "é"}}', source.prev_hash,
-             "x" * 64 if target is a else source.hash, target.pk],
+            [
+                source.object_id,
+                f'{{"i": {source.details["i"]}, "note": "é"}}',
+                source.prev_hash,
+                "x" * 64 if target is a else source.hash,
+                target.pk,
+            ],
         )
     _raw("UPDATE screening_auditevent SET hash = %s WHERE id = %s", [b.hash, a.pk])
     result = audit.verify()
@@ -108,6 +117,37 @@ def test_verify_audit_command_broken_exit_1_naming_event(capsys):
     assert exit_info.value.code == 1
     assert f"BROKEN at event #{events[1].pk}" in capsys.readouterr().err
     assert audit.last_verification().details["first_broken_id"] == events[1].pk
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("sql", "tampered"),
+    [
+        (None, None),
+        ("DELETE FROM screening_auditevent WHERE id = %s", 5),
+        ("DELETE FROM screening_auditevent WHERE id = %s", 17),
+        ("UPDATE screening_auditevent SET object_id = 'x' WHERE id = %s", 30),
+    ],
+    ids=["intact", "deleted-early", "deleted-mid", "changed-last"],
+)
+def test_verify_with_workers_gives_the_same_answer_as_alone(sql, tampered):
+    events = _events(30)
+    if tampered:
+        _raw(sql, [events[tampered - 1].pk])
+
+    alone = audit.verify(chunk=4)
+    parallel = audit.verify(chunk=4, workers=2)  # spans of about 4 events; forked processes on PostgreSQL
+
+    assert parallel == alone
+    assert alone.ok is (tampered is None)
+
+
+def test_verify_audit_command_bad_workers_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "verify_audit", "--workers", "0"]).execute()
+
+    assert exit_info.value.code == 2
+    assert "--workers" in capsys.readouterr().err
 
 
 # --- Append-only
@@ -196,19 +236,33 @@ def test_concurrent_processes_leave_an_intact_chain(tmp_path):
         url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"  # a file: the deployed SQLite set-up
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=_env(url), check=True)
     else:
-        url = (f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
-               f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}")
+        url = (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
+            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+        )
     script = tmp_path / "writer.py"
-    script.write_text("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'iop_screening.settings');"
-                      " django.setup()\n" + WRITER)
+    script.write_text(
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'iop_screening.settings');"
+        " django.setup()\n" + WRITER
+    )
     processes_n, each = 4, 25
 
-    procs = [subprocess.Popen([sys.executable, str(script), str(each), str(n)], cwd=ROOT, env=_env(url),
-                              stderr=subprocess.PIPE) for n in range(processes_n)]
-    failures = [err.decode() for p, (_, err) in zip(procs, [p.communicate() for p in procs], strict=True)
-                if p.returncode != 0]
-    verify = subprocess.run([sys.executable, "manage.py", "verify_audit", "--no-record"], cwd=ROOT, env=_env(url),
-                            capture_output=True, text=True)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(each), str(n)], cwd=ROOT, env=_env(url), stderr=subprocess.PIPE
+        )
+        for n in range(processes_n)
+    ]
+    failures = [
+        err.decode() for p, (_, err) in zip(procs, [p.communicate() for p in procs], strict=True) if p.returncode != 0
+    ]
+    verify = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit", "--no-record"],
+        cwd=ROOT,
+        env=_env(url),
+        capture_output=True,
+        text=True,
+    )
 
     assert failures == []
     assert verify.returncode == 0, verify.stderr
@@ -319,8 +373,10 @@ def test_audit_client_disclosures_lists_exports_containing_client(auditor_client
     make_screening(client=person, created_at=NOW - dt.timedelta(days=1))
     make_screening(client=other, created_at=NOW - dt.timedelta(days=40))
     for since, fmt in (("2026-01-01", "csv"), (timezone.localdate().isoformat(), "jsonl")):
-        response = auditor_client.post(reverse("export"), {"since": since, "until": timezone.localdate().isoformat(),
-                                                           "format": fmt, "deidentified": "yes"})
+        response = auditor_client.post(
+            reverse("export"),
+            {"since": since, "until": timezone.localdate().isoformat(), "format": fmt, "deidentified": "yes"},
+        )
         b"".join(response.streaming_content)
 
     mine = auditor_client.get(reverse("audit_client_disclosures", args=[person.public_id]))
