@@ -91,10 +91,10 @@ def main() -> None:
         f"(total {AuditEvent.objects.count():,})"
     )
     connection.close()
-    for _ in range(2):
+    for workers in (1, 2):
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "manage.py", "verify_audit", "--no-record"],
+            [sys.executable, "manage.py", "verify_audit", "--no-record", "--workers", str(workers)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -102,7 +102,7 @@ def main() -> None:
         )
         wall = time.perf_counter() - start
         print(
-            f"verify_audit: exit {proc.returncode} in {wall:.1f} s wall (process start to exit): "
+            f"verify_audit --workers {workers}: exit {proc.returncode} in {wall:.1f} s wall (process start to exit): "
             f"{(proc.stdout or proc.stderr).strip()}",
             flush=True,
         )
