@@ -71,23 +71,80 @@ def escape_cell(value: str) -> str:
 
 # --- What is read: one tuple per screening, in this order.
 _HEAD = (
-    "id", "client_id", "public_id", "client__public_id", "client__record_number", "client__given_name",
-    "client__family_name", "client__date_of_birth", "amends__public_id", "amends_id", "status", "created_at",
-    "completed_at", "decided_at", "signed_at", "clinician_id", "decided_by_id", "signed_by_id", "override_text",
-    "recommendation", "rules_version",
+    "id",
+    "client_id",
+    "public_id",
+    "client__public_id",
+    "client__record_number",
+    "client__given_name",
+    "client__family_name",
+    "client__date_of_birth",
+    "amends__public_id",
+    "amends_id",
+    "status",
+    "created_at",
+    "completed_at",
+    "decided_at",
+    "signed_at",
+    "clinician_id",
+    "decided_by_id",
+    "signed_by_id",
+    "override_text",
+    "recommendation",
+    "rules_version",
 )
-(_ID, _CLIENT, _PUBLIC, _CPUBLIC, _RECNO, _GIVEN, _FAMILY, _DOB, _AMENDS_PUBLIC, _AMENDS, _STATUS, _CREATED,
- _COMPLETED, _DECIDED, _SIGNED, _CLIN, _DEC_BY, _SIG_BY, _OVR_TEXT, _REC, _RULES) = range(len(_HEAD))
+(
+    _ID,
+    _CLIENT,
+    _PUBLIC,
+    _CPUBLIC,
+    _RECNO,
+    _GIVEN,
+    _FAMILY,
+    _DOB,
+    _AMENDS_PUBLIC,
+    _AMENDS,
+    _STATUS,
+    _CREATED,
+    _COMPLETED,
+    _DECIDED,
+    _SIGNED,
+    _CLIN,
+    _DEC_BY,
+    _SIG_BY,
+    _OVR_TEXT,
+    _REC,
+    _RULES,
+) = range(len(_HEAD))
 _SUBSTANCES = tuple(SUBSTANCE_FIELDS.values())
 _DSM5 = tuple(DSM5_FIELDS.values())
 # The answers of DESIGN.md §2 that are one column each, in §2 order; then item answers and decision codes.
 _ANSWERS = (
-    "ciwa_ar", "cows", "pawss", "withdrawal_seizure_or_dt_history", "daily_sedative_use",
-    "complicated_withdrawal_now", "unstable_medical_condition", "pregnant",
-    "phq9_total", "phq9_9", "gad7_total", "mental_health_condition", "psychotic_symptoms",
-    *(f"cssrs_{q}" for q in CSSRS_QUESTIONS), "cssrs_behavior", "homicidal_ideation", "readiness",
-    "relapse_after_outpatient_12mo", "recent_higher_level_care", "lives_with_substance_users", "home_safe",
-    "stable_housing", "supportive_network", "work_or_school_commitments", "family_commitments",
+    "ciwa_ar",
+    "cows",
+    "pawss",
+    "withdrawal_seizure_or_dt_history",
+    "daily_sedative_use",
+    "complicated_withdrawal_now",
+    "unstable_medical_condition",
+    "pregnant",
+    "phq9_total",
+    "phq9_9",
+    "gad7_total",
+    "mental_health_condition",
+    "psychotic_symptoms",
+    *(f"cssrs_{q}" for q in CSSRS_QUESTIONS),
+    "cssrs_behavior",
+    "homicidal_ideation",
+    "readiness",
+    "relapse_after_outpatient_12mo",
+    "recent_higher_level_care",
+    "lives_with_substance_users",
+    "home_safe",
+    "stable_housing",
+    "supportive_network",
+    "work_or_school_commitments",
+    "family_commitments",
     "can_attend_9h_week",
 )
 _ITEMS = tuple(item.key for items in ITEM_GROUPS.values() for item in items)
@@ -102,8 +159,15 @@ _P0 = _D0 + len(_DSM5)
 _SUBSTANCE_CODES = tuple(SUBSTANCE_FIELDS)
 _DSM5_CODES = tuple(DSM5_FIELDS)
 # Choice answers stored as "" when unanswered; typed output gives null.
-_BLANK_AS_NULL = {"mental_health_condition", "readiness", "cssrs.behavior", "override_reason", "decision",
-                  "final_level", "recommended_level"}
+_BLANK_AS_NULL = {
+    "mental_health_condition",
+    "readiness",
+    "cssrs.behavior",
+    "override_reason",
+    "decision",
+    "final_level",
+    "recommended_level",
+}
 BAND_KEYS = ("phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs")
 
 
@@ -117,11 +181,28 @@ def _answer_name(field: str) -> str:
 
 # --- What is written: the column names, identified and de-identified.
 IDENTITY_COLUMNS = (
-    "screening_id", "client_id", "record_number", "given_name", "family_name", "date_of_birth",
-    "age_at_screening", "amends", "status", "created_at", "completed_at", "decided_at", "signed_at",
+    "screening_id",
+    "client_id",
+    "record_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "age_at_screening",
+    "amends",
+    "status",
+    "created_at",
+    "completed_at",
+    "decided_at",
+    "signed_at",
 )
 DEIDENTIFIED_IDENTITY_COLUMNS = (
-    "screening_ref", "person", "birth_year", "age_at_screening", "amends_ref", "status", "created_year",
+    "screening_ref",
+    "person",
+    "birth_year",
+    "age_at_screening",
+    "amends_ref",
+    "status",
+    "created_year",
     "signed_year",
 )
 PLAIN_COLUMNS = ("substances", "dsm5_criteria", *(_answer_name(f) for f in _ANSWERS), *_ITEMS, *_CODES)
@@ -205,8 +286,13 @@ class RowBuilder:
     def tail(self, row: tuple) -> list:
         rec = row[_REC] or {}
         bands = rec.get("bands") or {}
-        out = [row[_RULES], *(bands.get(k) for k in BAND_KEYS), list(rec.get("flags", ())),
-               list(rec.get("pathway", ())), [r["code"] for r in rec.get("reasons", ())]]
+        out = [
+            row[_RULES],
+            *(bands.get(k) for k in BAND_KEYS),
+            list(rec.get("flags", ())),
+            list(rec.get("pathway", ())),
+            [r["code"] for r in rec.get("reasons", ())],
+        ]
         if not self.deidentified:
             names = self.usernames
             out += [row[_OVR_TEXT], names.get(row[_CLIN]), names.get(row[_DEC_BY]), names.get(row[_SIG_BY])]
@@ -333,8 +419,13 @@ def write_csv(pages: Iterator[list[tuple]], build: RowBuilder, export_id: uuid.U
 
 def write_jsonl(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple[bytes, int]]:
     cols = build.columns
-    header = {"record_type": "notice", "notice": REDISCLOSURE_NOTICE, "export_id": str(export_id),
-              "deidentified": build.deidentified, "columns": list(cols)}
+    header = {
+        "record_type": "notice",
+        "notice": REDISCLOSURE_NOTICE,
+        "export_id": str(export_id),
+        "deidentified": build.deidentified,
+        "columns": list(cols),
+    }
     yield (json.dumps(header, ensure_ascii=False) + "\n").encode(), 0
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for page in pages:
@@ -352,8 +443,9 @@ def write_fhir(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple
         build.usernames.load(page)
         parts = []
         for r in page:
-            entry = fhir.bundle_entry(dict(zip(cols, build(r), strict=True)), deidentified=build.deidentified,
-                                      export_id=export_id)
+            entry = fhir.bundle_entry(
+                dict(zip(cols, build(r), strict=True)), deidentified=build.deidentified, export_id=export_id
+            )
             parts.append((fhir.ENTRIES_OPEN if first else ",") + encode(entry))
             first = False
         yield "".join(parts).encode(), len(parts)

@@ -26,8 +26,11 @@ def test_age_on_counts_completed_years(dob, on, age):
     assert age_on(dob, on) == age
 
 
-@pytest.mark.parametrize(("age", "shown", "birth_year"), [(89, 89, 1937), (90, "90+", None), (104, "90+", None)],
-                         ids=["89-shown", "90-capped", "104-capped"])
+@pytest.mark.parametrize(
+    ("age", "shown", "birth_year"),
+    [(89, 89, 1937), (90, "90+", None), (104, "90+", None)],
+    ids=["89-shown", "90-capped", "104-capped"],
+)
 def test_safe_age_caps_at_90_and_withholds_birth_year(age, shown, birth_year):
     assert safe_age(age) == shown
     assert safe_birth_year(dt.date(1937, 1, 1), age) == birth_year
@@ -42,22 +45,37 @@ def test_pseudonymizer_same_within_one_export_different_across():
 
 
 def _export(client, fmt: str) -> bytes:
-    response = client.post(reverse("export"), {"since": "2026-01-01", "until": timezone.localdate().isoformat(),
-                                               "format": fmt, "deidentified": "yes"})
+    response = client.post(
+        reverse("export"),
+        {"since": "2026-01-01", "until": timezone.localdate().isoformat(), "format": fmt, "deidentified": "yes"},
+    )
     return b"".join(response.streaming_content)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "fhir"])
 def test_deidentified_export_holds_no_direct_identifier(auditor_client, fmt):
-    person = ClientFactory(given_name="Zebediah", family_name="Quixotefield", record_number="MRN-998877",
-                           date_of_birth=dt.date(1931, 3, 14))
+    person = ClientFactory(
+        given_name="Zebediah",
+        family_name="Quixotefield",
+        record_number="MRN-998877",
+        date_of_birth=dt.date(1931, 3, 14),
+    )
     s = make_screening(client=person, created_at=NOW - dt.timedelta(days=3), final_level="inpatient")
 
     body = _export(auditor_client, fmt).decode("utf-8-sig")
 
-    for secret in ("Zebediah", "Quixotefield", "MRN-998877", "1931", str(person.public_id), str(s.public_id),
-                   s.clinician.username, "Synthetic test override", s.created_at.date().isoformat()):
+    for secret in (
+        "Zebediah",
+        "Quixotefield",
+        "MRN-998877",
+        "1931",
+        str(person.public_id),
+        str(s.public_id),
+        s.clinician.username,
+        "Synthetic test override",
+        s.created_at.date().isoformat(),
+    ):
         assert secret not in body, secret
     # No date finer than a year: no YYYY-MM anywhere in the rows (the export's own timestamp aside).
     rows_part = body.split('"entry"', 1)[-1] if fmt == "fhir" else body.split("\n", 1 if fmt == "jsonl" else 2)[-1]

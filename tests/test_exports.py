@@ -21,8 +21,12 @@ NOW = timezone.now()
 
 
 def _post_export(client, **changes):
-    data = {"since": (NOW - dt.timedelta(days=30)).date().isoformat(), "until": timezone.localdate().isoformat(),
-            "format": "csv", "deidentified": "no"} | changes
+    data = {
+        "since": (NOW - dt.timedelta(days=30)).date().isoformat(),
+        "until": timezone.localdate().isoformat(),
+        "format": "csv",
+        "deidentified": "no",
+    } | changes
     return client.post(reverse("export"), data)
 
 
@@ -167,13 +171,20 @@ def test_export_date_range_is_inclusive_by_local_day(auditor_client):
     make_screening(created_at=before)
     make_screening(created_at=inside_end, status=Screening.Status.DRAFT)
 
-    rows = _csv_rows(_body(_post_export(auditor_client, since=(today - dt.timedelta(days=5)).isoformat(),
-                                        until=(today - dt.timedelta(days=1)).isoformat())))
+    rows = _csv_rows(
+        _body(
+            _post_export(
+                auditor_client,
+                since=(today - dt.timedelta(days=5)).isoformat(),
+                until=(today - dt.timedelta(days=1)).isoformat(),
+            )
+        )
+    )
 
     assert {r["screening_id"] for r in rows} == {str(k) for k in kept}
 
 
-@pytest.mark.parametrize("danger", ["=HYPERLINK(\"http://x\")", "+1+2", "-3+4", "@SUM(A1)", "\tTAB"])
+@pytest.mark.parametrize("danger", ['=HYPERLINK("http://x")', "+1+2", "-3+4", "@SUM(A1)", "\tTAB"])
 def test_export_csv_escapes_formula_cells(auditor_client, danger):
     person = ClientFactory(given_name=danger, family_name=danger, record_number=danger[:30])
     make_screening(client=person, created_at=NOW - dt.timedelta(days=1), final_level="inpatient")
@@ -242,7 +253,9 @@ def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries,
     for days in range(1, 8):
         make_screening(created_at=NOW - dt.timedelta(days=days), clinician=clinician)
     runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=3)
-    audit_queries = 5 if connection.vendor == "postgresql" else 4  # savepoint, (advisory lock), last hash, insert, release
+    audit_queries = (
+        5 if connection.vendor == "postgresql" else 4
+    )  # savepoint, (advisory lock), last hash, insert, release
 
     # The run; per page of 3 (3 pages, then the empty one): a select and a disclosure insert; the usernames
     # once; then the audit event and the run's link to it. Independent of the number of rows.
@@ -302,8 +315,9 @@ def test_export_command_bad_arguments_exit_2_naming_option(capsys, argv, option)
 
 def test_export_command_until_before_since_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        ManagementUtility(["manage.py", "export_records", "--format", "csv", "--since", "2026-11-02",
-                           "--until", "2026-11-01"]).execute()
+        ManagementUtility(
+            ["manage.py", "export_records", "--format", "csv", "--since", "2026-11-02", "--until", "2026-11-01"]
+        ).execute()
 
     assert exit_info.value.code == 2
     assert "--until" in capsys.readouterr().err
@@ -311,8 +325,9 @@ def test_export_command_until_before_since_exit_2(capsys):
 
 def test_export_command_unwritable_output_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        ManagementUtility(["manage.py", "export_records", "--format", "csv", "--output",
-                           str(tmp_path / "missing-dir" / "x.csv")]).execute()
+        ManagementUtility(
+            ["manage.py", "export_records", "--format", "csv", "--output", str(tmp_path / "missing-dir" / "x.csv")]
+        ).execute()
 
     assert exit_info.value.code == 2
     assert "--output" in capsys.readouterr().err

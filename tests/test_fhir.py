@@ -24,8 +24,15 @@ def _linkids(items, types=None) -> dict[str, str]:
 
 
 def _export_fhir(client, deidentified: str) -> dict:
-    response = client.post(reverse("export"), {"since": "2026-01-01", "until": timezone.localdate().isoformat(),
-                                               "format": "fhir", "deidentified": deidentified})
+    response = client.post(
+        reverse("export"),
+        {
+            "since": "2026-01-01",
+            "until": timezone.localdate().isoformat(),
+            "format": "fhir",
+            "deidentified": deidentified,
+        },
+    )
     assert response["Content-Type"].startswith("application/fhir+json")
     return json.loads(b"".join(response.streaming_content))
 
@@ -44,8 +51,7 @@ def test_fhir_questionnaire_other_roles_forbidden(clinician_client):
 
 @pytest.mark.parametrize("deidentified", ["no", "yes"], ids=["identified", "deidentified"])
 def test_fhir_export_bundle_validates_and_refers_to_questionnaire(auditor_client, deidentified):
-    make_screening(created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"],
-                   daily_sedative_use=True)
+    make_screening(created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"], daily_sedative_use=True)
     make_screening(created_at=NOW - dt.timedelta(days=2), final_level="inpatient")
 
     data = _export_fhir(auditor_client, deidentified)
@@ -63,9 +69,15 @@ def test_fhir_export_bundle_validates_and_refers_to_questionnaire(auditor_client
         assert answered, "no answers"
         for link_id, value_keys in answered.items():
             assert link_id in types, link_id
-            expected = {"boolean": "valueBoolean", "integer": "valueInteger", "choice": "valueCoding",
-                        "string": "valueString", "text": "valueString", "date": "valueDate",
-                        "dateTime": "valueDateTime"}[types[link_id]]
+            expected = {
+                "boolean": "valueBoolean",
+                "integer": "valueInteger",
+                "choice": "valueCoding",
+                "string": "valueString",
+                "text": "valueString",
+                "date": "valueDate",
+                "dateTime": "valueDateTime",
+            }[types[link_id]]
             assert value_keys == {expected}, link_id
 
 
@@ -79,8 +91,9 @@ def _linkids_answers(items, out=None) -> dict[str, set[str]]:
 
 
 def test_fhir_export_answers_match_the_screening(auditor_client):
-    s = make_screening(created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"],
-                       daily_sedative_use=True)
+    s = make_screening(
+        created_at=NOW - dt.timedelta(days=1), substances=["alcohol", "sedatives"], daily_sedative_use=True
+    )
 
     resource = _export_fhir(auditor_client, "no")["entry"][0]["resource"]
 

@@ -37,10 +37,12 @@ class DateRangeMixin:
 
 
 class ExportForm(DateRangeMixin, forms.Form):
-    since = forms.DateField(label="From (screening date)", widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="First day included.")
-    until = forms.DateField(label="To (screening date)", widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Last day included.")
+    since = forms.DateField(
+        label="From (screening date)", widget=forms.DateInput(attrs={"type": "date"}), help_text="First day included."
+    )
+    until = forms.DateField(
+        label="To (screening date)", widget=forms.DateInput(attrs={"type": "date"}), help_text="Last day included."
+    )
     format = forms.ChoiceField(label="Format", choices=list(exports.FORMATS.items()), widget=forms.RadioSelect)
     deidentified = forms.TypedChoiceField(
         label="Identifiers",
@@ -52,10 +54,10 @@ class ExportForm(DateRangeMixin, forms.Form):
 
 class AuditFilterForm(DateRangeMixin, forms.Form):
     actor = forms.CharField(label="Who (username)", required=False, max_length=150)
-    action = forms.ChoiceField(label="Action", required=False,
-                               choices=[("", "Any action"), *AuditEvent.Action.choices])
-    object_type = forms.CharField(label="Object type", required=False, max_length=40,
-                                  help_text="For example client, screening, export.")
+    action = forms.ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
+    object_type = forms.CharField(
+        label="Object type", required=False, max_length=40, help_text="For example client, screening, export."
+    )
     object_id = forms.CharField(label="Object id", required=False, max_length=64)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -99,8 +101,9 @@ def export(request):
         status = 400
     else:
         today = timezone.localdate()
-        form = ExportForm(initial={"since": today - dt.timedelta(days=30), "until": today, "format": "csv",
-                                   "deidentified": "yes"})
+        form = ExportForm(
+            initial={"since": today - dt.timedelta(days=30), "until": today, "format": "csv", "deidentified": "yes"}
+        )
         status = 200
     recent = ExportRun.objects.select_related("event").order_by("-started_at", "-id")[:10]
     return render(request, "screening/export_form.html", {"form": form, "recent": recent}, status=status)
@@ -149,11 +152,15 @@ def audit_log(request):
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     for event in page.object_list:
         event.disclosures_url = _client_disclosures_url(event)
-    return render(request, "screening/audit_log.html", {
-        "form": form,
-        "page": page,
-        "verification": audit.last_verification(),
-    })
+    return render(
+        request,
+        "screening/audit_log.html",
+        {
+            "form": form,
+            "page": page,
+            "verification": audit.last_verification(),
+        },
+    )
 
 
 @login_required
@@ -185,11 +192,8 @@ def audit_disclosures(request):
 @require_GET
 def audit_client_disclosures(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
-    runs = (
-        ExportRun.objects.filter(disclosures__client=client)
-        .select_related("event")
-        .order_by("-started_at", "-id")
+    runs = ExportRun.objects.filter(disclosures__client=client).select_related("event").order_by("-started_at", "-id")
+    audit.record(
+        action=AuditEvent.Action.VIEW, request=request, obj=client, details={"page": "accounting_of_disclosures"}
     )
-    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=client,
-                 details={"page": "accounting_of_disclosures"})
     return render(request, "screening/audit_client_disclosures.html", {"client": client, "runs": runs})

@@ -53,5 +53,7 @@ class Command(BaseCommand):
             if output:
                 out.close()
         d = runner.event.details
-        self.stderr.write(f"Exported {d['rows']} screenings ({d['bytes']} bytes, sha256 {d['sha256']}); "
-                          f"audit event #{runner.event.pk}.")
+        self.stderr.write(
+            f"Exported {d['rows']} screenings ({d['bytes']} bytes, sha256 {d['sha256']}); "
+            f"audit event #{runner.event.pk}."
+        )
