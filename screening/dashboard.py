@@ -227,7 +227,8 @@ def stacked_bars(weeks: list[tuple[dt.date, dict[str, int]]]) -> dict:
                 )
         if len(weeks) <= 16 or i % max(len(weeks) // 12, 1) == 0:
             ticks.append((round(x + bar_w / 2, 1), f"{week:%b} {week.day}"))
-    grid = [(round(PAD_T + plot_h * (1 - f), 1), round(top * f)) for f in (0, 0.25, 0.5, 0.75, 1)]
+    step = max(top // 5, 1)  # top is 1, 2 or 5 × 10^k, so the steps are whole numbers
+    grid = [(round(PAD_T + plot_h * (1 - v / top), 1), v) for v in range(0, top + 1, step)]
     return {
         "w": CHART_W,
         "h": CHART_H,

@@ -97,6 +97,13 @@ def test_nice_max_rounds_up_to_1_2_5(value, expected):
     assert dashboard.nice_max(value) == expected
 
 
+@pytest.mark.parametrize(("peak", "labels"), [(2, [0, 1, 2]), (4, [0, 1, 2, 3, 4, 5]), (37, [0, 10, 20, 30, 40, 50])])
+def test_stacked_bars_grid_labels_are_whole_steps(peak, labels):
+    chart = dashboard.stacked_bars([(MONDAY, {"iop": peak, "residential": 0, "inpatient": 0})])
+
+    assert [v for _, v in chart["grid"]] == labels
+
+
 def test_stacked_bars_heights_are_proportional():
     chart = dashboard.stacked_bars([(MONDAY, {"iop": 5, "residential": 0, "inpatient": 5})])
 
