@@ -8,12 +8,14 @@ screening — what the clinician saw at the time, under the version recorded wit
 from __future__ import annotations
 
 import datetime as dt
+import json
 import multiprocessing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection, connections
-from django.db.models import Max, Min
+from django.db.models import Max, Min, TextField
+from django.db.models.functions import Cast
 
 from . import questionnaire, rules
 from .models import Screening
@@ -66,39 +68,57 @@ class ReplayResult:
         }
 
 
-def replay_rows(rows: Iterable[tuple], version: str, *, keep: int = 100) -> ReplayResult:
-    """Re-evaluate (public_id, created_at, stored level, snapshot) rows; keep the first `keep` changes."""
+def replay_rows(rows: Iterable[tuple], version: str, *, keep: int = 100) -> tuple[ReplayResult, list[int]]:
+    """Re-evaluate (id, stored level, snapshot as JSON text or dict) rows under `version`.
+
+    Returns the counts and the ids of the first `keep` rows whose level would change."""
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
     result = ReplayResult(version)
-    matrix, changes = result.matrix, result.changes
-    parse, evaluate = questionnaire.parse, rules.evaluate
+    matrix = result.matrix
+    kept: list[int] = []
+    parse, evaluate, loads = questionnaire.parse, rules.evaluate, json.loads
     total = changed = unreadable = 0
-    for public_id, created_at, stored, snapshot in rows:
+    for pk, stored, snapshot in rows:
         total += 1
         try:
-            new = evaluate(parse(snapshot), version).level.value
-        except (questionnaire.QuestionnaireError, TypeError, KeyError):
+            new = evaluate(parse(loads(snapshot) if isinstance(snapshot, str) else snapshot), version).level.value
+        except (questionnaire.QuestionnaireError, TypeError, ValueError, KeyError):
             unreadable += 1
             continue
         matrix[stored][new] += 1
         if new != stored:
             changed += 1
-            if len(changes) < keep:
-                changes.append(Change(str(public_id), created_at, stored, new))
+            if len(kept) < keep:
+                kept.append(pk)
     result.total, result.changed, result.unreadable = total, changed, unreadable
-    return result
+    return result, kept
 
 
 def replay(queryset, version: str, *, keep: int = 100, chunk_size: int = 5000) -> ReplayResult:
     """Replay every completed or signed screening of `queryset` (newest first) under `version`."""
+    qs = queryset.completed_or_signed()
+    # The snapshot as text, decoded here: no model instances, no per-row field conversions.
     rows = (
-        queryset.completed_or_signed()
-        .order_by("-created_at", "-id")
-        .values_list("public_id", "created_at", "recommended_level", "answers_snapshot")
+        qs.order_by("-created_at", "-id")
+        .annotate(snapshot_text=Cast("answers_snapshot", TextField()))
+        .values_list("id", "recommended_level", "snapshot_text")
         .iterator(chunk_size=chunk_size)
     )
-    return replay_rows(rows, version, keep=keep)
+    result, kept = replay_rows(rows, version, keep=keep)
+    if kept:
+        # Only the kept changes need their UUID, date and new level: one query for at most `keep` rows.
+        found = {
+            pk: rest
+            for pk, *rest in Screening.objects.filter(pk__in=kept).values_list(
+                "pk", "public_id", "created_at", "recommended_level", "answers_snapshot"
+            )
+        }
+        for pk in kept:
+            public_id, created_at, stored, snapshot = found[pk]
+            new = rules.evaluate(questionnaire.parse(snapshot), version).level.value
+            result.changes.append(Change(str(public_id), created_at, stored, new))
+    return result
 
 
 def in_range(since: dt.datetime, until: dt.datetime):

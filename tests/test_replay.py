@@ -76,11 +76,11 @@ def test_replay_keeps_only_first_changes_but_counts_all(known):
 
 
 def test_replay_rows_counts_unreadable_snapshot():
-    rows = [("id-1", at(DAY), "iop", {"substances": ["alcohol"]})]
+    rows = [(1, "iop", {"substances": ["alcohol"]}), (2, "iop", "{not json")]
 
-    result = replay.replay_rows(rows, "2026.11")
+    result, kept = replay.replay_rows(rows, "2026.11")
 
-    assert (result.total, result.unreadable, result.changed) == (1, 1, 0)
+    assert (result.total, result.unreadable, result.changed, kept) == (2, 2, 0, [])
 
 
 def test_replay_rows_unknown_version_raises():
