@@ -8,6 +8,7 @@ screening — what the clinician saw at the time, under the version recorded wit
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import multiprocessing
 from collections.abc import Iterable
@@ -68,17 +69,17 @@ class ReplayResult:
         }
 
 
-def replay_rows(rows: Iterable[tuple], version: str, *, keep: int = 100) -> tuple[ReplayResult, list[int]]:
+def replay_rows(rows: Iterable[tuple], version: str) -> tuple[ReplayResult, list[int]]:
     """Re-evaluate (id, stored level, snapshot as JSON text or dict) rows under `version`.
 
-    Returns the counts and the ids of the first `keep` rows whose level would change."""
+    Returns the counts and the ids of every row whose level would change."""
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
     result = ReplayResult(version)
     matrix = result.matrix
-    kept: list[int] = []
+    changed_ids: list[int] = []
     parse, evaluate, loads = questionnaire.parse, rules.evaluate, json.loads
-    total = changed = unreadable = 0
+    total = unreadable = 0
     for pk, stored, snapshot in rows:
         total += 1
         try:
@@ -88,36 +89,50 @@ def replay_rows(rows: Iterable[tuple], version: str, *, keep: int = 100) -> tupl
             continue
         matrix[stored][new] += 1
         if new != stored:
-            changed += 1
-            if len(kept) < keep:
-                kept.append(pk)
-    result.total, result.changed, result.unreadable = total, changed, unreadable
-    return result, kept
+            changed_ids.append(pk)
+    result.total, result.changed, result.unreadable = total, len(changed_ids), unreadable
+    return result, changed_ids
 
 
-def replay(queryset, version: str, *, keep: int = 100, chunk_size: int = 5000) -> ReplayResult:
-    """Replay every completed or signed screening of `queryset` (newest first) under `version`."""
-    qs = queryset.completed_or_signed()
-    # The snapshot as text, decoded here: no model instances, no per-row field conversions.
+def _count(queryset, version: str, chunk_size: int) -> tuple[ReplayResult, list[int]]:
+    # No ORDER BY: the rows are read in whatever order is cheapest (a sequential scan for a wide
+    # range), as JSON text with their id: no model instances, no per-row field conversions.
     rows = (
-        qs.order_by("-created_at", "-id")
+        queryset.completed_or_signed()
+        .order_by()
         .annotate(snapshot_text=Cast("answers_snapshot", TextField()))
         .values_list("id", "recommended_level", "snapshot_text")
         .iterator(chunk_size=chunk_size)
     )
-    result, kept = replay_rows(rows, version, keep=keep)
-    if kept:
-        # Only the kept changes need their UUID, date and new level: one query for at most `keep` rows.
-        found = {
-            pk: rest
-            for pk, *rest in Screening.objects.filter(pk__in=kept).values_list(
-                "pk", "public_id", "created_at", "recommended_level", "answers_snapshot"
-            )
-        }
-        for pk in kept:
-            public_id, created_at, stored, snapshot = found[pk]
-            new = rules.evaluate(questionnaire.parse(snapshot), version).level.value
-            result.changes.append(Change(str(public_id), created_at, stored, new))
+    return replay_rows(rows, version)
+
+
+def newest_changes(changed_ids: list[int], version: str, keep: int, batch: int = 10_000) -> list[Change]:
+    """The `keep` newest of the changed screenings, with their UUID, date and both levels."""
+    newest: list[tuple] = []
+    for i in range(0, len(changed_ids), batch):
+        part = Screening.objects.filter(pk__in=changed_ids[i : i + batch]).values_list("created_at", "pk")
+        newest = heapq.nlargest(keep, [*newest, *part])
+    if not newest:
+        return []
+    found = {
+        pk: rest
+        for pk, *rest in Screening.objects.filter(pk__in=[pk for _, pk in newest]).values_list(
+            "pk", "public_id", "created_at", "recommended_level", "answers_snapshot"
+        )
+    }
+    changes = []
+    for _, pk in newest:
+        public_id, created_at, stored, snapshot = found[pk]
+        new = rules.evaluate(questionnaire.parse(snapshot), version).level.value
+        changes.append(Change(str(public_id), created_at, stored, new))
+    return changes
+
+
+def replay(queryset, version: str, *, keep: int = 100, chunk_size: int = 5000) -> ReplayResult:
+    """Replay every completed or signed screening of `queryset` under `version`; keep the newest changes."""
+    result, changed_ids = _count(queryset, version, chunk_size)
+    result.changes = newest_changes(changed_ids, version, keep)
     return result
 
 
@@ -126,8 +141,8 @@ def in_range(since: dt.datetime, until: dt.datetime):
     return Screening.objects.filter(created_at__gte=since, created_at__lt=until)
 
 
-def merge(parts: list[ReplayResult], version: str, *, keep: int = 100) -> ReplayResult:
-    """One result from the results of disjoint parts; the kept changes are the newest of them all."""
+def merge(parts: list[ReplayResult], version: str) -> ReplayResult:
+    """One result (counts and matrix) from the results of disjoint parts."""
     out = ReplayResult(version)
     for part in parts:
         out.total += part.total
@@ -136,15 +151,12 @@ def merge(parts: list[ReplayResult], version: str, *, keep: int = 100) -> Replay
         for a in LEVELS:
             for b in LEVELS:
                 out.matrix[a][b] += part.matrix[a][b]
-    changes = [c for part in parts for c in part.changes]
-    changes.sort(key=lambda c: (c.created_at, c.public_id), reverse=True)
-    out.changes = changes[:keep]
     return out
 
 
-def _replay_part(args) -> ReplayResult:
-    since, until, lo, hi, version, keep = args
-    return replay(in_range(since, until).filter(id__gte=lo, id__lt=hi), version, keep=keep)
+def _replay_part(args) -> tuple[ReplayResult, list[int]]:
+    since, until, lo, hi, version = args
+    return _count(in_range(since, until).filter(id__gte=lo, id__lt=hi), version, 5000)
 
 
 def replay_range(
@@ -163,8 +175,10 @@ def replay_range(
     lo, hi = bounds["lo"], bounds["hi"] + 1
     pieces = workers * 4  # smaller pieces even out uneven load on a shared machine
     step = max((hi - lo + pieces - 1) // pieces, 1)
-    tasks = [(since, until, a, min(a + step, hi), version, keep) for a in range(lo, hi, step)]
+    tasks = [(since, until, a, min(a + step, hi), version) for a in range(lo, hi, step)]
     connections.close_all()  # each forked worker opens its own connection
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         parts = pool.map(_replay_part, tasks, chunksize=1)
-    return merge(parts, version, keep=keep)
+    result = merge([p for p, _ in parts], version)
+    result.changes = newest_changes([pk for _, ids in parts for pk in ids], version, keep)
+    return result

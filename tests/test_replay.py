@@ -195,22 +195,28 @@ def test_replay_page_other_roles_forbidden(request, who):
     assert response.status_code == 403
 
 
-def test_merge_adds_parts_and_keeps_newest_changes():
-    old = replay.Change("a", at(DAY), "inpatient", "iop")
-    new = replay.Change("b", at(DAY + dt.timedelta(days=2)), "inpatient", "residential")
-    mid = replay.Change("c", at(DAY + dt.timedelta(days=1)), "inpatient", "iop")
-    one = replay.ReplayResult("2027.01", total=3, changed=2, changes=[mid, old])
+def test_merge_adds_counts_and_matrices():
+    one = replay.ReplayResult("2027.01", total=3, changed=2)
     one.matrix["inpatient"]["iop"] = 2
     one.matrix["iop"]["iop"] = 1
-    two = replay.ReplayResult("2027.01", total=2, changed=1, unreadable=1, changes=[new])
+    two = replay.ReplayResult("2027.01", total=2, changed=1, unreadable=1)
     two.matrix["inpatient"]["residential"] = 1
 
-    merged = replay.merge([one, two], "2027.01", keep=2)
+    merged = replay.merge([one, two], "2027.01")
 
     assert (merged.total, merged.changed, merged.unreadable) == (5, 3, 1)
     assert merged.matrix["inpatient"] == {"iop": 2, "residential": 1, "inpatient": 0}
     assert merged.matrix["iop"]["iop"] == 1
-    assert [c.public_id for c in merged.changes] == ["b", "c"]
+
+
+def test_newest_changes_across_batches(known):
+    ids = [known["to_iop"].pk, known["to_residential"].pk]
+
+    changes = replay.newest_changes(ids, "2027.01", keep=1, batch=1)
+
+    assert [(c.public_id, c.from_level, c.to_level) for c in changes] == [
+        (str(known["to_residential"].public_id), "inpatient", "residential")  # started an hour later
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
