@@ -294,9 +294,12 @@ class RowBuilder:
             [r["code"] for r in rec.get("reasons", ())],
         ]
         if not self.deidentified:
-            names = self.usernames
-            out += [row[_OVR_TEXT], names.get(row[_CLIN]), names.get(row[_DEC_BY]), names.get(row[_SIG_BY])]
+            out += self.staff(row)
         return out
+
+    def staff(self, row: tuple) -> list:
+        names = self.usernames
+        return [row[_OVR_TEXT], names.get(row[_CLIN]), names.get(row[_DEC_BY]), names.get(row[_SIG_BY])]
 
     def plain(self, row: tuple) -> list:
         return [
@@ -313,8 +316,42 @@ class RowBuilder:
         return out
 
 
-def _plain_sql() -> str:
-    """SQL text of the plain block for one row, the way the CSV writer formats it (same on PostgreSQL and SQLite)."""
+def _summary_sql(vendor: str, rec: str) -> list[str]:
+    """The rules output's bands, flags, pathway and reason codes, read from the stored JSON by the database."""
+    if vendor == "postgresql":
+        band = "COALESCE({rec}->'bands'->>'{k}', '')"
+        listed = (
+            "COALESCE((SELECT string_agg(x, ';' ORDER BY n) FROM jsonb_array_elements_text({rec}->'{k}') "
+            "WITH ORDINALITY AS a(x, n)), '')"
+        )
+        reasons = (
+            "COALESCE((SELECT string_agg(r->>'code', ';' ORDER BY n) FROM jsonb_array_elements({rec}->'reasons') "
+            "WITH ORDINALITY AS a(r, n)), '')"
+        )
+    else:  # SQLite's JSON1
+        band = "COALESCE(json_extract({rec}, '$.bands.{k}'), '')"
+        listed = (
+            "COALESCE((SELECT group_concat(value, ';') FROM "
+            "(SELECT value FROM json_each({rec}, '$.{k}') ORDER BY key)), '')"
+        )
+        reasons = (
+            "COALESCE((SELECT group_concat(json_extract(value, '$.code'), ';') FROM "
+            "(SELECT value FROM json_each({rec}, '$.reasons') ORDER BY key)), '')"
+        )
+    return [
+        *(band.format(rec=rec, k=k) for k in BAND_KEYS),
+        listed.format(rec=rec, k="flags"),
+        listed.format(rec=rec, k="pathway"),
+        reasons.format(rec=rec),
+    ]
+
+
+def _plain_sql(vendor: str) -> str:
+    """SQL text of the plain and summary columns of one row, the way the CSV writer formats them.
+
+    Numbers, booleans, codes and the rules output never need CSV quoting or formula escaping, so the
+    database can format them: one string per row instead of a hundred Python objects.
+    """
     fields = {f.attname: f for f in Screening._meta.concrete_fields}
     table = Screening._meta.db_table
 
@@ -334,6 +371,8 @@ def _plain_sql() -> str:
             cells.append(col(name))
         else:
             cells.append(f"COALESCE(CAST({col(name)} AS TEXT), '')")
+    cells.append(col("rules_version"))
+    cells.extend(_summary_sql(vendor, col("recommendation")))
     return " || ',' || ".join(cells)
 
 
@@ -365,7 +404,7 @@ def export_queryset(filters: ExportFilters):
 def iter_pages(qs, fields, page: int = PAGE) -> Iterator[list[tuple]]:
     """Keyset pages of tuples in id order: one page in memory at a time. `fields[0]` must be "id"."""
     if "plain_csv" in fields:
-        qs = qs.annotate(plain_csv=RawSQL(_plain_sql(), ()))
+        qs = qs.annotate(plain_csv=RawSQL(_plain_sql(connection.vendor), ()))
     last = 0
     while True:
         rows = list(qs.filter(id__gt=last).order_by("id").values_list(*fields)[:page])
@@ -381,10 +420,7 @@ def iter_pages(qs, fields, page: int = PAGE) -> Iterator[list[tuple]]:
 def write_csv(pages: Iterator[list[tuple]], build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple[bytes, int]]:
     cols = build.columns
     n_head = len(IDENTITY_COLUMNS if not build.deidentified else DEIDENTIFIED_IDENTITY_COLUMNS)
-    tail_cols = cols[n_head + len(PLAIN_COLUMNS) :]
     head_text = [i for i, c in enumerate(cols[:n_head]) if c in FREE_TEXT_COLUMNS]
-    tail_text = [i for i, c in enumerate(tail_cols) if c in FREE_TEXT_COLUMNS]
-    tail_lists = [i for i, c in enumerate(tail_cols) if c in LIST_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     # A BOM so spreadsheets read UTF-8; the notice is the first line, then the header row.
@@ -392,28 +428,26 @@ def write_csv(pages: Iterator[list[tuple]], build: RowBuilder, export_id: uuid.U
     writer.writerow([f"NOTICE (42 CFR Part 2): {REDISCLOSURE_NOTICE} Export {export_id}."])
     writer.writerow(cols)
     yield buf.getvalue().encode(), 0
+    escape = escape_cell
     for page in pages:
         build.usernames.load(page)
         buf = io.StringIO()
-        # The head ends with a comma, the plain block comes preformatted, the tail ends the line.
+        # The head ends with a comma, the database-formatted block follows, the staff cells end the line.
         head_row = csv.writer(buf, lineterminator=",").writerow
-        tail_row = csv.writer(buf, lineterminator="\r\n").writerow
+        staff_row = csv.writer(buf, lineterminator="\r\n").writerow
         write = buf.write
         for r in page:
             head = build.head(r)
             for i in head_text:
                 if head[i]:
-                    head[i] = escape_cell(head[i])
-            tail = build.tail(r)
-            for i in tail_lists:
-                tail[i] = ";".join(tail[i])
-            for i in tail_text:
-                if tail[i]:
-                    tail[i] = escape_cell(tail[i])
+                    head[i] = escape(head[i])
             head_row(head)
             write(r[-1])
-            write(",")
-            tail_row(tail)
+            if build.deidentified:
+                write("\r\n")
+            else:
+                write(",")
+                staff_row([escape(v) if v else v for v in build.staff(r)])
         yield buf.getvalue().encode(), len(page)
 
 
@@ -453,7 +487,7 @@ def write_fhir(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple
     yield (fhir.BUNDLE_TAIL_EMPTY if first else fhir.BUNDLE_TAIL_WITH_ENTRIES).encode(), 0
 
 
-CSV_FIELDS = (*_HEAD, "plain_csv")
+CSV_FIELDS = (*_HEAD[:_REC], "plain_csv")  # the database formats the rest (`_plain_sql`)
 WRITERS = {"csv": (write_csv, CSV_FIELDS), "jsonl": (write_jsonl, FIELDS), "fhir": (write_fhir, FIELDS)}
 
 
