@@ -26,8 +26,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Client)
 class ClientAdmin(ReadOnlyAdmin):
     list_display = ("record_number", "family_name", "given_name", "created_at")
-    search_fields = ("record_number", "family_name", "given_name")
-    exclude = ()
+    # No search_fields here or on screenings: the admin searches by GET, which would put names and
+    # record numbers in the address. The History page searches by POST.
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -63,7 +63,6 @@ class ScreeningAdmin(ReadOnlyAdmin):
         "flag_detox_first",
     )
     list_select_related = ("client", "clinician")
-    search_fields = ("client__record_number", "client__family_name", "client__given_name")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     list_per_page = 50

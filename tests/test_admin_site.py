@@ -76,3 +76,10 @@ def test_admin_site_closed_to_other_roles(request, who):
 
     assert response.status_code == 302
     assert response.url.startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize("model", ["screening", "client"])
+def test_admin_site_has_no_search_box_for_names(admin_client_, db, model):
+    response = admin_client_.get(reverse(f"admin:screening_{model}_changelist"))
+
+    assert response.context["cl"].search_fields == ()
