@@ -394,9 +394,9 @@ class ExportFilters:
 def export_queryset(filters: ExportFilters):
     qs = Screening.objects.completed_or_signed().order_by()
     tz = timezone.get_current_timezone()
-    if filters.since:
+    if filters.since and filters.since > dt.date.min:  # 0001-01-01 east of UTC would fall before year 1
         qs = qs.filter(created_at__gte=dt.datetime.combine(filters.since, dt.time.min, tzinfo=tz))
-    if filters.until:
+    if filters.until and filters.until < dt.date.max:  # the last representable day has no day after it
         qs = qs.filter(created_at__lt=dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
     return qs
 

@@ -339,3 +339,12 @@ def test_export_docs_describe_every_column():
     missing = [c for c in {*exports.columns(False), *exports.columns(True)} if f"`{c}`" not in text]
 
     assert missing == []
+
+
+def test_export_extreme_dates_are_not_an_error(auditor_client):
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+
+    response = _post_export(auditor_client, since="0001-01-01", until="9999-12-31")
+
+    assert len(_csv_rows(_body(response))) == 1
+    assert AuditEvent.objects.get(action=AuditEvent.Action.EXPORT).details["outcome"] == "completed"

@@ -145,9 +145,9 @@ def audit_log(request):
             events = events.filter(object_type=f["object_type"])
         if f["object_id"]:
             events = events.filter(object_id=f["object_id"])
-        if f["since"]:
+        if f["since"] and f["since"] > dt.date.min:
             events = events.filter(at__gte=_day_start(f["since"]))
-        if f["until"]:
+        if f["until"] and f["until"] < dt.date.max:
             events = events.filter(at__lt=_day_start(f["until"] + dt.timedelta(days=1)))
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     for event in page.object_list:
