@@ -158,6 +158,8 @@ class ScreeningForm(forms.Form):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = self._layout()
+        # Fields in the order the page shows them, so the error summary reads top to bottom.
+        self.order_fields([pointer.name for pointer in self.helper.layout.get_field_names()])
 
     @staticmethod
     def _layout() -> Layout:
@@ -353,6 +355,13 @@ class DecisionForm(forms.Form):
     override_text = forms.CharField(
         label="Explain the reason", widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000
     )
+    groups = forms.MultipleChoiceField(
+        label="If IOP: specialty groups the person is interested in",
+        choices=SpecialtyGroup.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Offered alongside IOP; kept only when the final level is IOP.",
+    )
 
     def __init__(self, *args, recommended: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -371,20 +380,6 @@ class DecisionForm(forms.Form):
             if not (data.get("override_text") or "").strip():
                 self.add_error("override_text", "Explain the reason for choosing another level.")
         return data
-
-
-class SpecialtyGroupsForm(forms.Form):
-    groups = forms.MultipleChoiceField(
-        label="Specialty groups the person is interested in",
-        choices=SpecialtyGroup.choices,
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False
 
 
 class SignForm(forms.Form):

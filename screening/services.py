@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import audit, instruments, questionnaire, rules
-from .models import AuditEvent, Client, Screening, SpecialtyInterest
+from .models import FLAG_FIELDS, AuditEvent, Client, Level, Screening, SpecialtyInterest
 
 Action = AuditEvent.Action
 
@@ -125,10 +125,23 @@ def screening_complete(*, screening: Screening, actor, request=None) -> Screenin
     return screening
 
 
+FLAG_LABELS = {rules.Flag.EMERGENCY_REFERRAL: "an emergency referral", rules.Flag.DETOX_FIRST: "detox first"}
+
+
 def screening_decide(
-    *, screening: Screening, final_level: str, reason: str = "", reason_text: str = "", actor, request=None
+    *,
+    screening: Screening,
+    final_level: str,
+    reason: str = "",
+    reason_text: str = "",
+    groups: list[str] | None = None,
+    actor,
+    request=None,
 ) -> Screening:
-    """Accept the recommendation or override it with a reason; never lower it past a safety flag."""
+    """Accept the recommendation or override it with a reason; never lower it past a safety flag.
+
+    With a final level of IOP, also note the specialty groups the person is interested in (§1).
+    """
     with transaction.atomic():
         screening = Screening.objects.select_for_update().get(pk=screening.pk)
         if screening.status != Screening.Status.COMPLETED:
@@ -140,11 +153,11 @@ def screening_decide(
             screening.override_reason = ""
             screening.override_text = ""
         else:
-            blocking = [f for f in (rules.Flag.EMERGENCY_REFERRAL, rules.Flag.DETOX_FIRST) if f in screening.flags]
+            blocking = [label for flag, label in FLAG_LABELS.items() if flag in screening.flags]
             if chosen.rank < recommended.rank and blocking:
                 raise ServiceError(
-                    f"A level below {recommended.value} cannot be chosen while "
-                    f"{' and '.join(blocking)} is raised: that need must be met first.",
+                    f"A level below {Level(recommended.value).label} cannot be chosen while "
+                    f"{' and '.join(blocking)} is indicated: that need must be met first.",
                     field="final_level",
                 )
             if reason not in Screening.OverrideReason.values:
@@ -159,6 +172,9 @@ def screening_decide(
         screening.decided_at = timezone.now()
         screening.version = F("version") + 1
         screening.save()
+        chosen_groups = sorted(set(groups or ())) if chosen == rules.Level.IOP else []
+        SpecialtyInterest.objects.filter(screening=screening).delete()
+        SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in chosen_groups)
         action = Action.OVERRIDE if screening.decision == Screening.Decision.OVERRIDDEN else Action.DECIDE
         audit.record(
             action=action,
@@ -169,36 +185,57 @@ def screening_decide(
                 "recommended_level": recommended.value,
                 "final_level": chosen.value,
                 "override_reason": screening.override_reason,
+                "specialty_groups": chosen_groups,
             },
         )
     screening.refresh_from_db()
     return screening
 
 
-def screening_set_interests(*, screening: Screening, groups: list[str], actor, request=None) -> None:
-    """Note the specialty groups an IOP candidate is interested in (before signing)."""
+def screening_reopen(*, screening: Screening, actor, request=None) -> Screening:
+    """Take a completed, unsigned screening back to a draft to correct its answers.
+
+    The recommendation and any decision are cleared: completion computes them again.
+    """
     with transaction.atomic():
         screening = Screening.objects.select_for_update().get(pk=screening.pk)
         if screening.status != Screening.Status.COMPLETED:
-            raise ServiceError("Specialty groups can be noted only before the screening is signed.")
+            raise ServiceError("Only a completed, unsigned screening can be reopened; amend a signed one.")
+        previous = screening.recommended_level
+        for name in (
+            "recommended_level",
+            "rules_version",
+            "final_level",
+            "decision",
+            "override_reason",
+            "override_text",
+        ):
+            setattr(screening, name, "")
+        screening.recommendation = screening.answers_snapshot = None
+        screening.decided_by = screening.decided_at = screening.completed_at = None
+        for name in FLAG_FIELDS.values():
+            setattr(screening, name, False)
+        screening.status = Screening.Status.DRAFT
+        screening.version = F("version") + 1
+        screening.save()
         SpecialtyInterest.objects.filter(screening=screening).delete()
-        SpecialtyInterest.objects.bulk_create(
-            SpecialtyInterest(screening=screening, group=g) for g in sorted(set(groups))
-        )
         audit.record(
             action=Action.CHANGE,
             actor=actor,
             request=request,
             obj=screening,
-            details={"specialty_groups": sorted(set(groups))},
+            details={"reopened": True, "previous_recommendation": previous},
         )
+    screening.refresh_from_db()
+    return screening
 
 
 def screening_sign(*, screening: Screening, password: str, actor, request=None) -> Screening:
     """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
     if not actor.check_password(password):
-        audit.record(action=Action.SIGN_IN_FAILED, actor=actor, request=request, obj=screening,
-                     details={"during": "signature"})
+        audit.record(
+            action=Action.SIGN_IN_FAILED, actor=actor, request=request, obj=screening, details={"during": "signature"}
+        )
         raise ServiceError("That password is not correct.", field="password")
     with transaction.atomic():
         screening = Screening.objects.select_for_update().get(pk=screening.pk)
@@ -229,6 +266,9 @@ def screening_amend(*, screening: Screening, actor, request=None) -> Screening:
         existing = original.amendments.exclude(status=Screening.Status.SIGNED).first()
         if existing is not None:
             return existing  # one open amendment at a time
+        if original.amendments.filter(status=Screening.Status.SIGNED).exists():
+            # The chain stays linear: only its latest signed version can be corrected.
+            raise ServiceError("This screening was superseded by a signed amendment: amend the latest version.")
         amendment = Screening(client=original.client, clinician=actor, amends=original)
         for name in ANSWER_COLUMNS:
             setattr(amendment, name, getattr(original, name))

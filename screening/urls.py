@@ -19,7 +19,7 @@ urlpatterns = [
     path("screenings/<uuid:public_id>/", clinician.screening_detail, name="screening_detail"),
     path("screenings/<uuid:public_id>/edit/", clinician.screening_edit, name="screening_edit"),
     path("screenings/<uuid:public_id>/decide/", clinician.screening_decide, name="screening_decide"),
-    path("screenings/<uuid:public_id>/groups/", clinician.screening_groups, name="screening_groups"),
+    path("screenings/<uuid:public_id>/reopen/", clinician.screening_reopen, name="screening_reopen"),
     path("screenings/<uuid:public_id>/sign/", clinician.screening_sign, name="screening_sign"),
     path("screenings/<uuid:public_id>/amend/", clinician.screening_amend, name="screening_amend"),
     path("review/", include("screening.urls_review")),

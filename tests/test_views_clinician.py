@@ -234,6 +234,8 @@ def test_complete_with_missing_answers_names_each_field(clinician_client, draft)
     assert response.status_code == 200 and {"home_safe", "phq9_4"} <= set(errors)
     draft.refresh_from_db()
     assert draft.status == "draft"
+    assert draft.substance_alcohol and draft.phq9_1 == 1 and draft.home_safe is None  # the rest is saved
+    assert 'name="version" value="2"' in response.content.decode()
 
 
 def test_complete_inconsistent_cssrs_reported_at_field(clinician_client, draft):
@@ -383,3 +385,63 @@ def test_home_lists_my_unfinished_screenings_only(clinician_client, clinician, d
 
     assert [s.pk for s in listed] == [draft.pk]
     assert mine_done not in listed and others not in listed
+
+
+def test_decide_iop_notes_specialty_groups_and_other_levels_clear_them(clinician_client, clinician):
+    s = make_screening(status="completed", clinician=clinician)
+    url = reverse("screening_decide", args=[s.public_id])
+
+    clinician_client.post(url, {"final_level": "iop", "groups": ["library", "horticulture"]})
+    assert sorted(s.specialty_interests.values_list("group", flat=True)) == ["horticulture", "library"]
+
+    clinician_client.post(
+        url,
+        {
+            "final_level": "residential",
+            "override_reason": "clinical_judgment",
+            "override_text": "Needs structure.",
+            "groups": ["library"],
+        },
+    )
+    assert not s.specialty_interests.exists()
+
+
+def test_reopen_completed_screening_clears_recommendation(clinician_client, clinician):
+    s = make_screening(status="completed", final_level="iop", clinician=clinician)
+
+    response = clinician_client.post(reverse("screening_reopen", args=[s.public_id]))
+
+    s.refresh_from_db()
+    assert response.status_code == 302 and response["Location"] == reverse("screening_edit", args=[s.public_id])
+    assert s.status == "draft" and s.recommended_level == "" and s.final_level == "" and s.flags == []
+    assert s.home_safe is True  # answers kept
+
+
+def test_reopen_refuses_signed(clinician_client, clinician):
+    s = make_screening(clinician=clinician)
+
+    clinician_client.post(reverse("screening_reopen", args=[s.public_id]))
+
+    s.refresh_from_db()
+    assert s.status == "signed"
+
+
+def test_superseded_screening_cannot_be_amended_again(clinician_client, clinician):
+    original = make_screening(clinician=clinician)
+    amendment = make_screening(client=original.client, clinician=clinician)
+    amendment.amends = original
+    amendment.save()
+
+    response = clinician_client.post(reverse("screening_amend", args=[original.public_id]))
+    page = clinician_client.get(reverse("screening_detail", args=[original.public_id]))
+
+    assert Screening.objects.filter(amends=original).count() == 1
+    assert response.status_code == 302
+    assert page.context["superseded_by"] == amendment and not page.context["can_amend"]
+
+
+def test_403_page_explains_and_links_home(auditor_client):
+    response = auditor_client.get(reverse("client_list"))
+
+    assert response.status_code == 403
+    assert "Your role does not include this page" in response.content.decode()

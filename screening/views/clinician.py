@@ -13,8 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from .. import audit, questionnaire, rules, services
-from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm, SpecialtyGroupsForm
+from .. import audit, instruments, questionnaire, rules, services
+from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..models import AuditEvent, Client, Screening, SpecialtyGroup
 
 CLIENTS_PER_PAGE = 25
@@ -114,8 +114,9 @@ def screening_edit(request, public_id):
     if request.method == "POST":
         form = ScreeningForm(request.POST)
         completing = "complete" in request.POST
-        if form.is_valid() and (not completing or form.require_complete()):
+        if form.is_valid():
             try:
+                # Every well-formed answer is saved, even when completion still needs more.
                 screening = services.screening_save_draft(
                     screening=screening,
                     data=form.answer_columns(),
@@ -129,18 +130,19 @@ def screening_edit(request, public_id):
                 form.data = form.data.copy()
                 form.data["version"] = exc.current.version
             else:
+                form.data = form.data.copy()
+                form.data["version"] = screening.version
                 if not completing:
                     messages.success(request, "Draft saved.")
                     return redirect("screening_edit", public_id=public_id)
-                try:
-                    services.screening_complete(screening=screening, actor=request.user, request=request)
-                except questionnaire.QuestionnaireError as exc:
-                    # The answers are saved as a draft; show what completion still needs at its fields.
-                    form.data = form.data.copy()
-                    form.data["version"] = screening.version
-                    form.add_questionnaire_errors(exc.errors)
-                else:
-                    return redirect("screening_detail", public_id=public_id)
+                if form.require_complete():
+                    try:
+                        services.screening_complete(screening=screening, actor=request.user, request=request)
+                    except questionnaire.QuestionnaireError as exc:
+                        form.add_questionnaire_errors(exc.errors)
+                    else:
+                        return redirect("screening_detail", public_id=public_id)
+                messages.info(request, "Your answers are saved as a draft. Completing needs the answers marked below.")
     else:
         form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
         audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
@@ -164,17 +166,35 @@ def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> d
         field = exc.current._meta.get_field(name)
         rows.append(
             {
-                "label": form.fields[name].label if name in form.fields else field.verbose_name,
+                "label": _column_label(name, form, field),
                 "theirs": _display(getattr(exc.current, name)),
                 "yours": _display(mine.get(name)),
             }
         )
-    return {"rows": rows, "by": exc.current.clinician, "at": exc.current.updated_at}
+    last_save = (
+        AuditEvent.objects.filter(object_id=str(exc.current.public_id), action=AuditEvent.Action.CHANGE)
+        .order_by("-id")
+        .values_list("actor_username", flat=True)
+        .first()
+    )
+    return {"rows": rows, "by": last_save or "another user", "at": exc.current.updated_at}
+
+
+def _column_label(name: str, form: ScreeningForm, field) -> str:
+    if name in form.fields:
+        return form.fields[name].label
+    if name.startswith("substance_"):
+        return f"Substance used: {field.verbose_name}"
+    if name.startswith("dsm5_"):
+        return f"DSM-5 criterion: {instruments.DSM5_LABELS[name.removeprefix('dsm5_')]}"
+    return str(field.verbose_name)
 
 
 def _display(value) -> str:
     if value is None or value == "":
         return "not answered"
+    if isinstance(value, str):
+        return value.replace("_", " ")
     if value is True:
         return "yes"
     if value is False:
@@ -198,6 +218,7 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
     rec = screening.recommendation or {}
     flags = rec.get("flags", [])
     interests = list(screening.specialty_interests.values_list("group", flat=True))
+    amendments = list(screening.amendments.order_by("created_at"))
     context = {
         "screening": screening,
         "client": screening.client,
@@ -206,13 +227,16 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
         "pathway": rec.get("pathway", []),
         "reasons": rec.get("reasons", []),
         "scores": _scores(screening),
-        "is_iop": screening.recommended_level == rules.Level.IOP,
+        # The IOP goals and groups apply when IOP is recommended or chosen.
+        "is_iop": rules.Level.IOP in (screening.recommended_level, screening.final_level),
+        "detox_headline": rec.get("pathway", [None])[0] == rules.Step.MEDICALLY_SUPERVISED_DETOX,
         "goals": ["Establish support mechanisms", "Help with relapse management", "Build coping strategies"],
         "interests": [label for value, label in SpecialtyGroup.choices if value in interests],
-        "amendments": list(screening.amendments.order_by("created_at")),
+        "amendments": amendments,
+        "superseded_by": next((a for a in reversed(amendments) if a.is_signed), None),
         "answers": _answers_by_section(screening),
         "can_act": can_sign and screening.status == Screening.Status.COMPLETED,
-        "can_amend": can_sign and screening.is_signed,
+        "can_amend": can_sign and screening.is_signed and not any(a.is_signed for a in amendments),
     }
     if context["can_act"]:
         context["decision_form"] = forms.get("decision_form") or DecisionForm(
@@ -221,9 +245,9 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
                 "final_level": screening.final_level or screening.recommended_level,
                 "override_reason": screening.override_reason,
                 "override_text": screening.override_text,
+                "groups": interests,
             },
         )
-        context["groups_form"] = forms.get("groups_form") or SpecialtyGroupsForm(initial={"groups": interests})
         context["sign_form"] = forms.get("sign_form") or SignForm()
     return context
 
@@ -273,6 +297,7 @@ def screening_decide(request, public_id):
                 final_level=form.cleaned_data["final_level"],
                 reason=form.cleaned_data["override_reason"],
                 reason_text=form.cleaned_data["override_text"],
+                groups=form.cleaned_data["groups"],
                 actor=request.user,
                 request=request,
             )
@@ -287,20 +312,15 @@ def screening_decide(request, public_id):
 @login_required
 @permission_required("screening.sign_screening", raise_exception=True)
 @require_POST
-def screening_groups(request, public_id):
+def screening_reopen(request, public_id):
     screening = _load(public_id)
-    form = SpecialtyGroupsForm(request.POST)
-    if form.is_valid():
-        try:
-            services.screening_set_interests(
-                screening=screening, groups=form.cleaned_data["groups"], actor=request.user, request=request
-            )
-        except services.ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Specialty group interests saved.")
-        return redirect(f"{screening_url(screening)}#groups")
-    return render(request, "screening/screening_detail.html", _detail_context(request, screening, groups_form=form))
+    try:
+        services.screening_reopen(screening=screening, actor=request.user, request=request)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("screening_detail", public_id=public_id)
+    messages.info(request, "Reopened as a draft: correct the answers, then complete it again.")
+    return redirect("screening_edit", public_id=public_id)
 
 
 @login_required

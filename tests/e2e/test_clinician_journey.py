@@ -99,12 +99,11 @@ def test_clinician_screens_a_client_to_iop_and_signs(page, sign_in):
 
     page.get_by_label("Equine therapy").check()
     page.get_by_label("Library").check()
-    page.get_by_role("button", name="Save group interests").click()
-    expect(page.get_by_text("Specialty group interests saved.")).to_be_visible()
     screenshot(page, "recommendation-iop")
 
     page.get_by_role("button", name="Record decision").click()
     expect(page.locator("#decision-summary")).to_contain_text("accepted the recommendation")
+    expect(page.locator("#groups-noted")).to_contain_text("Equine therapy, Library")
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Sign screening").click()
     expect(page.locator("#signature")).to_contain_text("Signed by clinician")
@@ -137,7 +136,7 @@ def test_detox_first_refuses_a_lower_override(page, sign_in):
     page.get_by_label("Explain the reason").fill("Prefers to stay at home.")
     page.get_by_role("button", name="Record decision").click()
 
-    expect(page.get_by_text(re.compile("cannot be chosen while detox_first is raised")).first).to_be_visible()
+    expect(page.get_by_text(re.compile("cannot be chosen while detox first is indicated")).first).to_be_visible()
     expect(page.get_by_label("Explain the reason")).to_have_value("Prefers to stay at home.")
     assert_accessible(page)
     screenshot(page, "override-refused")
@@ -180,6 +179,9 @@ def test_incomplete_screening_shows_errors_at_fields_and_keeps_answers(page, sig
 
     expect(page.locator("#error-summary")).to_be_visible()
     expect(page.locator("#id_cows_pulse")).to_have_value("3")
+    page.reload()  # what was entered was saved as a draft, not only kept on screen
+    expect(page.locator("#id_cows_pulse")).to_have_value("3")
+    page.get_by_role("button", name="Complete and see recommendation").click()
     expect(page.locator("#id_cows_sweating")).to_have_attribute("aria-invalid", "true")
     assert_accessible(page)
     screenshot(page, "screening-errors")
