@@ -13,7 +13,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Count, DateField, Func, IntegerField, Q
 from django.db.models.functions import TruncWeek
 
@@ -144,65 +143,25 @@ class MinutesBetween(Func):
         )
 
 
-GROUP_KEYS = ("week", "recommended_level", "final_level", "decision", "override_reason", "clinician_id")
-
-
-def _grouped_and_buckets(qs) -> tuple[list[dict], list[dict]]:
-    """(rows grouped by GROUP_KEYS with n; rows grouped by minutes to signature with n and flag counts)."""
-    flag_counts = {code: Count("id", filter=Q(**{name: True})) for code, name in FLAG_FIELDS.items()}
-    if connection.vendor == "postgresql":
-        return _one_pass(qs)
-    rows = list(
-        qs.annotate(week=TruncWeek("created_at", output_field=DateField())).values(*GROUP_KEYS).annotate(n=Count("id"))
-    )
-    buckets = list(
-        qs.annotate(minutes=MinutesBetween("created_at", "signed_at"))
-        .values("minutes")
-        .annotate(n=Count("id"), **flag_counts)
-    )
-    return rows, buckets
-
-
-def _one_pass(qs) -> tuple[list[dict], list[dict]]:
-    """Both groupings from one scan of the range: GROUPING SETS (PostgreSQL)."""
-    inner = qs.annotate(
-        week=TruncWeek("created_at", output_field=DateField()), minutes=MinutesBetween("created_at", "signed_at")
-    ).values(*GROUP_KEYS, "minutes", *FLAG_FIELDS.values())
-    sql, params = inner.query.sql_with_params()
-    keys = ", ".join(f'"{k}"' for k in GROUP_KEYS)
-    flags = ", ".join(f'COUNT(*) FILTER (WHERE "{name}")' for name in FLAG_FIELDS.values())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT GROUPING("minutes"), {keys}, "minutes", COUNT(*), {flags} FROM ({sql}) AS r '
-            f'GROUP BY GROUPING SETS (({keys}), ("minutes"))',
-            params,
-        )
-        fetched = cursor.fetchall()
-    rows, buckets = [], []
-    for by_keys, *values in fetched:
-        group, minutes, n, counts = (
-            values[: len(GROUP_KEYS)],
-            values[len(GROUP_KEYS)],
-            values[len(GROUP_KEYS) + 1],
-            values[len(GROUP_KEYS) + 2 :],
-        )
-        if by_keys == 1:  # "minutes" is aggregated away: a row of the first grouping set
-            rows.append({**dict(zip(GROUP_KEYS, group, strict=True)), "n": n})
-        else:
-            buckets.append({"minutes": minutes, "n": n, **dict(zip(FLAG_FIELDS, counts, strict=True))})
-    return rows, buckets
-
-
 def build(queryset, start: dt.date, end: dt.date) -> Dashboard:
     """The dashboard for completed or signed screenings of `queryset` (already limited to the range)."""
     qs = queryset.completed_or_signed().order_by()
-    rows, buckets = _grouped_and_buckets(qs)
+    rows = list(
+        qs.annotate(week=TruncWeek("created_at", output_field=DateField()))
+        .values("week", "recommended_level", "final_level", "decision", "override_reason", "clinician_id")
+        .annotate(n=Count("id"))
+    )
     ids = {r["clinician_id"] for r in rows}
     usernames = dict(get_user_model().objects.filter(id__in=ids).values_list("id", "username")) if ids else {}
     d = summarize(rows, usernames, start, end)
 
-    # Grouped by whole minutes to signature (a few hundred groups), the buckets give the flag counts
-    # and the median without sorting the range.
+    # One more pass gives the flag counts and, grouped by whole minutes to signature (a few hundred
+    # groups), the median — without sorting the range.
+    buckets = list(
+        qs.annotate(minutes=MinutesBetween("created_at", "signed_at"))
+        .values("minutes")
+        .annotate(n=Count("id"), **{code: Count("id", filter=Q(**{name: True})) for code, name in FLAG_FIELDS.items()})
+    )
     flags = Counter()
     histogram: dict[int, int] = {}
     for b in buckets:

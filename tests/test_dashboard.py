@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -222,11 +221,9 @@ def test_dashboard_query_count_does_not_grow_with_rows(admin_client_, november, 
     params = {"start": "2026-11-01", "end": "2026-11-30"}
     admin_client_.get(reverse("dashboard"), params)
 
-    # session, user, perms (2), roles, usernames, and the aggregates: one pass with GROUPING SETS on
-    # PostgreSQL, two passes (grouped rows; flags by minutes to signature) elsewhere
-    expected = 7 if connection.vendor == "postgresql" else 8
-    with django_assert_num_queries(expected):
+    # session, user, perms (2), roles, grouped rows, usernames, flags with minutes to signature
+    with django_assert_num_queries(8):
         admin_client_.get(reverse("dashboard"), params)
     make_screening(created_at=at(MONDAY), final_level="inpatient")
-    with django_assert_num_queries(expected):
+    with django_assert_num_queries(8):
         admin_client_.get(reverse("dashboard"), params)
