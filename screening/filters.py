@@ -102,6 +102,10 @@ class HistoryFilter(django_filters.FilterSet):
     def is_valid(self) -> bool:
         valid = super().is_valid()
         data = self.form.cleaned_data if valid else {}
+        for name in ("date_from", "date_to"):
+            if valid and data.get(name) and not _plausible(data[name]):
+                self.form.add_error(name, PLAUSIBLE_MESSAGE)
+                return False
         if valid and data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.form.add_error("date_to", "The end date is before the start date.")
             return False
@@ -143,6 +147,15 @@ class HistoryFilter(django_filters.FilterSet):
         return queryset
 
 
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+PLAUSIBLE_MESSAGE = f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
+
+
+def _plausible(day: dt.date) -> bool:
+    # Far-off dates are typing mistakes, and the day after 9999-12-31 cannot even be computed.
+    return EARLIEST <= day <= LATEST
+
+
 class DateRangeForm(forms.Form):
     """A date range in the query string (dashboard, replay); both ends inclusive."""
 
@@ -155,6 +168,9 @@ class DateRangeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("start", "end"):
+            if data.get(name) and not _plausible(data[name]):
+                self.add_error(name, PLAUSIBLE_MESSAGE)
         start, end = data.get("start"), data.get("end")
         if start and end:
             if end < start:

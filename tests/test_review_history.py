@@ -235,3 +235,18 @@ def test_history_query_count_is_constant(admin_client_, django_assert_num_querie
 
 
 QUERIES = 13
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"], ids=["far-future", "far-past"])
+def test_history_far_off_date_is_a_field_error_not_a_500(admin_client_, day):
+    response = admin_client_.get(reverse("history"), {"date_to": day})
+
+    assert response.status_code == 200
+    assert "Enter a date between" in response.content.decode()
+
+
+def test_dashboard_far_off_date_is_a_field_error(admin_client_):
+    response = admin_client_.get(reverse("dashboard"), {"start": "2026-01-01", "end": "9999-12-31"})
+
+    assert response.status_code == 200
+    assert "Enter a date between" in response.content.decode()
