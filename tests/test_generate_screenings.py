@@ -42,10 +42,17 @@ def test_same_seed_gives_same_answers():
     assert first == second
 
 
-@pytest.mark.parametrize("args", [["-3"], ["many"], ["5", "--days", "0"]], ids=["negative", "not-a-number", "zero-days"])
+@pytest.mark.parametrize(
+    "args", [["-3"], ["many"], ["5", "--days", "0"]], ids=["negative", "not-a-number", "zero-days"]
+)
 def test_bad_arguments_exit_2(args):
-    proc = subprocess.run([sys.executable, "manage.py", "generate_screenings", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "generate_screenings", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

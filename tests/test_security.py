@@ -15,8 +15,11 @@ pytestmark = pytest.mark.django_db
 
 
 def env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-             if line and not line.startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     return {k: v for k, v in pairs}
 
 
@@ -25,8 +28,14 @@ def test_check_deploy_is_clean_with_production_environment():
     env.pop("DATABASE_URL")  # the check needs no database; keep it on SQLite
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set in-process by the browser tests, never in deployment
 
-    proc = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no issues" in proc.stdout
@@ -35,8 +44,14 @@ def test_check_deploy_is_clean_with_production_environment():
 def test_check_deploy_warns_without_production_settings():
     env = {k: v for k, v in os.environ.items() if k not in env_example()}
 
-    proc = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
     assert proc.returncode != 0
 

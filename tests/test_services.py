@@ -52,7 +52,10 @@ def test_decide_allows_lower_level_without_safety_flags(clinician):
     s = make_screening(status="completed", clinician=clinician, home_safe=False)
 
     done = services.screening_decide(
-        screening=s, final_level="iop", reason="patient_preference", reason_text="Moving in with a sibling.",
+        screening=s,
+        final_level="iop",
+        reason="patient_preference",
+        reason_text="Moving in with a sibling.",
         actor=clinician,
     )
 
