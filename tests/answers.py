@@ -2,9 +2,20 @@
 
 import copy
 import json
+import os
 from pathlib import Path
 
-VIGNETTES_PATH = Path(__file__).resolve().parents[2] / "shared" / "examples" / "vignettes.json"
+
+def _shared_dir() -> Path:
+    """The team's shared folder: beside the checkout (../shared), or where IOP_SHARED_DIR says."""
+    candidates = [os.environ.get("IOP_SHARED_DIR"), Path(__file__).resolve().parents[2] / "shared", "/work/shared"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "examples" / "vignettes.json").exists():
+            return Path(candidate)
+    raise FileNotFoundError("../shared/examples/vignettes.json not found; set IOP_SHARED_DIR to the shared folder")
+
+
+VIGNETTES_PATH = _shared_dir() / "examples" / "vignettes.json"
 
 # A person who clearly fits IOP: moderate alcohol use disorder, mild withdrawal, safe supportive home.
 BASELINE_IOP = {
