@@ -154,6 +154,14 @@ def merge(parts: list[ReplayResult], version: str) -> ReplayResult:
     return out
 
 
+def _forget_inherited_connections() -> None:
+    # A connection object copied by fork may still point at the parent's socket (another thread's,
+    # or one reopened since): drop it without closing it, so this process opens its own.
+    for conn in connections.all(initialized_only=True):
+        conn.connection = None
+        conn.closed_in_transaction = False
+
+
 def _replay_part(args) -> tuple[ReplayResult, list[int]]:
     since, until, lo, hi, version = args
     return _count(in_range(since, until).filter(id__gte=lo, id__lt=hi), version, 5000)
@@ -167,7 +175,9 @@ def replay_range(
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
     qs = in_range(since, until)
-    if workers <= 1 or connection.vendor != "postgresql":
+    # Forked workers need their own connections: never fork inside a transaction, whose socket and
+    # uncommitted rows the children could not use.
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
         return replay(qs, version, keep=keep)
     bounds = qs.completed_or_signed().aggregate(lo=Min("id"), hi=Max("id"))
     if bounds["lo"] is None:
@@ -177,7 +187,7 @@ def replay_range(
     step = max((hi - lo + pieces - 1) // pieces, 1)
     tasks = [(since, until, a, min(a + step, hi), version) for a in range(lo, hi, step)]
     connections.close_all()  # each forked worker opens its own connection
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_forget_inherited_connections) as pool:
         parts = pool.map(_replay_part, tasks, chunksize=1)
     result = merge([p for p, _ in parts], version)
     result.changes = newest_changes([pk for _, ids in parts for pk in ids], version, keep)
