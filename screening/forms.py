@@ -88,7 +88,7 @@ def _item(item: instruments.Item) -> forms.TypedChoiceField:
     )
 
 
-BOOL_FIELDS = [n for n in questionnaire.BOOL_FIELDS]
+BOOL_FIELDS = list(questionnaire.BOOL_FIELDS)
 CSSRS_BOOL = [f"cssrs_{q}" for q in CSSRS_QUESTIONS]
 # A questionnaire error (DESIGN.md name) shown on the form field the clinician answers.
 ERROR_FIELD = {

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import instruments, rules
+from . import instruments, questionnaire, rules
 
 
 def _choice_check(
@@ -141,31 +141,10 @@ SUBSTANCE_FIELDS = {s.value: f"substance_{s.value}" for s in rules.Substance}
 DSM5_FIELDS = {c.value: f"dsm5_{c.value}" for c in instruments.Dsm5Criterion}
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
 CSSRS_QUESTIONS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
-# Answers of §2 stored one-to-one in a column of the same name (phq9_item9 is the column phq9_9).
-ANSWER_SCALAR_FIELDS = (
-    "ciwa_ar",
-    "cows",
-    "pawss",
-    "withdrawal_seizure_or_dt_history",
-    "daily_sedative_use",
-    "complicated_withdrawal_now",
-    "unstable_medical_condition",
-    "pregnant",
-    "phq9_total",
-    "gad7_total",
-    "mental_health_condition",
-    "psychotic_symptoms",
-    "homicidal_ideation",
-    "readiness",
-    "relapse_after_outpatient_12mo",
-    "recent_higher_level_care",
-    "lives_with_substance_users",
-    "home_safe",
-    "stable_housing",
-    "supportive_network",
-    "work_or_school_commitments",
-    "family_commitments",
-    "can_attend_9h_week",
+# Answers of §2 stored one-to-one in a column of the same name; the lists, the C-SSRS object and
+# phq9_item9 (the column phq9_9) have their own columns.
+ANSWER_SCALAR_FIELDS = tuple(
+    name for name in questionnaire.FIELD_NAMES if name not in ("substances", "dsm5_criteria", "cssrs", "phq9_item9")
 )
 ITEM_GROUPS = {
     "phq9": instruments.PHQ9_ITEMS,
