@@ -342,6 +342,20 @@ def test_audit_log_bad_dates_show_field_errors(auditor_client):
     assert 'href="#id_since"' in response.content.decode()
 
 
+def test_audit_log_reversed_range_is_a_field_error_and_lists_nothing(auditor_client):
+    _events(3)
+
+    response = auditor_client.get(reverse("audit_log"), {"since": "2026-03-01", "until": "2026-02-01"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["until"] == ["The end date must be on or after the start date."]
+    assert 'href="#id_until"' in response.content.decode()
+    # The events are not shown unfiltered under filters that did not apply.
+    assert response.context["page"].paginator.count == 0
+    assert "correct the filters above" in response.content.decode()
+    assert response.context["form"]["since"].value() == "2026-03-01"
+
+
 def test_audit_log_query_count_does_not_grow_with_events(auditor_client, django_assert_num_queries):
     _events(60)
     auditor_client.get(reverse("audit_log"))

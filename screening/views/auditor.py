@@ -135,7 +135,10 @@ def _client_disclosures_url(event: AuditEvent) -> str:
 def audit_log(request):
     form = AuditFilterForm(request.GET or None)
     events = AuditEvent.objects.order_by("-id")
-    if form.is_bound and form.is_valid():
+    if form.is_bound and not form.is_valid():
+        # Never show unfiltered events under filters the auditor believes applied.
+        events = events.none()
+    elif form.is_bound:
         f = form.cleaned_data
         if f["actor"]:
             events = events.filter(actor_username=f["actor"])
