@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from screening import exports
 from screening.models import AuditEvent, ExportDisclosure, ExportRun, Screening
-from tests.factories import ClientFactory, make_screening
+from tests.factories import ClientFactory, UserFactory, make_screening
 
 pytestmark = pytest.mark.django_db
 
@@ -256,13 +256,111 @@ def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries,
     audit_queries = (
         5 if connection.vendor == "postgresql" else 4
     )  # savepoint, (advisory lock), last hash, insert, release
+    # PostgreSQL writes the CSV: PREPARE; one EXECUTE per page of 3 (3 pages, then the empty one) that also
+    # notes the page's clients; DEALLOCATE. Elsewhere, per page: a select and a disclosure insert; the
+    # usernames once.
+    export_queries = 1 + 4 + 1 if exports.database_writes_csv() else 4 + 3 + 1
 
-    # The run; per page of 3 (3 pages, then the empty one): a select and a disclosure insert; the usernames
-    # once; then the audit event and the run's link to it. Independent of the number of rows.
-    with django_assert_num_queries(1 + 4 + 3 + 1 + audit_queries + 1):
+    # The run, the pages, then the audit event and the run's link to it. Independent of the number of rows.
+    with django_assert_num_queries(1 + export_queries + audit_queries + 1):
         pieces = list(runner.stream())
 
     assert len(pieces) == 1 + 3  # header, then one piece per page
+
+
+# --- CSV: the database's writer and Python's give the same bytes
+
+# Text that CSV and spreadsheets treat specially: separators, quotes, line breaks, formula starts, non-ASCII.
+NASTY = [
+    'Comma, "quoted"',
+    "two\nlines",
+    "carriage\rreturn",
+    "=1+1",
+    "-dash",
+    "+plus",
+    "@at",
+    "\tTab",
+    "\rCR first",
+    "Zoë O'Brien-Ñúñez 🙂",
+    '"',
+    ",",
+    "plain",
+]
+
+
+def _people_with_nasty_text():
+    """Screenings whose every free-text cell, age, date and optional field takes its awkward values."""
+    tz = timezone.get_current_timezone()
+    staff = [UserFactory(username=name, role="clinician") for name in ("-lead", "@nurse", "plain.name")]
+    today = timezone.localdate()
+    created = [
+        # Late on New Year's Eve locally is already next year in UTC; the years must be local.
+        dt.datetime(today.year - 1, 12, 31, 23, 30, tzinfo=tz),
+        dt.datetime.combine(today - dt.timedelta(days=3), dt.time(9, 0), tzinfo=tz),  # no microseconds
+        NOW - dt.timedelta(days=1, microseconds=123457),
+    ]
+    births = [dt.date(1936, 1, 1), dt.date(2000, 2, 29), dt.date(1999, 12, 31), dt.date(1940, 6, 15)]
+    screenings = []
+    for i, text in enumerate(NASTY):
+        person = ClientFactory(
+            given_name=text, family_name=NASTY[-1 - i], record_number=f"{text[:20]}#{i}", date_of_birth=births[i % 4]
+        )
+        clinician = staff[i % 3]
+        status = Screening.Status.COMPLETED if i % 4 == 0 else Screening.Status.SIGNED
+        final = None if status == Screening.Status.COMPLETED else ("inpatient" if i % 2 else None)
+        s = make_screening(
+            client=person, clinician=clinician, created_at=created[i % 3], status=status, final_level=final
+        )
+        if s.override_reason:
+            Screening.objects.filter(pk=s.pk).update(override_text=NASTY[(i + 3) % len(NASTY)])
+        screenings.append(s)
+    # An amendment (the amends/amends_ref columns) of the first signed one.
+    first_signed = next(s for s in screenings if s.status == Screening.Status.SIGNED)
+    amendment = make_screening(client=first_signed.client, clinician=staff[2], created_at=NOW - dt.timedelta(hours=2))
+    Screening.objects.filter(pk=amendment.pk).update(amends=first_signed)
+    return screenings
+
+
+@pytest.mark.parametrize("deidentified", [False, True], ids=["identified", "deidentified"])
+def test_export_csv_database_and_python_writers_give_the_same_bytes(monkeypatch, deidentified):
+    _people_with_nasty_text()
+    key = b"k" * 32  # the same pseudonym key on both sides, so de-identified rows compare too
+    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: key)
+
+    def export(database: bool) -> bytes:
+        monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
+        runner = exports.ExportRunner(fmt="csv", deidentified=deidentified, filters=exports.ExportFilters(), page=4)
+        body = b"".join(runner.stream())
+        notice, rest = body.split(b"\r\n", 1)  # the notice names the export, different each time
+        assert notice.startswith(b'\xef\xbb\xbf"NOTICE (42 CFR Part 2)')
+        return rest
+
+    python = export(database=False)
+
+    if connection.vendor == "postgresql":
+        assert export(database=True) == python
+    rows = list(csv.DictReader(io.StringIO(python.decode())))
+    assert len(rows) == len(NASTY) + 1
+    if not deidentified:
+        assert {r["given_name"] for r in rows} == {exports.escape_cell(t) for t in NASTY}
+        assert {r["override_text"] for r in rows} - {""} <= {exports.escape_cell(t) for t in NASTY}
+        assert {r["clinician"] for r in rows} == {"'-lead", "'@nurse", "plain.name"}
+    else:
+        assert {r["created_year"] for r in rows} >= {str(timezone.localdate().year - 1)}
+        assert "90+" in {r["age_at_screening"] for r in rows}
+
+
+def test_export_csv_writer_is_chosen_by_database():
+    assert exports.database_writes_csv() is (connection.vendor == "postgresql")
+
+
+def test_text_cell_quotes_by_rfc_4180_wherever_it_sits():
+    assert exports.text_cell("two\nlines") == '"two\nlines"'
+    assert exports.text_cell('say "hi"') == '"say ""hi"""'
+    assert exports.text_cell("=1+1") == "'=1+1"
+    assert exports.text_cell('=HYPERLINK("x")') == '"\'=HYPERLINK(""x"")"'
+    assert exports.text_cell("") == exports.text_cell(None) == ""
+    assert exports.text_cell("plain") == "plain"
 
 
 # --- Command
