@@ -7,7 +7,10 @@ For each database (100,000 and 1,000,000 screenings made by `manage.py generate_
   dj-ie   django-import-export: a ModelResource over the same columns, `resource.export(qs).csv`
   COPY    `COPY (SELECT <the columns our export reads>) TO STDOUT WITH CSV HEADER`, written to a file
 
-Each runs in its own process; wall time from process start to exit, peak RSS from os.wait4. Run:
+Each runs in its own process; wall time from process start to exit, peak RSS from os.wait4. Ours and
+COPY run BENCH_ROUNDS times each (default 3), alternating and swapping which goes first, and the median
+is reported with every run's time; they all run for every size before django-import-export, which runs
+once per size (at most BENCH_IE_MAX_ROWS rows when that is set) and takes far longer. Run:
 
     BENCH_DATABASES="postgres://postgres@127.0.0.1:5432/iop_export_bench100k postgres://postgres@127.0.0.1:5432/iop_export_bench" \
         .venv/bin/python bench/export_bench.py
@@ -16,6 +19,7 @@ Prints the machine it ran on with the figures; bench/README.md records them.
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,7 @@ PY = sys.executable
 # django-import-export builds the whole file in memory and takes minutes per 100,000 rows on this shared
 # machine; above this many rows it is not run (the output says so). Unset: always run.
 IE_MAX_ROWS = int(os.environ["BENCH_IE_MAX_ROWS"]) if os.environ.get("BENCH_IE_MAX_ROWS") else None
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SETUP = (
     f"import os, sys; sys.path.insert(0, {str(ROOT)!r}); "
     "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'iop_screening.settings'); import django; django.setup()\n"
@@ -98,45 +103,60 @@ def rows_in(url: str) -> int:
     return int(subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
 
 
+def measure(name: str, url: str, scripts: dict, tmp: Path) -> tuple[float, float, float]:
+    """One run of one method: wall seconds, peak RSS MB, MB written."""
+    env = {**os.environ, "DATABASE_URL": url}
+    out = tmp / f"{name}.csv"
+    if name == "ours":
+        argv = [PY, "manage.py", "export_records", "--format", "csv", "--output", str(out)]
+    else:
+        argv = [PY, str(scripts[name]), str(out)]
+    wall, rss = run(argv, env)
+    size = out.stat().st_size / 1e6
+    out.unlink()
+    return wall, rss, size
+
+
 def main() -> None:
     databases = os.environ.get("BENCH_DATABASES", DEFAULT_DATABASES).split()
     print(machine())
-    print(f"{'rows':>10} {'method':<8} {'seconds':>9} {'peak RSS MB':>12} {'MB out':>8}  ratio")
+    print(f"ours and COPY: {ROUNDS} rounds each, alternating, median; then django-import-export once per size")
+    print(f"{'rows':>10} {'method':<8} {'seconds':>9} {'peak RSS MB':>12} {'MB out':>8}  ratio / all runs (s)")
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
         scripts = {}
         for name, code in (("dj-ie", IMPORT_EXPORT), ("COPY", COPY)):
-            path = Path(tmp) / f"{name}.py"
+            path = tmp / f"{name}.py"
             path.write_text(code)
             scripts[name] = path
+        sizes, ours = {}, {}
+        # First ours and COPY for every size, side by side (alternating, the first method changing each
+        # round), so that the slow django-import-export runs do not sit between them.
         for url in databases:
-            env = {**os.environ, "DATABASE_URL": url}
-            n = rows_in(url)
-            results = {}
-            for name in ("ours", "dj-ie", "COPY"):
-                if name == "dj-ie" and IE_MAX_ROWS is not None and n > IE_MAX_ROWS:
-                    print(f"{n:>10,} {name:<8} not run: more than BENCH_IE_MAX_ROWS={IE_MAX_ROWS:,} rows", flush=True)
-                    continue
-                out = Path(tmp) / f"{name}.csv"
-                if name == "ours":
-                    argv = [PY, "manage.py", "export_records", "--format", "csv", "--output", str(out)]
-                else:
-                    argv = [PY, str(scripts[name]), str(out)]
-                wall, rss = run(argv, env)
-                size = out.stat().st_size / 1e6
-                out.unlink()
-                results[name] = (wall, rss, size)
-            ours = results["ours"][0]
-            for name, (wall, rss, size) in results.items():
-                ratio = (
-                    ""
-                    if name == "ours"
-                    else (
-                        f"ours is {wall / ours:.1f}x faster"
-                        if name == "dj-ie"
-                        else f"ours takes {ours / wall:.2f}x COPY"
-                    )
-                )
-                print(f"{n:>10,} {name:<8} {wall:>9.1f} {rss:>12.0f} {size:>8.0f}  {ratio}", flush=True)
+            n = sizes[url] = rows_in(url)
+            runs = {"ours": [], "COPY": []}
+            for r in range(ROUNDS):
+                for name in ("ours", "COPY") if r % 2 == 0 else ("COPY", "ours"):
+                    runs[name].append(measure(name, url, scripts, tmp))
+            med = {
+                name: tuple(statistics.median(v[i] for v in values) for i in range(3)) for name, values in runs.items()
+            }
+            ours[url] = med["ours"][0]
+            for name in ("ours", "COPY"):
+                wall, rss, size = med[name]
+                ratio = "" if name == "ours" else f"ours takes {ours[url] / wall:.2f}x COPY"
+                every = " ".join(f"{v[0]:.1f}" for v in runs[name])
+                print(f"{n:>10,} {name:<8} {wall:>9.1f} {rss:>12.0f} {size:>8.0f}  {ratio} [{every}]", flush=True)
+        for url in databases:
+            n = sizes[url]
+            if IE_MAX_ROWS is not None and n > IE_MAX_ROWS:
+                print(f"{n:>10,} dj-ie    not run: more than BENCH_IE_MAX_ROWS={IE_MAX_ROWS:,} rows", flush=True)
+                continue
+            wall, rss, size = measure("dj-ie", url, scripts, tmp)
+            print(
+                f"{n:>10,} {'dj-ie':<8} {wall:>9.1f} {rss:>12.0f} {size:>8.0f}  ours is {wall / ours[url]:.1f}x faster",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
