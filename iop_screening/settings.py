@@ -161,6 +161,8 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "America/New_York")
+# CSV exports on PostgreSQL: how many database connections format pages at once (screening.exports).
+EXPORT_CSV_WORKERS = int(os.environ.get("EXPORT_CSV_WORKERS", "2"))
 USE_I18N = True
 USE_TZ = True
 

@@ -14,13 +14,17 @@ import datetime as dt
 import hashlib
 import io
 import json
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -540,8 +544,87 @@ def database_writes_csv() -> bool:
     return connection.vendor == "postgresql"
 
 
+class _PageStatement:
+    """The prepared page statement on the calling thread's connection: `run(first, end)` → (rows, text).
+
+    A page is the screenings with `first <= id < end`. The statement notes the page's clients as
+    disclosed before it returns the page's lines (in autocommit, that note is committed first).
+    """
+
+    def __init__(self, name: str, body: str):
+        self.name, self.body = name, body
+
+    def __enter__(self):
+        self.cursor = connection.cursor()
+        self.cursor.execute(f"PREPARE {self.name} (bigint, bigint) AS {self.body}")
+        return self
+
+    def run(self, first: int, end: int) -> tuple[int, str | None]:
+        self.cursor.execute(f"EXECUTE {self.name} (%s, %s)", [first, end])
+        return self.cursor.fetchone()
+
+    def __exit__(self, *exc):
+        try:
+            self.cursor.execute(f"DEALLOCATE {self.name}")
+        finally:
+            self.cursor.close()
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Hand an item to the consumer, unless it has stopped listening."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _pages_in_parallel(name: str, body: str, starts: range, page: int, end: int, workers: int):
+    """Run the pages on `workers` connections at once, `workers` pages ahead at most, yielding them in order.
+
+    Worker i runs pages i, i + workers, … on its own connection and hands each over through a queue of
+    one, so at most one finished page per worker waits in memory. The consumer takes them round-robin.
+    If it stops early, the workers stop after the page they are on (already noted as disclosed).
+    """
+    stop = threading.Event()
+    queues = [queue.Queue(maxsize=1) for _ in range(workers)]
+
+    def work(i: int) -> None:
+        try:
+            with _PageStatement(f"{name}_{i}", body) as statement:
+                for first in starts[i::workers]:
+                    if stop.is_set() or not _put(queues[i], statement.run(first, min(first + page, end)), stop):
+                        return
+        except BaseException as e:  # handed to the consumer, which raises it
+            _put(queues[i], e, stop)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"export-csv-{i}", daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(len(starts)):
+            item = queues[k % workers].get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def write_csv_postgresql(qs, build: RowBuilder, run: ExportRun, page: int) -> Iterator[tuple[bytes, int]]:
-    """The CSV of `write_csv`, formatted by PostgreSQL: one statement and one string per page."""
+    """The CSV of `write_csv`, formatted by PostgreSQL: one statement and one string per page of ids.
+
+    Pages are ranges of `page` ids between the first and last matching screening. With
+    `EXPORT_CSV_WORKERS` above 1, that many connections work on consecutive pages at once (the
+    database does the formatting, so this is what uses more than one core); inside a transaction —
+    which other connections cannot see into — the pages run one after the other on this connection.
+    """
     tz_name = timezone.get_current_timezone_name()
     if not _TZ_NAME.match(tz_name):  # it is written into the SQL text below
         raise ValueError(f"unexpected time zone name {tz_name!r}")
@@ -553,33 +636,40 @@ def write_csv_postgresql(qs, build: RowBuilder, run: ExportRun, page: int) -> It
         .query.sql_with_params()
     )
     dob = 'p."client__date_of_birth"'
-    name = f"iop_export_csv_{run.pk}"
     with connection.cursor() as cursor:
-        # Prepared once: the plan is made once, not for every page (this statement is large).
-        cursor.execute(
-            f"PREPARE {name} (bigint, integer) AS "
-            f"WITH page AS (SELECT p.id, p.client_id, {_pg_line(build, tz_name)} AS line "
-            f"FROM ({cursor.mogrify(inner, params).decode()}) p "
-            f"CROSS JOIN LATERAL (SELECT (p.created_at AT TIME ZONE '{tz_name}')::date AS day) l "
-            f"CROSS JOIN LATERAL (SELECT (date_part('year', l.day) - date_part('year', {dob}) - "
-            f"CASE WHEN to_char(l.day, 'MMDD') < to_char({dob}, 'MMDD') THEN 1 ELSE 0 END)::int AS years) a "
-            "WHERE p.id > $1 ORDER BY p.id LIMIT $2), "
-            # The page's clients are noted as disclosed in the same statement, before its bytes are sent.
-            f"noted AS (INSERT INTO {ExportDisclosure._meta.db_table} (export_id, client_id) "
-            f"SELECT DISTINCT {int(run.pk)}::bigint, page.client_id FROM page ON CONFLICT DO NOTHING) "
-            "SELECT count(*), max(id), string_agg(line, '' ORDER BY id) FROM page"
-        )
-        try:
-            yield _csv_head_piece(build.columns, run.public_id), 0
-            last = 0
-            while True:
-                cursor.execute(f"EXECUTE {name} (%s, %s)", [last, page])
-                count, last, text = cursor.fetchone()
-                if not count:
-                    return
-                yield text.encode(), count
-        finally:
-            cursor.execute(f"DEALLOCATE {name}")
+        inner = cursor.mogrify(inner, params).decode()
+    body = (
+        f"WITH page AS (SELECT p.id, p.client_id, {_pg_line(build, tz_name)} AS line FROM ({inner}) p "
+        f"CROSS JOIN LATERAL (SELECT (p.created_at AT TIME ZONE '{tz_name}')::date AS day) l "
+        f"CROSS JOIN LATERAL (SELECT (date_part('year', l.day) - date_part('year', {dob}) - "
+        f"CASE WHEN to_char(l.day, 'MMDD') < to_char({dob}, 'MMDD') THEN 1 ELSE 0 END)::int AS years) a "
+        "WHERE p.id >= $1 AND p.id < $2), "
+        # The page's clients are noted as disclosed in the same statement, before its bytes are sent.
+        f"noted AS (INSERT INTO {ExportDisclosure._meta.db_table} (export_id, client_id) "
+        f"SELECT DISTINCT {int(run.pk)}::bigint, page.client_id FROM page ON CONFLICT DO NOTHING) "
+        "SELECT count(*), string_agg(line, '' ORDER BY id) FROM page"
+    )
+    name = f"iop_export_csv_{int(run.pk)}"
+    yield _csv_head_piece(build.columns, run.public_id), 0
+    bounds = qs.order_by().aggregate(first=Min("id"), last=Max("id"))
+    if bounds["first"] is None:
+        return
+    end = bounds["last"] + 1  # rows added after this point are not part of this export
+    starts = range(bounds["first"], end, page)
+    workers = max(1, int(getattr(settings, "EXPORT_CSV_WORKERS", 1)))
+    if workers > 1 and len(starts) > 1 and not connection.in_atomic_block:
+        pages = _pages_in_parallel(name, body, starts, page, end, workers)
+    else:
+        pages = _pages_here(name, body, starts, page, end)
+    for count, text in pages:
+        if count:
+            yield text.encode(), count
+
+
+def _pages_here(name: str, body: str, starts: range, page: int, end: int):
+    with _PageStatement(name, body) as statement:
+        for first in starts:
+            yield statement.run(first, min(first + page, end))
 
 
 def write_jsonl(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple[bytes, int]]:

@@ -3,6 +3,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -348,6 +349,50 @@ def test_export_csv_database_and_python_writers_give_the_same_bytes(monkeypatch,
     else:
         assert {r["created_year"] for r in rows} >= {str(timezone.localdate().year - 1)}
         assert "90+" in {r["age_at_screening"] for r in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_csv_pages_on_several_connections_give_the_same_bytes(monkeypatch, settings):
+    # Outside a transaction (as on the page and in the command), PostgreSQL formats pages on several
+    # connections at once; the bytes, the row count and the disclosures must not change.
+    people = _people_with_nasty_text()
+    settings.EXPORT_CSV_WORKERS = 3
+    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: b"k" * 32)
+
+    def export(database: bool, page: int) -> tuple[bytes, exports.ExportRunner]:
+        monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
+        runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=page)
+        return b"".join(runner.stream()).split(b"\r\n", 1)[1], runner
+
+    python, _ = export(database=False, page=100)
+    if connection.vendor == "postgresql":
+        parallel, runner = export(database=True, page=2)
+        assert parallel == python
+        assert runner.event.details["rows"] == len(people) + 1
+        run = ExportRun.objects.get(public_id=runner.export_id)
+        assert set(run.disclosures.values_list("client_id", flat=True)) == {s.client_id for s in people}
+        assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
+    assert len(python.splitlines()) > len(people)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_csv_cut_short_on_several_connections_stops_its_workers(settings):
+    for days in range(1, 12):
+        make_screening(created_at=NOW - dt.timedelta(days=days))
+    settings.EXPORT_CSV_WORKERS = 2
+    runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=2)
+    stream = runner.stream()
+
+    next(stream)  # header
+    first_page = next(stream)
+    stream.close()
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    assert event.details["outcome"] == "cut_short"
+    assert first_page.count(b"\r\n") == 2
+    # Every page sent was noted; pages the workers had finished may be noted too (over-reported, never under).
+    assert 2 <= ExportDisclosure.objects.count() <= 11
+    assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
 
 
 def test_export_csv_writer_is_chosen_by_database():
