@@ -353,6 +353,7 @@ def test_audit_log_reversed_range_is_a_field_error_and_lists_nothing(auditor_cli
     # The events are not shown unfiltered under filters that did not apply.
     assert response.context["page"].paginator.count == 0
     assert "correct the filters above" in response.content.decode()
+    assert "Please correct 1 field below." in response.content.decode()
     assert response.context["form"]["since"].value() == "2026-03-01"
 
 
