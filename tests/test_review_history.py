@@ -220,6 +220,22 @@ def test_history_rows_link_to_review_by_uuid(admin_client_, three):
         assert reverse("review_screening", args=[s.public_id]) in response.content.decode()
 
 
+def test_history_marks_amendments_and_the_screenings_they_supersede(admin_client_, three):
+    original = three[1]
+    amendment = make_screening(client=original.client, created_at=at(9))
+    Screening.objects.filter(pk=amendment.pk).update(amends=original)
+
+    response = admin_client_.get(reverse(URL))
+
+    rows = {s.pk: s for s in response.context["rows"]}
+    assert rows[original.pk].superseded and not rows[amendment.pk].superseded
+    assert rows[amendment.pk].amends_id == original.pk and rows[original.pk].amends_id is None
+    assert not rows[three[0].pk].superseded
+    body = response.content.decode()
+    assert body.count("Superseded by an amendment") == 1
+    assert body.count(">Amendment</span>") == 1
+
+
 @pytest.mark.parametrize("per_page", [25, 100])
 def test_history_query_count_is_constant(admin_client_, django_assert_num_queries, per_page, db):
     clinician = UserFactory(role="clinician")

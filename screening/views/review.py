@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -42,6 +42,7 @@ LIST_COLUMNS = (
     "override_reason",
     "rules_version",
     "signed_at",
+    "amends_id",
     *FLAG_FIELDS.values(),
     "client__given_name",
     "client__family_name",
@@ -93,7 +94,9 @@ def history(request):
         # Deferred join: page through ids alone (an index-only scan of screening_review_idx, even at
         # a deep offset), then load just those rows with just the columns the table shows.
         ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
-        by_id = {s.pk: s for s in base.filter(pk__in=ids).only(*LIST_COLUMNS)}
+        # An amended screening stays in the history (signed records are immutable), marked as superseded.
+        superseded = Exists(Screening.objects.filter(amends=OuterRef("pk")))
+        by_id = {s.pk: s for s in base.filter(pk__in=ids).only(*LIST_COLUMNS).annotate(superseded=superseded)}
         rows = [by_id[pk] for pk in ids]
         for s in rows:
             s.flag_labels = [FLAG_LABELS[code] for code in s.flags]
