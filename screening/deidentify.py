@@ -39,11 +39,6 @@ class Pseudonymizer:
     def __init__(self, key: bytes | None = None):
         self._key = key or secrets.token_bytes(32)
 
-    def hmac_pads(self) -> tuple[bytes, bytes]:
-        """The key XOR ipad and XOR opad (RFC 2104), for computing the same HMAC inside the database."""
-        key = self._key.ljust(hashlib.sha256().block_size, b"\0")
-        return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
     def __call__(self, kind: str, value: object) -> str:
         digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
         return f"{kind[0].upper()}-{digest[:16]}"

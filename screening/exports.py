@@ -9,8 +9,10 @@ when the stream ends — finished, cut short or failed — appends the export to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -477,7 +479,7 @@ _PG_IDENTIFIED_FIELDS = (
 )
 # De-identified: the database is not even asked for names, record numbers, public ids or free text.
 _PG_DEIDENTIFIED_FIELDS = ("id", "client_id", "client__date_of_birth", "amends_id", "status", "created_at", "signed_at")
-_TZ_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
+_TZ_NAME = re.compile(r"[A-Za-z0-9_+\-/]+")
 
 
 def _pg_text_cell(col: str) -> str:
@@ -496,56 +498,82 @@ def _pg_iso(col: str) -> str:
     )
 
 
-def _pg_pseudonym(pseudonymize: Pseudonymizer, kind: str, col: str) -> str:
-    """SQL twin of `Pseudonymizer.__call__`: HMAC-SHA-256 built from PostgreSQL's sha256(), this export's key."""
-    inner, outer = (f"'\\x{pad.hex()}'::bytea" for pad in pseudonymize.hmac_pads())
-    digest = f"sha256({outer} || sha256({inner} || convert_to('{kind}:' || {col}::text, 'UTF8')))"
-    return f"'{kind[0].upper()}-' || left(encode({digest}, 'hex'), 16)"
+def _pg_line(build: RowBuilder, tz_name: str) -> str | tuple[str, str]:
+    """SQL of a CSV line over a page row `p`, its local day `l.day` and the age then, `a.years`.
 
-
-def _pg_line(build: RowBuilder, tz_name: str) -> str:
-    """SQL of one CSV line over a page row `p`, its local day `l.day` and the age then, `a.years`."""
+    De-identified, the pseudonyms are made in Python (`_deidentified_lines`): the export's key never goes
+    into SQL text, which PostgreSQL's and Django's logs can record. So the database gives the cells between
+    and after them: (birth year and age, the rest of the line).
+    """
 
     def c(name: str) -> str:
         return f'p."{name}"'
 
     dob = c("client__date_of_birth")
     if build.deidentified:
-        pseudo = build.pseudonymize
-        cells = [
-            _pg_pseudonym(pseudo, "screening", c("id")),
-            _pg_pseudonym(pseudo, "person", c("client_id")),
+        between = [
             f"(CASE WHEN a.years >= {AGE_CAP} THEN '' ELSE date_part('year', {dob})::int::text END)",
             f"(CASE WHEN a.years >= {AGE_CAP} THEN '{AGE_CAP_LABEL}' ELSE a.years::text END)",
-            f"COALESCE({_pg_pseudonym(pseudo, 'screening', c('amends_id'))}, '')",
+        ]
+        after = [
             c("status"),
             "date_part('year', l.day)::int::text",
             f"COALESCE(date_part('year', {c('signed_at')} AT TIME ZONE '{tz_name}')::int::text, '')",
             c("plain_csv"),
         ]
-    else:
-        cells = [
-            f"{c('public_id')}::text",
-            f"{c('client__public_id')}::text",
-            *(_pg_text_cell(c(f"client__{n}")) for n in ("record_number", "given_name", "family_name")),
-            f"to_char({dob}, 'YYYY-MM-DD')",
-            "a.years::text",
-            f"COALESCE({c('amends__public_id')}::text, '')",
-            c("status"),
-            *(_pg_iso(c(n)) for n in ("created_at", "completed_at", "decided_at", "signed_at")),
-            c("plain_csv"),
-            *(_pg_text_cell(c(n)) for n in ("override_text", *(f"{r}__username" for r in _STAFF_RELATIONS))),
-        ]
+        return " || ',' || ".join(between), " || ',' || ".join(after) + " || E'\\r\\n'"
+    cells = [
+        f"{c('public_id')}::text",
+        f"{c('client__public_id')}::text",
+        *(_pg_text_cell(c(f"client__{n}")) for n in ("record_number", "given_name", "family_name")),
+        f"to_char({dob}, 'YYYY-MM-DD')",
+        "a.years::text",
+        f"COALESCE({c('amends__public_id')}::text, '')",
+        c("status"),
+        *(_pg_iso(c(n)) for n in ("created_at", "completed_at", "decided_at", "signed_at")),
+        c("plain_csv"),
+        *(_pg_text_cell(c(n)) for n in ("override_text", *(f"{r}__username" for r in _STAFF_RELATIONS))),
+    ]
     return " || ',' || ".join(cells) + " || E'\\r\\n'"
+
+
+def _deidentified_lines(rows: list[tuple], pseudonymize: Pseudonymizer) -> str:
+    """De-identified CSV lines from (id, client id, amended id, birth year and age, rest of the line)."""
+    p = pseudonymize
+    return "".join(
+        f"{p('screening', i)},{p('person', client)},{between},{p('screening', amends) if amends is not None else ''},{after}"
+        for i, client, amends, between, after in rows
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _postgresql_reads_zone(name: str) -> bool:
+    """Whether PostgreSQL's `AT TIME ZONE` reads `name` as the IANA zone Python's zoneinfo reads.
+
+    PostgreSQL tries abbreviations first: 'CET' is a fixed +01:00 there but follows summer time in
+    zoneinfo. Such names (UTC aside) leave the CSV to Python.
+    """
+    if not _TZ_NAME.fullmatch(name):  # the name is written into SQL text
+        return False
+    if name == "UTC":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = %s), "
+            "EXISTS (SELECT 1 FROM pg_timezone_abbrevs WHERE lower(abbrev) = lower(%s))",
+            [name, name],
+        )
+        is_zone, is_abbreviation = cursor.fetchone()
+    return is_zone and not is_abbreviation
 
 
 def database_writes_csv() -> bool:
     """Whether the database formats CSV exports itself (PostgreSQL); elsewhere `write_csv` does."""
-    return connection.vendor == "postgresql"
+    return connection.vendor == "postgresql" and _postgresql_reads_zone(timezone.get_current_timezone_name())
 
 
 class _PageStatement:
-    """The prepared page statement on the calling thread's connection: `run(first, end)` → (rows, text).
+    """The prepared page statement on the calling thread's connection: `run(first, end)` → its rows.
 
     A page is the screenings with `first <= id < end`. The statement notes the page's clients as
     disclosed before it returns the page's lines (in autocommit, that note is committed first).
@@ -559,15 +587,22 @@ class _PageStatement:
         self.cursor.execute(f"PREPARE {self.name} (bigint, bigint) AS {self.body}")
         return self
 
-    def run(self, first: int, end: int) -> tuple[int, str | None]:
+    def run(self, first: int, end: int) -> list[tuple]:
         self.cursor.execute(f"EXECUTE {self.name} (%s, %s)", [first, end])
-        return self.cursor.fetchone()
+        return self.cursor.fetchall()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         try:
-            self.cursor.execute(f"DEALLOCATE {self.name}")
+            if exc_type is None:
+                self.cursor.execute(f"DEALLOCATE {self.name}")
+            else:
+                # The error in flight is the one to report; the connection may be unusable or in an
+                # aborted transaction, and a prepared statement ends with its session anyway.
+                with contextlib.suppress(DatabaseError, InterfaceError):
+                    self.cursor.execute(f"DEALLOCATE {self.name}")
         finally:
-            self.cursor.close()
+            with contextlib.suppress(DatabaseError, InterfaceError):
+                self.cursor.close()
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
@@ -617,17 +652,25 @@ def _pages_in_parallel(name: str, body: str, starts: range, page: int, end: int,
             t.join()
 
 
+def _pages_here(name: str, body: str, starts: range, page: int, end: int):
+    with _PageStatement(name, body) as statement:
+        for first in starts:
+            yield statement.run(first, min(first + page, end))
+
+
 def write_csv_postgresql(qs, build: RowBuilder, run: ExportRun, page: int) -> Iterator[tuple[bytes, int]]:
-    """The CSV of `write_csv`, formatted by PostgreSQL: one statement and one string per page of ids.
+    """The CSV of `write_csv`, formatted by PostgreSQL: one statement per page of ids.
 
     Pages are ranges of `page` ids between the first and last matching screening. With
     `EXPORT_CSV_WORKERS` above 1, that many connections work on consecutive pages at once (the
     database does the formatting, so this is what uses more than one core); inside a transaction —
     which other connections cannot see into — the pages run one after the other on this connection.
+    Identified, a page comes back as one string; de-identified, as rows that Python completes with
+    the pseudonyms.
     """
     tz_name = timezone.get_current_timezone_name()
-    if not _TZ_NAME.match(tz_name):  # it is written into the SQL text below
-        raise ValueError(f"unexpected time zone name {tz_name!r}")
+    if not _postgresql_reads_zone(tz_name):
+        raise ValueError(f"PostgreSQL does not read time zone {tz_name!r} as zoneinfo does")
     fields = _PG_DEIDENTIFIED_FIELDS if build.deidentified else _PG_IDENTIFIED_FIELDS
     inner, params = (
         qs.order_by()
@@ -635,19 +678,30 @@ def write_csv_postgresql(qs, build: RowBuilder, run: ExportRun, page: int) -> It
         .values_list(*fields, "plain_csv")
         .query.sql_with_params()
     )
-    dob = 'p."client__date_of_birth"'
     with connection.cursor() as cursor:
-        inner = cursor.mogrify(inner, params).decode()
+        inner = cursor.mogrify(inner, params)
+    inner = inner.decode() if isinstance(inner, bytes) else inner
+    dob = 'p."client__date_of_birth"'
+    line = _pg_line(build, tz_name)
+    if build.deidentified:
+        columns, result = (
+            f"{line[0]} AS between_cells, {line[1]} AS after_cells",
+            "SELECT id, client_id, amends_id, between_cells, after_cells FROM page ORDER BY id",
+        )
+    else:
+        columns, result = f"{line} AS line", "SELECT count(*), string_agg(line, '' ORDER BY id) FROM page"
     body = (
-        f"WITH page AS (SELECT p.id, p.client_id, {_pg_line(build, tz_name)} AS line FROM ({inner}) p "
+        f"WITH page AS (SELECT p.id, p.client_id, {'p.amends_id, ' if build.deidentified else ''}{columns} "
+        f"FROM ({inner}) p "
         f"CROSS JOIN LATERAL (SELECT (p.created_at AT TIME ZONE '{tz_name}')::date AS day) l "
         f"CROSS JOIN LATERAL (SELECT (date_part('year', l.day) - date_part('year', {dob}) - "
         f"CASE WHEN to_char(l.day, 'MMDD') < to_char({dob}, 'MMDD') THEN 1 ELSE 0 END)::int AS years) a "
         "WHERE p.id >= $1 AND p.id < $2), "
-        # The page's clients are noted as disclosed in the same statement, before its bytes are sent.
+        # The page's clients are noted as disclosed in the same statement, before its bytes are sent; in
+        # client order, so that connections noting pages that share clients cannot deadlock.
         f"noted AS (INSERT INTO {ExportDisclosure._meta.db_table} (export_id, client_id) "
-        f"SELECT DISTINCT {int(run.pk)}::bigint, page.client_id FROM page ON CONFLICT DO NOTHING) "
-        "SELECT count(*), string_agg(line, '' ORDER BY id) FROM page"
+        f"SELECT DISTINCT {int(run.pk)}::bigint, page.client_id FROM page ORDER BY 2 ON CONFLICT DO NOTHING) "
+        f"{result}"
     )
     name = f"iop_export_csv_{int(run.pk)}"
     yield _csv_head_piece(build.columns, run.public_id), 0
@@ -657,19 +711,20 @@ def write_csv_postgresql(qs, build: RowBuilder, run: ExportRun, page: int) -> It
     end = bounds["last"] + 1  # rows added after this point are not part of this export
     starts = range(bounds["first"], end, page)
     workers = max(1, int(getattr(settings, "EXPORT_CSV_WORKERS", 1)))
-    if workers > 1 and len(starts) > 1 and not connection.in_atomic_block:
+    in_transaction = connection.in_atomic_block or not connection.get_autocommit()
+    if workers > 1 and len(starts) > 1 and not in_transaction:
         pages = _pages_in_parallel(name, body, starts, page, end, workers)
     else:
         pages = _pages_here(name, body, starts, page, end)
-    for count, text in pages:
-        if count:
-            yield text.encode(), count
-
-
-def _pages_here(name: str, body: str, starts: range, page: int, end: int):
-    with _PageStatement(name, body) as statement:
-        for first in starts:
-            yield statement.run(first, min(first + page, end))
+    try:
+        for rows in pages:
+            if build.deidentified:
+                if rows:
+                    yield _deidentified_lines(rows, build.pseudonymize).encode(), len(rows)
+            elif rows[0][0]:
+                yield rows[0][1].encode(), rows[0][0]
+    finally:
+        pages.close()  # stops the workers now, not whenever the generator is collected
 
 
 def write_jsonl(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple[bytes, int]]:
@@ -774,6 +829,7 @@ class ExportRunner:
                 _record_disclosures(run, qs, page)
                 yield page
 
+        pieces = None
         try:
             build = RowBuilder(self.deidentified)
             if self.fmt == "csv" and database_writes_csv():
@@ -791,6 +847,8 @@ class ExportRunner:
             outcome = "cut_short"
             raise
         finally:
+            if pieces is not None:
+                pieces.close()  # the writer's own clean-up (and any page workers) ends before the event
             self.event = audit.record(
                 action=AuditEvent.Action.EXPORT,
                 actor=actor,

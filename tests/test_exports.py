@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import ManagementUtility, call_command
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -393,6 +394,68 @@ def test_export_csv_cut_short_on_several_connections_stops_its_workers(settings)
     # Every page sent was noted; pages the workers had finished may be noted too (over-reported, never under).
     assert 2 <= ExportDisclosure.objects.count() <= 11
     assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_csv_connections_noting_shared_clients_all_finish(settings):
+    # Pages that share clients are noted on different connections at once: in client order, so that
+    # they wait for each other at worst and never deadlock.
+    people = [ClientFactory() for _ in range(4)]
+    for i in range(40):
+        make_screening(client=people[i % 4], created_at=NOW - dt.timedelta(hours=i + 1))
+    settings.EXPORT_CSV_WORKERS = 4
+
+    runners = [exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=2)]
+    runners.append(exports.ExportRunner(fmt="csv", deidentified=True, filters=exports.ExportFilters(), page=2))
+    for runner in runners:
+        b"".join(runner.stream())
+
+    for runner in runners:
+        assert runner.event.details["outcome"] == "completed" and runner.event.details["rows"] == 40
+        run = ExportRun.objects.get(public_id=runner.export_id)
+        assert set(run.disclosures.values_list("client_id", flat=True)) == {c.pk for c in people}
+
+
+def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
+    # SQL text can be logged (log_statement, log_min_duration_statement, Django's debug log): the key
+    # that makes de-identified pseudonyms must never be part of it.
+    _people_with_nasty_text()
+    key = bytes(range(32))
+    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: key)
+    pads = [bytes(b ^ x for b in key.ljust(64, b"\0")).hex() for x in (0x36, 0x5C)]
+
+    with CaptureQueriesContext(connection) as queries:
+        runner = exports.ExportRunner(fmt="csv", deidentified=True, filters=exports.ExportFilters(), page=4)
+        body = b"".join(runner.stream())
+
+    sql = "\n".join(q["sql"] for q in queries.captured_queries).lower()
+    assert "export_csv" in sql or not exports.database_writes_csv()  # the database's writer ran on PostgreSQL
+    for secret in (key.hex(), *pads):
+        assert secret not in sql
+    assert body.count(b"\r\nS-") == len(NASTY) + 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "database"),
+    [("America/New_York", True), ("Europe/Paris", True), ("UTC", True), ("CET", False), ("EET", False)],
+)
+def test_export_csv_time_zone_abbreviations_leave_the_csv_to_python(settings, zone, database):
+    # PostgreSQL reads "CET" as a fixed +01:00 abbreviation, zoneinfo as a zone with summer time: local
+    # days and ages would differ, so the database only writes the CSV for zones it reads the same way.
+    settings.TIME_ZONE = zone
+
+    assert exports.database_writes_csv() is (database and connection.vendor == "postgresql")
+
+
+def test_page_statement_reports_the_error_in_flight_not_its_clean_up():
+    if connection.vendor != "postgresql":
+        assert not exports.database_writes_csv()
+        return
+    # A failing page inside a transaction: DEALLOCATE then fails too ("transaction is aborted"); the
+    # error raised must be the page's own.
+    page = exports._PageStatement("iop_test_page", "SELECT 1 / ($2 - $1)::int")
+    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic(), page as statement:
+        statement.run(5, 5)
 
 
 def test_export_csv_writer_is_chosen_by_database():
