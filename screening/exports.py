@@ -459,22 +459,11 @@ def write_csv(pages: Iterator[list[tuple]], build: RowBuilder, export_id: uuid.U
 # a Python object per cell: at a million rows this is what keeps the export near `COPY`.
 
 _STAFF_RELATIONS = ("clinician", "decided_by", "signed_by")
+# What `_HEAD` reads for the identity and staff cells, the staff as usernames (the database writes them).
 _PG_IDENTIFIED_FIELDS = (
-    "id",
-    "client_id",
-    "public_id",
-    "client__public_id",
-    "client__record_number",
-    "client__given_name",
-    "client__family_name",
-    "client__date_of_birth",
-    "amends__public_id",
-    "status",
-    "created_at",
-    "completed_at",
-    "decided_at",
-    "signed_at",
-    "override_text",
+    *_HEAD[:_AMENDS],
+    *_HEAD[_STATUS:_CLIN],
+    _HEAD[_OVR_TEXT],
     *(f"{r}__username" for r in _STAFF_RELATIONS),
 )
 # De-identified: the database is not even asked for names, record numbers, public ids or free text.
