@@ -5,6 +5,7 @@ is a view of a screening, so it is an audit event like on the review page."""
 from django.contrib import admin
 
 from . import audit
+from .middleware import audit_context
 from .models import AuditEvent, Client, Screening
 
 
@@ -33,7 +34,13 @@ class ClientAdmin(ReadOnlyAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         client = self.get_object(request, object_id)
         if client is not None and response.status_code == 200:
-            audit.record(action=AuditEvent.Action.VIEW, request=request, obj=client, details={"via": "admin"})
+            audit.record(
+                action=AuditEvent.Action.VIEW,
+                actor=request.user,
+                context=audit_context(request),
+                obj=client,
+                details={"via": "admin"},
+            )
         return response
 
 
@@ -72,7 +79,13 @@ class ScreeningAdmin(ReadOnlyAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         screening = self.get_object(request, object_id)
         if screening is not None and response.status_code == 200:
-            audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening, details={"via": "admin"})
+            audit.record(
+                action=AuditEvent.Action.VIEW,
+                actor=request.user,
+                context=audit_context(request),
+                obj=screening,
+                details={"via": "admin"},
+            )
         return response
 
 

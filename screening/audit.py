@@ -27,11 +27,16 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x10A0D17
 
 
-def client_ip(request) -> str | None:
-    """The caller's address. Only REMOTE_ADDR: a forwarded header is trusted only behind a known proxy."""
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Where an action came from: the caller's address and the request's id. Made once per request by
+    `screening.middleware.AuditContextMiddleware` (as `request.audit`); commands use `SYSTEM`."""
+
+    address: str | None = None
+    request_id: str = ""
+
+
+SYSTEM = AuditContext()
 
 
 def _canonical(
@@ -80,7 +85,7 @@ def record(
     *,
     action: str,
     actor=None,
-    request=None,
+    context: AuditContext | None = None,
     obj=None,
     object_type: str = "",
     object_id: str = "",
@@ -88,19 +93,14 @@ def record(
     actor_username: str = "",
 ) -> AuditEvent:
     """Append one event to the chain: who, what, when, which object, from which address."""
-    if (
-        actor is None
-        and request is not None
-        and getattr(request, "user", None) is not None
-        and request.user.is_authenticated
-    ):
-        actor = request.user
+    if actor is not None and not actor.is_authenticated:
+        actor = None  # an anonymous user is nobody
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(getattr(obj, "public_id", obj.pk))
     details = json.loads(json.dumps(details or {}, default=str))  # store exactly what was hashed
     username = actor_username or (actor.get_username() if actor is not None else "")
-    ip = client_ip(request)
+    ip = (context or SYSTEM).address
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -258,14 +258,14 @@ def verify(chunk: int = 10_000, workers: int = 1) -> Verification:
 
 
 def verify_and_record(
-    *, actor=None, request=None, actor_username: str = "", via: str = "web", workers: int = 1
+    *, actor=None, context: AuditContext | None = None, actor_username: str = "", via: str = "web", workers: int = 1
 ) -> Verification:
     """Verify the chain and append the result as a `verify` event: the auditor page shows the latest one."""
     result = verify(workers=workers)
     record(
         action=AuditEvent.Action.VERIFY,
         actor=actor,
-        request=request,
+        context=context,
         actor_username=actor_username,
         object_type="audit_log",
         details={**result.as_details(), "via": via},

@@ -30,18 +30,9 @@ from django.db.models import Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from . import audit, fhir
+from . import answers, audit, fhir
 from .deidentify import AGE_CAP, AGE_CAP_LABEL, Pseudonymizer, age_on, safe_age, safe_birth_year
-from .models import (
-    CSSRS_QUESTIONS,
-    DSM5_FIELDS,
-    ITEM_GROUPS,
-    SUBSTANCE_FIELDS,
-    AuditEvent,
-    ExportDisclosure,
-    ExportRun,
-    Screening,
-)
+from .models import AuditEvent, ExportDisclosure, ExportRun, Screening
 from .notices import REDISCLOSURE_NOTICE
 
 FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "fhir": "FHIR R4 Bundle (JSON)"}
@@ -124,38 +115,18 @@ _HEAD = (
     _REC,
     _RULES,
 ) = range(len(_HEAD))
-_SUBSTANCES = tuple(SUBSTANCE_FIELDS.values())
-_DSM5 = tuple(DSM5_FIELDS.values())
-# The answers of DESIGN.md §2 that are one column each, in §2 order; then item answers and decision codes.
-_ANSWERS = (
-    "ciwa_ar",
-    "cows",
-    "pawss",
-    "withdrawal_seizure_or_dt_history",
-    "daily_sedative_use",
-    "complicated_withdrawal_now",
-    "unstable_medical_condition",
-    "pregnant",
-    "phq9_total",
-    "phq9_9",
-    "gad7_total",
-    "mental_health_condition",
-    "psychotic_symptoms",
-    *(f"cssrs_{q}" for q in CSSRS_QUESTIONS),
-    "cssrs_behavior",
-    "homicidal_ideation",
-    "readiness",
-    "relapse_after_outpatient_12mo",
-    "recent_higher_level_care",
-    "lives_with_substance_users",
-    "home_safe",
-    "stable_housing",
-    "supportive_network",
-    "work_or_school_commitments",
-    "family_commitments",
-    "can_attend_9h_week",
+_SUBSTANCE_INPUT, _DSM5_INPUT = (answers.INPUTS[name] for name in answers.MULTI_ANSWERS)
+_SUBSTANCES = _SUBSTANCE_INPUT.columns
+_DSM5 = _DSM5_INPUT.columns
+# The answers of DESIGN.md §2 that are one column each (the C-SSRS object's questions included), in §2 order;
+# then item answers and decision codes.
+_ANSWERS = tuple(
+    column
+    for a in answers.ANSWERS.values()
+    if a.name not in answers.MULTI_ANSWERS
+    for column in ((a.column,) if a.column else tuple(i.name for i in a.inputs))
 )
-_ITEMS = tuple(item.key for items in ITEM_GROUPS.values() for item in items)
+_ITEMS = tuple(i.name for inputs in answers.INSTRUMENTS.values() for i in inputs)
 _CODES = ("recommended_level", "decision", "final_level", "override_reason")
 # Columns written as they are stored: numbers, booleans and closed code lists (CheckConstraints), so
 # they never need CSV quoting or formula escaping. The CSV writer has the database format them.
@@ -164,8 +135,8 @@ FIELDS = (*_HEAD, *_SUBSTANCES, *_DSM5, *_PLAIN)
 _S0 = len(_HEAD)
 _D0 = _S0 + len(_SUBSTANCES)
 _P0 = _D0 + len(_DSM5)
-_SUBSTANCE_CODES = tuple(SUBSTANCE_FIELDS)
-_DSM5_CODES = tuple(DSM5_FIELDS)
+_SUBSTANCE_CODES = tuple(code for code, _ in _SUBSTANCE_INPUT.choices)
+_DSM5_CODES = tuple(code for code, _ in _DSM5_INPUT.choices)
 # Choice answers stored as "" when unanswered; typed output gives null.
 _BLANK_AS_NULL = {
     "mental_health_condition",
@@ -180,11 +151,7 @@ BAND_KEYS = ("phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs")
 
 
 def _answer_name(field: str) -> str:
-    if field == "phq9_9":
-        return "phq9_item9"
-    if field.startswith("cssrs_"):
-        return "cssrs." + field.removeprefix("cssrs_")
-    return field
+    return answers.ANSWER_OF_COLUMN.get(field, field)
 
 
 # --- What is written: the column names, identified and de-identified.
@@ -216,7 +183,6 @@ DEIDENTIFIED_IDENTITY_COLUMNS = (
 PLAIN_COLUMNS = ("substances", "dsm5_criteria", *(_answer_name(f) for f in _ANSWERS), *_ITEMS, *_CODES)
 SUMMARY_COLUMNS = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), "flags", "pathway", "reasons")
 STAFF_COLUMNS = ("override_text", "clinician", "decided_by", "signed_by")
-LIST_COLUMNS = ("substances", "dsm5_criteria", "flags", "pathway", "reasons")
 # Text that people typed (not a closed code list): the cells CSV escaping must cover.
 FREE_TEXT_COLUMNS = ("record_number", "given_name", "family_name", *STAFF_COLUMNS)
 
@@ -783,7 +749,7 @@ class ExportRunner:
     deidentified: bool
     filters: ExportFilters
     actor: object = None
-    request: object = None
+    context: audit.AuditContext | None = None
     actor_username: str = ""
     via: str = "web"
     page: int = PAGE
@@ -799,9 +765,7 @@ class ExportRunner:
         return filename(self.fmt, self.deidentified, self.export_id)
 
     def stream(self) -> Iterator[bytes]:
-        actor = self.actor
-        if actor is None and self.request is not None and self.request.user.is_authenticated:
-            actor = self.request.user
+        actor = self.actor if self.actor is not None and self.actor.is_authenticated else None
         run = ExportRun.objects.create(
             public_id=self.export_id,
             actor=actor,
@@ -841,7 +805,7 @@ class ExportRunner:
             self.event = audit.record(
                 action=AuditEvent.Action.EXPORT,
                 actor=actor,
-                request=self.request,
+                context=self.context,
                 actor_username=run.actor_username,
                 obj=run,
                 object_type="export",

@@ -12,9 +12,9 @@ import json
 import uuid
 from typing import Any
 
-from . import instruments, rules
-from .models import ITEM_GROUPS, Screening
-from .questionnaire import BOOL_FIELDS, CHOICE_FIELDS, CSSRS_FIELDS, CSSRS_LABELS, FIELD_LABELS, SECTIONS
+from . import answers, rules
+from .answers import Kind
+from .models import Screening
 
 BASE = "https://iop-screening.example.org/fhir"
 QUESTIONNAIRE_ID = "iop-screening"
@@ -49,25 +49,22 @@ def code_system(link_id: str) -> str:
     return f"{BASE}/CodeSystem/{link_id}"
 
 
-def _answer_item(name: str) -> dict:
-    label = FIELD_LABELS.get(name, name)
-    if name == "substances":
-        return _q(name, label, "choice", _codes(rules.Substance), repeats=True)
-    if name == "dsm5_criteria":
-        return _q(name, label, "choice", _codes(instruments.Dsm5Criterion), repeats=True)
-    if name == "cssrs":
-        children = [
-            _q(f"cssrs.{k}", CSSRS_LABELS[k], "choice", _codes(instruments.CssrsBehavior))
-            if k == "behavior"
-            else _q(f"cssrs.{k}", CSSRS_LABELS[k], "boolean")
-            for k in CSSRS_FIELDS
-        ]
-        return {"linkId": "section.cssrs", "text": label, "type": "group", "item": children}
-    if name in BOOL_FIELDS:
-        return _q(name, label, "boolean")
-    if name in CHOICE_FIELDS:
-        return _q(name, label, "choice", _codes(CHOICE_FIELDS[name]))
-    return _q(name, label, "integer")
+def _input_item(inp: answers.Input, link_id: str) -> dict:
+    if inp.kind is Kind.YES_NO:
+        return _q(link_id, inp.label, "boolean")
+    if inp.kind in (Kind.CHOICE, Kind.MULTI):
+        return _q(link_id, inp.label, "choice", [code for code, _ in inp.choices], repeats=inp.kind is Kind.MULTI)
+    return _q(link_id, inp.label, "integer")
+
+
+def _answer_item(answer: answers.Answer) -> dict:
+    if answer.name in answers.OBJECT_ANSWERS:
+        children = [_input_item(i, f"{answer.name}.{i.key}") for i in answer.inputs]
+        return {"linkId": f"section.{answer.name}", "text": answer.label, "type": "group", "item": children}
+    if answer.column in answers.INPUTS or answer.name in answers.MULTI_ANSWERS:
+        inp = answers.INPUTS.get(answer.column) or answer.inputs[0]
+        return {**_input_item(inp, answer.name), "text": answer.label}
+    return _q(answer.name, answer.label, "integer")
 
 
 def _level_options() -> list[str]:
@@ -127,9 +124,14 @@ _DECISION = (
 def _groups() -> list[dict]:
     # Group linkIds carry a "section." prefix: linkIds are unique, and "readiness" is both a section and an answer.
     groups = [{"linkId": "section.person", "text": _PERSON[1], "type": "group", "item": _PERSON[2]}]
-    for key, title, names in SECTIONS:
+    for section in answers.SECTIONS:
         groups.append(
-            {"linkId": f"section.{key}", "text": title, "type": "group", "item": [_answer_item(n) for n in names]}
+            {
+                "linkId": f"section.{section.key}",
+                "text": section.title,
+                "type": "group",
+                "item": [_answer_item(a) for a in section.answers],
+            }
         )
     groups.append(
         {
@@ -138,12 +140,12 @@ def _groups() -> list[dict]:
             "type": "group",
             "item": [
                 {
-                    "linkId": f"section.{g}_items",
-                    "text": _ITEM_GROUP_TEXT[g],
+                    "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
+                    "text": _ITEM_GROUP_TEXT[answers.ANSWERS[name].instrument],
                     "type": "group",
-                    "item": [_q(i.key, i.label, "integer") for i in items],
+                    "item": [_q(i.name, i.label, "integer") for i in items],
                 }
-                for g, items in ITEM_GROUPS.items()
+                for name, items in answers.INSTRUMENTS.items()
             ],
         }
     )

@@ -1,12 +1,16 @@
-"""Session idle timeout: sign out after N minutes without a request (absolute lifetime is the cookie age)."""
+"""Request edge: the audit context of each request, and the session idle timeout (absolute lifetime is the
+cookie age)."""
 
 import time
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+
+from .audit import SYSTEM, AuditContext
 
 _KEY = "last_activity"
 _WRITE_EVERY = 30  # seconds
@@ -26,4 +30,27 @@ class SessionTimeoutMiddleware:
                 return redirect(f"{reverse('login')}?next={request.path}")
             if now - last >= _WRITE_EVERY or _KEY not in request.session:
                 request.session[_KEY] = now  # written at most every 30 s: no session UPDATE per request
+        return self.get_response(request)
+
+
+def audit_context(request) -> AuditContext:
+    """The audit context of a request (views, signals, admin): the one middleware set, else made now."""
+    if request is None:
+        return SYSTEM
+    ctx = getattr(request, "audit", None)
+    if not isinstance(ctx, AuditContext):
+        # Only REMOTE_ADDR: a forwarded header is trusted only behind a known proxy.
+        ctx = AuditContext(address=request.META.get("REMOTE_ADDR") or None, request_id=uuid.uuid4().hex)
+        request.audit = ctx
+    return ctx
+
+
+class AuditContextMiddleware:
+    """Sets `request.audit`, so nothing below the views needs the request to say where an action came from."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        audit_context(request)
         return self.get_response(request)

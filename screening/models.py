@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 
 from django.conf import settings
@@ -10,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import instruments, questionnaire, rules
+from . import answers, rules
 
 
 def _choice_check(
@@ -54,7 +56,100 @@ class Level(models.TextChoices):
     INPATIENT = rules.Level.INPATIENT.value, "Inpatient"
 
 
-class ClientManager(models.Manager):
+# Letters that Unicode does not split into a base letter and an accent, folded by hand.
+_LETTERS = str.maketrans(
+    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ŧ": "t", "þ": "th", "æ": "ae", "œ": "oe"}
+)
+_APOSTROPHES = dict.fromkeys(map(ord, "'’ʼ‘`´"), None)
+_NOT_A_LETTER = re.compile(r"[\W_]+")
+
+
+def name_key(text: str) -> str:
+    """A name as the client search compares it: accents stripped, case folded, apostrophes dropped and any
+    other run of punctuation or spaces made one space ("Müller-O'Brien" → "muller obrien")."""
+    bare = "".join(
+        c for c in unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)) if not unicodedata.combining(c)
+    )
+    return " ".join(w for w in _NOT_A_LETTER.split(bare.casefold().translate(_LETTERS)) if w)
+
+
+def record_key(text: str) -> str:
+    """A record number as the client search compares it: case folded, without spaces."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+# Each search key and the field it is made from (one field each, so a partial update stays consistent).
+SEARCH_KEYS = {
+    "search_family": ("family_name", name_key),
+    "search_given": ("given_name", name_key),
+    "search_record": ("record_number", record_key),
+}
+
+
+class SearchKeyField(models.CharField):
+    """Normalized text compared byte by byte: COLLATE "C" on PostgreSQL (SQLite's default, BINARY, already
+    is), so one plain B-tree index serves both a prefix match (`__prefix`) and ORDER BY, whatever the
+    database's own collation."""
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
+def _after_prefix(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (code point order)."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= last <= 0xDFFF else last)
+        prefix = prefix[:-1]
+    return "\U0010ffff"
+
+
+@SearchKeyField.register_lookup
+class Prefix(models.Lookup):
+    """`search_key__prefix="mul"`: the key starts with the value, matched by an index range on both databases.
+
+    PostgreSQL: LIKE 'mul%' (the "C" collation lets the planner make it an index range). SQLite: its LIKE
+    ignores ASCII case and so cannot use a BINARY index; the same range is written out instead."""
+
+    lookup_name = "prefix"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} LIKE %s", [*params, connection.ops.prep_for_like_query(self.rhs) + "%"]
+
+    def as_sqlite(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"({lhs} >= %s AND {lhs} < %s)", [*params, self.rhs, *params, _after_prefix(self.rhs)]
+
+
+class ClientQuerySet(models.QuerySet):
+    def newest_first(self):
+        return self.order_by("-created_at", "-id")
+
+    def by_name(self):
+        """In the order names are shown ("Family, Given"), accents and case aside."""
+        return self.order_by("search_family", "search_given", "id")
+
+    def update(self, **kwargs):
+        # A name written by update() brings its search key along, as save() does.
+        for key, (source, make) in SEARCH_KEYS.items():
+            if isinstance(kwargs.get(source), str):
+                kwargs.setdefault(key, make(kwargs[source]))
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.fill_search_keys()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class ClientManager(models.Manager.from_queryset(ClientQuerySet)):
     def get_by_natural_key(self, record_number):
         return self.get(record_number=record_number)
 
@@ -67,15 +162,43 @@ class Client(models.Model):
     date_of_birth = models.DateField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Derived from the fields above for the client search (screening.selectors.client_search); never typed in.
+    search_family = SearchKeyField(max_length=200, editable=False, default="")
+    search_given = SearchKeyField(max_length=200, editable=False, default="")
+    search_record = SearchKeyField(max_length=64, editable=False, default="")
 
     objects = ClientManager()
 
     class Meta:
         ordering = ["family_name", "given_name", "id"]
-        indexes = [models.Index(fields=["family_name", "given_name"], name="screening_client_name_idx")]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"], name="screening_client_name_idx"),
+            # The client search: "Family, Given" and a family-name prefix in the order shown; a given-name
+            # prefix ("Given Family"); a record-number prefix.
+            models.Index(fields=["search_family", "search_given", "id"], name="screening_client_family_key"),
+            models.Index(fields=["search_given", "search_family"], name="screening_client_given_key"),
+            models.Index(fields=["search_record"], name="screening_client_record_key"),
+            # The client list, newest first, read a page at a time from a cursor (selectors.client_page).
+            models.Index(fields=["created_at", "id"], name="screening_client_newest_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.record_number})"
+
+    def save(self, *args, **kwargs):
+        # Derived data only, like a slug: the search keys always follow the fields they are made from.
+        self.fill_search_keys()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {
+                *update_fields,
+                *(k for k, (src, _) in SEARCH_KEYS.items() if src in update_fields),
+            }
+        super().save(*args, **kwargs)
+
+    def fill_search_keys(self) -> None:
+        for key, (source, make) in SEARCH_KEYS.items():
+            setattr(self, key, make(getattr(self, source))[: self._meta.get_field(key).max_length])
 
     def natural_key(self) -> tuple[str]:
         return (self.record_number,)
@@ -89,26 +212,6 @@ class ScreeningStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     COMPLETED = "completed", "Completed"
     SIGNED = "signed", "Signed"
-
-
-class ScreeningMentalHealth(models.TextChoices):
-    NONE = "none", "None"
-    STABLE = "stable", "Diagnosed, stable with treatment"
-    UNSTABLE = "unstable", "Diagnosed, not currently stable"
-
-
-class ScreeningReadiness(models.TextChoices):
-    PRECONTEMPLATION = "precontemplation", "Precontemplation"
-    CONTEMPLATION = "contemplation", "Contemplation"
-    PREPARATION = "preparation", "Preparation"
-    ACTION = "action", "Action"
-    MAINTENANCE = "maintenance", "Maintenance"
-
-
-class ScreeningCssrsBehavior(models.TextChoices):
-    NEVER = "never", "Never"
-    OVER_3_MONTHS = "over_3_months", "Yes, over 3 months ago"
-    PAST_3_MONTHS = "past_3_months", "Yes, in the past 3 months"
 
 
 class ScreeningDecision(models.TextChoices):
@@ -136,29 +239,71 @@ class ScreeningQuerySet(models.QuerySet):
     def signed(self):
         return self.filter(status=Screening.Status.SIGNED)
 
+    def unfinished(self):
+        """Drafts, and completed screenings still waiting for a decision or a signature."""
+        return self.exclude(status=Screening.Status.SIGNED)
 
-SUBSTANCE_FIELDS = {s.value: f"substance_{s.value}" for s in rules.Substance}
-DSM5_FIELDS = {c.value: f"dsm5_{c.value}" for c in instruments.Dsm5Criterion}
+    def created_in(self, dates):
+        """Started within a `selectors.DateRange` (either end may be open)."""
+        qs = self
+        if dates.since is not None:
+            qs = qs.filter(created_at__gte=dates.since)
+        if dates.until is not None:
+            qs = qs.filter(created_at__lt=dates.until)
+        return qs
+
+
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
-CSSRS_QUESTIONS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
-# Answers of §2 stored one-to-one in a column of the same name; the lists, the C-SSRS object and
-# phq9_item9 (the column phq9_9) have their own columns.
-ANSWER_SCALAR_FIELDS = tuple(
-    name for name in questionnaire.FIELD_NAMES if name not in ("substances", "dsm5_criteria", "cssrs", "phq9_item9")
+
+
+def _answer_field(inp: answers.Input) -> dict[str, models.Field]:
+    """The model column(s) of one input of the answer map; every answer is nullable, a draft may be partial."""
+    if inp.kind is answers.Kind.MULTI:
+        return {inp.prefix + code: models.BooleanField(label, default=False) for code, label in inp.choices}
+    if inp.kind is answers.Kind.YES_NO:
+        return {inp.name: models.BooleanField(inp.label, null=True, blank=True)}
+    if inp.kind is answers.Kind.CHOICE:
+        return {inp.name: models.CharField(inp.label, max_length=32, choices=inp.choices, blank=True, default="")}
+    return {inp.name: score_field(inp.maximum, inp.label)}
+
+
+def _answer_columns() -> dict[str, models.Field]:
+    fields: dict[str, models.Field] = {}
+    for inp in answers.INPUTS.values():
+        fields.update(_answer_field(inp))
+    for name in answers.INSTRUMENTS:
+        a = answers.ANSWERS[name]
+        fields[a.column] = score_field(a.maximum, a.label)
+    return fields
+
+
+# The answer columns (DESIGN.md §2), made from the answer map: one per input, plus the computed totals.
+ScreeningAnswers = type(
+    "ScreeningAnswers",
+    (models.Model,),
+    {"__module__": __name__, "Meta": type("Meta", (), {"abstract": True}), **_answer_columns()},
 )
-ITEM_GROUPS = {
-    "phq9": instruments.PHQ9_ITEMS,
-    "gad7": instruments.GAD7_ITEMS,
-    "ciwa_ar": instruments.CIWA_AR_ITEMS,
-    "cows": instruments.COWS_ITEMS,
-}
 
 
-class Screening(models.Model):
+def _answer_constraints() -> list[models.CheckConstraint]:
+    checks = []
+    for inp in answers.INPUTS.values():
+        if inp.kind is answers.Kind.CHOICE:
+            codes = [code for code, _ in inp.choices]
+            checks.append(
+                models.CheckConstraint(
+                    condition=Q(**{inp.name: ""}) | Q(**{f"{inp.name}__in": codes}),
+                    name=f"%(app_label)s_%(class)s_{inp.name}_valid",
+                )
+            )
+        elif inp.kind is answers.Kind.SCORE:
+            checks.append(_range_check(inp.name, inp.maximum))
+    checks += [_range_check(answers.ANSWERS[n].column, answers.ANSWERS[n].maximum) for n in answers.INSTRUMENTS]
+    return checks
+
+
+class Screening(ScreeningAnswers):
     Status = ScreeningStatus
-    MentalHealth = ScreeningMentalHealth
-    Readiness = ScreeningReadiness
-    CssrsBehavior = ScreeningCssrsBehavior
     Decision = ScreeningDecision
     OverrideReason = ScreeningOverrideReason
 
@@ -179,58 +324,7 @@ class Screening(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    # --- Answers (DESIGN.md §2); nullable because a draft may be partial.
-    substance_alcohol = models.BooleanField("alcohol", default=False)
-    substance_opioids = models.BooleanField("opioids", default=False)
-    substance_sedatives = models.BooleanField("sedatives (benzodiazepines, barbiturates)", default=False)
-    substance_stimulants = models.BooleanField("stimulants", default=False)
-    substance_cannabis = models.BooleanField("cannabis", default=False)
-    substance_other = models.BooleanField("other", default=False)
-    pawss = score_field(instruments.PAWSS_MAX, "PAWSS total")
-    withdrawal_seizure_or_dt_history = models.BooleanField(null=True, blank=True)
-    daily_sedative_use = models.BooleanField(null=True, blank=True)
-    complicated_withdrawal_now = models.BooleanField(null=True, blank=True)
-    unstable_medical_condition = models.BooleanField(null=True, blank=True)
-    pregnant = models.BooleanField(null=True, blank=True)
-    dsm5_larger_amounts = models.BooleanField(default=False)
-    dsm5_cut_down = models.BooleanField(default=False)
-    dsm5_time_spent = models.BooleanField(default=False)
-    dsm5_craving = models.BooleanField(default=False)
-    dsm5_role_failure = models.BooleanField(default=False)
-    dsm5_social_problems = models.BooleanField(default=False)
-    dsm5_activities_given_up = models.BooleanField(default=False)
-    dsm5_hazardous_use = models.BooleanField(default=False)
-    dsm5_physical_psychological_harm = models.BooleanField(default=False)
-    dsm5_tolerance = models.BooleanField(default=False)
-    dsm5_withdrawal = models.BooleanField(default=False)
-    mental_health_condition = models.CharField(max_length=16, choices=MentalHealth.choices, blank=True, default="")
-    psychotic_symptoms = models.BooleanField(null=True, blank=True)
-    cssrs_wish_dead = models.BooleanField(null=True, blank=True)
-    cssrs_suicidal_thoughts = models.BooleanField(null=True, blank=True)
-    cssrs_method = models.BooleanField(null=True, blank=True)
-    cssrs_intent = models.BooleanField(null=True, blank=True)
-    cssrs_plan = models.BooleanField(null=True, blank=True)
-    cssrs_behavior = models.CharField(max_length=16, choices=CssrsBehavior.choices, blank=True, default="")
-    homicidal_ideation = models.BooleanField(null=True, blank=True)
-    readiness = models.CharField(max_length=20, choices=Readiness.choices, blank=True, default="")
-    relapse_after_outpatient_12mo = models.BooleanField(null=True, blank=True)
-    recent_higher_level_care = models.BooleanField(null=True, blank=True)
-    lives_with_substance_users = models.BooleanField(null=True, blank=True)
-    home_safe = models.BooleanField(null=True, blank=True)
-    stable_housing = models.BooleanField(null=True, blank=True)
-    supportive_network = models.BooleanField(null=True, blank=True)
-    work_or_school_commitments = models.BooleanField(null=True, blank=True)
-    family_commitments = models.BooleanField(null=True, blank=True)
-    can_attend_9h_week = models.BooleanField(null=True, blank=True)
-
-    # Item-level answers (PHQ-9, GAD-7, CIWA-Ar, COWS) and their computed totals.
-    for _item in instruments.PHQ9_ITEMS + instruments.GAD7_ITEMS + instruments.CIWA_AR_ITEMS + instruments.COWS_ITEMS:
-        locals()[_item.key] = score_field(_item.max_score, _item.label)
-    del _item
-    phq9_total = score_field(instruments.PHQ9_MAX, "PHQ-9 total")
-    gad7_total = score_field(instruments.GAD7_MAX, "GAD-7 total")
-    ciwa_ar = score_field(instruments.CIWA_AR_MAX, "CIWA-Ar total")
-    cows = score_field(instruments.COWS_MAX, "COWS total")
+    # --- Answers (DESIGN.md §2): the columns of ScreeningAnswers, made from the answer map.
 
     # --- Recommendation (set when completed; never changed after).
     recommended_level = models.CharField(max_length=16, choices=Level.choices, blank=True, default="")
@@ -300,18 +394,6 @@ class Screening(models.Model):
         constraints = [
             _choice_check("status", ScreeningStatus, "status_valid"),
             models.CheckConstraint(
-                condition=Q(mental_health_condition="") | Q(mental_health_condition__in=ScreeningMentalHealth.values),
-                name="%(app_label)s_%(class)s_mental_health_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(readiness="") | Q(readiness__in=ScreeningReadiness.values),
-                name="%(app_label)s_%(class)s_readiness_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(cssrs_behavior="") | Q(cssrs_behavior__in=ScreeningCssrsBehavior.values),
-                name="%(app_label)s_%(class)s_cssrs_behavior_valid",
-            ),
-            models.CheckConstraint(
                 condition=Q(recommended_level="") | Q(recommended_level__in=Level.values),
                 name="%(app_label)s_%(class)s_recommended_level_valid",
             ),
@@ -327,18 +409,7 @@ class Screening(models.Model):
                 condition=Q(override_reason="") | Q(override_reason__in=ScreeningOverrideReason.values),
                 name="%(app_label)s_%(class)s_override_reason_valid",
             ),
-            *[
-                _range_check(item.key, item.max_score)
-                for item in instruments.PHQ9_ITEMS
-                + instruments.GAD7_ITEMS
-                + instruments.CIWA_AR_ITEMS
-                + instruments.COWS_ITEMS
-            ],
-            _range_check("phq9_total", instruments.PHQ9_MAX),
-            _range_check("gad7_total", instruments.GAD7_MAX),
-            _range_check("ciwa_ar", instruments.CIWA_AR_MAX),
-            _range_check("cows", instruments.COWS_MAX),
-            _range_check("pawss", instruments.PAWSS_MAX),
+            *_answer_constraints(),
             _paired_check("signed_by", "signed_at", "signature_paired"),
             _paired_check("decided_by", "decided_at", "decision_paired"),
             # A recommendation is stored whole: level, version, output and answers together.
@@ -406,51 +477,26 @@ class Screening(models.Model):
         return self.decision == self.Decision.OVERRIDDEN
 
     @property
-    def substances(self) -> list[str]:
-        return [code for code, name in SUBSTANCE_FIELDS.items() if getattr(self, name)]
-
-    @property
-    def dsm5_criteria(self) -> list[str]:
-        return [code for code, name in DSM5_FIELDS.items() if getattr(self, name)]
-
-    @property
     def flags(self) -> list[str]:
         return [code for code, name in FLAG_FIELDS.items() if getattr(self, name)]
 
-    def item_answers(self, group: str) -> list[int | None]:
-        return [getattr(self, item.key) for item in ITEM_GROUPS[group]]
+    def answer_values(self) -> dict:
+        """The stored answer columns by name."""
+        return {name: getattr(self, name) for name in answers.COLUMNS}
 
     def answers_dict(self) -> dict:
         """The stored answers in the raw shape of DESIGN.md §2, for questionnaire.parse."""
-        raw = {name: getattr(self, name) for name in ANSWER_SCALAR_FIELDS}
-        raw["phq9_item9"] = self.phq9_9  # PHQ-9 item 9 is its own column
-        for name in ("mental_health_condition", "readiness"):
-            raw[name] = raw[name] or None
-        raw["substances"] = self.substances
-        raw["dsm5_criteria"] = self.dsm5_criteria
-        raw["cssrs"] = {q: getattr(self, f"cssrs_{q}") for q in CSSRS_QUESTIONS}
-        raw["cssrs"]["behavior"] = self.cssrs_behavior or None
-        return raw
+        return answers.to_raw(self.answer_values())
 
     def assign_answers(self, raw: dict, items: dict[str, list[int] | None] | None = None) -> None:
-        """Set the answer columns from a §2 mapping (and optional item-level answers); no save."""
-        for name in ANSWER_SCALAR_FIELDS:
-            value = raw.get(name)
-            if name in ("mental_health_condition", "readiness"):
-                value = value or ""
+        """Set the answer columns from a §2 mapping (and optional item answers by instrument); no save."""
+        for name, value in answers.to_columns(raw, items).items():
             setattr(self, name, value)
-        self.phq9_9 = raw.get("phq9_item9")
-        for code, name in SUBSTANCE_FIELDS.items():
-            setattr(self, name, code in raw.get("substances", ()))
-        for code, name in DSM5_FIELDS.items():
-            setattr(self, name, code in raw.get("dsm5_criteria", ()))
-        cssrs = raw.get("cssrs") or {}
-        for q in CSSRS_QUESTIONS:
-            setattr(self, f"cssrs_{q}", cssrs.get(q))
-        self.cssrs_behavior = cssrs.get("behavior") or ""
-        for group, values in (items or {}).items():
-            for item, value in zip(ITEM_GROUPS[group], values or [None] * len(ITEM_GROUPS[group]), strict=True):
-                setattr(self, item.key, value)
+
+    def compute_totals(self) -> None:
+        """Score each instrument whose items are all answered; a partial instrument has no total."""
+        for name, value in answers.compute_totals(self.answer_values()).items():
+            setattr(self, name, value)
 
     def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
         """Store a rules outcome with the exact answers it came from; no save."""

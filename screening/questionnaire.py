@@ -1,4 +1,4 @@
-"""The questionnaire of DESIGN.md §2: names, choices and strict validation.
+"""The questionnaire of DESIGN.md §2: strict validation of the answers the answer map names.
 
 `parse` turns a raw mapping (parsed JSON, or form data already converted to Python types)
 into the frozen `rules.Answers`, collecting every error by field name. Shared by the web
@@ -10,37 +10,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_type_hints
 
-from .instruments import CIWA_AR_MAX, COWS_MAX, GAD7_MAX, PAWSS_MAX, PHQ9_MAX, Cssrs, CssrsBehavior, Dsm5Criterion
-from .rules import Answers, MentalHealthCondition, Readiness, Substance
+from .answers import ANSWERS, Kind
+from .instruments import Cssrs, CssrsBehavior, Dsm5Criterion
+from .rules import Answers, Substance
 
-BOOL_FIELDS = (
-    "withdrawal_seizure_or_dt_history",
-    "daily_sedative_use",
-    "complicated_withdrawal_now",
-    "unstable_medical_condition",
-    "pregnant",
-    "psychotic_symptoms",
-    "homicidal_ideation",
-    "relapse_after_outpatient_12mo",
-    "recent_higher_level_care",
-    "lives_with_substance_users",
-    "home_safe",
-    "stable_housing",
-    "supportive_network",
-    "work_or_school_commitments",
-    "family_commitments",
-    "can_attend_9h_week",
+# The answer map says what each name is; the typed `Answers` says which enum a choice becomes.
+_TYPES = get_type_hints(Answers)
+BOOL_FIELDS: tuple[str, ...] = tuple(
+    a.name for a in ANSWERS.values() if a.column == a.name and a.inputs[0].kind is Kind.YES_NO
 )
-INT_FIELDS = {"phq9_total": PHQ9_MAX, "phq9_item9": 3, "gad7_total": GAD7_MAX}
-NULLABLE_INT_FIELDS = {"ciwa_ar": CIWA_AR_MAX, "cows": COWS_MAX, "pawss": PAWSS_MAX}
-CHOICE_FIELDS: dict[str, type[StrEnum]] = {
-    "mental_health_condition": MentalHealthCondition,
-    "readiness": Readiness,
+INT_FIELDS: dict[str, int] = {a.name: a.maximum for a in ANSWERS.values() if a.maximum is not None and not a.nullable}
+NULLABLE_INT_FIELDS: dict[str, int] = {
+    a.name: a.maximum for a in ANSWERS.values() if a.maximum is not None and a.nullable
 }
-CSSRS_BOOL_FIELDS = ("wish_dead", "suicidal_thoughts", "method", "intent", "plan")
-CSSRS_FIELDS = (*CSSRS_BOOL_FIELDS, "behavior")
+CHOICE_FIELDS: dict[str, type[StrEnum]] = {
+    a.name: _TYPES[a.name] for a in ANSWERS.values() if a.column == a.name and a.inputs[0].kind is Kind.CHOICE
+}
+CSSRS_FIELDS: tuple[str, ...] = tuple(i.key for i in ANSWERS["cssrs"].inputs)
+CSSRS_BOOL_FIELDS: tuple[str, ...] = tuple(i.key for i in ANSWERS["cssrs"].inputs if i.kind is Kind.YES_NO)
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Answers))
 
@@ -229,89 +218,3 @@ def to_json(answers: Answers) -> dict[str, Any]:
             v = str(v)
         out[name] = v
     return out
-
-
-# Labels and sections, shared by the form, the review pages and the exports' data dictionary.
-FIELD_LABELS: dict[str, str] = {
-    "substances": "Substances used regularly in the last 30 days",
-    "ciwa_ar": "CIWA-Ar total (alcohol withdrawal)",
-    "cows": "COWS total (opioid withdrawal)",
-    "pawss": "PAWSS total (risk of complicated alcohol withdrawal)",
-    "withdrawal_seizure_or_dt_history": "Ever had a withdrawal seizure or delirium tremens",
-    "daily_sedative_use": "Daily benzodiazepine or barbiturate use",
-    "complicated_withdrawal_now": "Seizure, delirium or new hallucinations in the current withdrawal",
-    "unstable_medical_condition": "Medical condition that needs 24-hour medical or nursing monitoring",
-    "pregnant": "Currently pregnant",
-    "dsm5_criteria": "DSM-5 criteria met in the last 12 months (primary substance)",
-    "phq9_total": "PHQ-9 total (depression)",
-    "phq9_item9": "PHQ-9 item 9 (thoughts of death or self-harm)",
-    "gad7_total": "GAD-7 total (anxiety)",
-    "mental_health_condition": "Diagnosed mental-health condition",
-    "psychotic_symptoms": "Current psychotic or manic symptoms",
-    "cssrs": "C-SSRS screener",
-    "homicidal_ideation": "Thoughts of harming others with intent or a plan",
-    "readiness": "Stage of change",
-    "relapse_after_outpatient_12mo": "Returned to use after outpatient or IOP treatment in the last 12 months",
-    "recent_higher_level_care": "Completed detox, inpatient or residential treatment in the last 30 days",
-    "lives_with_substance_users": "Lives with someone who drinks heavily or uses drugs",
-    "home_safe": "Home is free of violence, abuse and threats",
-    "stable_housing": "Has stable housing",
-    "supportive_network": "Has family or friends who support recovery",
-    "work_or_school_commitments": "Work or school commitments",
-    "family_commitments": "Caregiving or other family duties",
-    "can_attend_9h_week": "Can attend at least 9 hours of sessions a week",
-}
-CSSRS_LABELS: dict[str, str] = {
-    "wish_dead": "Q1 Wished to be dead or not wake up (past month)",
-    "suicidal_thoughts": "Q2 Thoughts of killing oneself (past month)",
-    "method": "Q3 Thought about how (method)",
-    "intent": "Q4 Some intention of acting on the thoughts",
-    "plan": "Q5 Worked out details of a plan, with intent",
-    "behavior": "Q6 Ever done, started or prepared to do anything to end one's life",
-}
-
-# The sections of the questionnaire, in the order of DESIGN.md §2.
-SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (
-        "substances",
-        "Substances and withdrawal",
-        (
-            "substances",
-            "ciwa_ar",
-            "cows",
-            "pawss",
-            "withdrawal_seizure_or_dt_history",
-            "daily_sedative_use",
-            "complicated_withdrawal_now",
-        ),
-    ),
-    ("medical", "Medical", ("unstable_medical_condition", "pregnant")),
-    ("severity", "Addiction severity (DSM-5)", ("dsm5_criteria",)),
-    (
-        "mental_health",
-        "Mental health and safety",
-        (
-            "phq9_total",
-            "phq9_item9",
-            "gad7_total",
-            "mental_health_condition",
-            "psychotic_symptoms",
-            "cssrs",
-            "homicidal_ideation",
-        ),
-    ),
-    ("readiness", "Readiness and history", ("readiness", "relapse_after_outpatient_12mo", "recent_higher_level_care")),
-    (
-        "home",
-        "Home and life",
-        (
-            "lives_with_substance_users",
-            "home_safe",
-            "stable_housing",
-            "supportive_network",
-            "work_or_school_commitments",
-            "family_commitments",
-            "can_attend_9h_week",
-        ),
-    ),
-)

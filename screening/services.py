@@ -12,24 +12,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import audit, instruments, questionnaire, rules
+from . import answers, audit, questionnaire, rules
 from .models import FLAG_FIELDS, AuditEvent, Client, Level, Screening, SpecialtyInterest
 
 Action = AuditEvent.Action
-
-# Item-level answers and the total computed from them.
-_TOTALS = {
-    "phq9": ("phq9_total", instruments.phq9_score),
-    "gad7": ("gad7_total", instruments.gad7_score),
-    "ciwa_ar": ("ciwa_ar", instruments.ciwa_ar_score),
-    "cows": ("cows", instruments.cows_score),
-}
-ANSWER_COLUMNS: tuple[str, ...] = tuple(
-    f.name
-    for f in Screening._meta.concrete_fields
-    if f.name.startswith(("substance_", "dsm5_", "cssrs_", "phq9_", "gad7_", "ciwa_", "cows"))
-    or f.name in questionnaire.FIELD_NAMES
-)
+Context = audit.AuditContext | None
 
 
 class ServiceError(Exception):
@@ -50,54 +37,47 @@ class ScreeningConflict(ServiceError):
         self.changed = changed
 
 
-def compute_totals(screening: Screening) -> None:
-    """Score each instrument whose items are all answered; a partial instrument has no total."""
-    for group, (total_field, score) in _TOTALS.items():
-        values = screening.item_answers(group)
-        setattr(screening, total_field, score(values) if all(v is not None for v in values) else None)
-
-
-def client_create(*, actor, request=None, **data: Any) -> Client:
+def client_create(*, actor, context: Context = None, **data: Any) -> Client:
     """Register a client and record who did it."""
     with transaction.atomic():
         client = Client.objects.create(created_by=actor, **data)
-        audit.record(action=Action.CREATE, actor=actor, request=request, obj=client)
+        audit.record(action=Action.CREATE, actor=actor, context=context, obj=client)
     return client
 
 
-def screening_start(*, client: Client, clinician, request=None) -> Screening:
+def screening_start(*, client: Client, clinician, context: Context = None) -> Screening:
     """Open a new draft screening for a client."""
     with transaction.atomic():
         screening = Screening.objects.create(client=client, clinician=clinician)
-        audit.record(action=Action.CREATE, actor=clinician, request=request, obj=screening)
+        audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening)
     return screening
 
 
 def screening_save_draft(
-    *, screening: Screening, data: dict[str, Any], expected_version: int, actor, request=None
+    *, screening: Screening, data: dict[str, Any], expected_version: int, actor, context: Context = None
 ) -> Screening:
     """Save answers to a draft with optimistic locking: a stale version raises ScreeningConflict."""
     if not screening.is_draft:
         raise ServiceError("Only a draft can be edited; amend a signed screening to correct it.")
     draft = Screening(pk=screening.pk)
-    for name in ANSWER_COLUMNS:
+    for name in answers.COLUMNS:
         setattr(draft, name, data.get(name, getattr(screening, name)))
-    compute_totals(draft)
-    values = {name: getattr(draft, name) for name in ANSWER_COLUMNS}
+    draft.compute_totals()
+    values = {name: getattr(draft, name) for name in answers.COLUMNS}
     with transaction.atomic():
         updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
         count = updated.update(version=F("version") + 1, updated_at=timezone.now(), **values)
         if count == 0:
             current = Screening.objects.get(pk=screening.pk)
-            changed = [n for n in ANSWER_COLUMNS if getattr(current, n) != values[n]]
+            changed = [n for n in answers.COLUMNS if getattr(current, n) != values[n]]
             raise ScreeningConflict(current, changed)
-        changed = [n for n in ANSWER_COLUMNS if getattr(screening, n) != values[n]]
-        audit.record(action=Action.CHANGE, actor=actor, request=request, obj=screening, details={"fields": changed})
+        changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
+        audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details={"fields": changed})
     screening.refresh_from_db()
     return screening
 
 
-def screening_complete(*, screening: Screening, actor, request=None) -> Screening:
+def screening_complete(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Validate the stored answers, run the current rules and store the recommendation."""
     with transaction.atomic():
         screening = Screening.objects.select_for_update().get(pk=screening.pk)
@@ -113,7 +93,7 @@ def screening_complete(*, screening: Screening, actor, request=None) -> Screenin
         audit.record(
             action=Action.COMPLETE,
             actor=actor,
-            request=request,
+            context=context,
             obj=screening,
             details={
                 "recommended_level": result.level.value,
@@ -125,9 +105,6 @@ def screening_complete(*, screening: Screening, actor, request=None) -> Screenin
     return screening
 
 
-FLAG_LABELS = {rules.Flag.EMERGENCY_REFERRAL: "an emergency referral", rules.Flag.DETOX_FIRST: "detox first"}
-
-
 def screening_decide(
     *,
     screening: Screening,
@@ -136,7 +113,7 @@ def screening_decide(
     reason_text: str = "",
     groups: list[str] | None = None,
     actor,
-    request=None,
+    context: Context = None,
 ) -> Screening:
     """Accept the recommendation or override it with a reason; never lower it past a safety flag.
 
@@ -153,11 +130,12 @@ def screening_decide(
             screening.override_reason = ""
             screening.override_text = ""
         else:
-            blocking = [label for flag, label in FLAG_LABELS.items() if flag in screening.flags]
-            if chosen.rank < recommended.rank and blocking:
+            blockers = rules.override_blockers(recommended, chosen, screening.flags)
+            if blockers:
                 raise ServiceError(
                     f"A level below {Level(recommended.value).label} cannot be chosen while "
-                    f"{' and '.join(blocking)} is indicated: that need must be met first.",
+                    f"{' and '.join(rules.OVERRIDE_BLOCKER_TEXT[f] for f in blockers)} is indicated: "
+                    "that need must be met first.",
                     field="final_level",
                 )
             if reason not in Screening.OverrideReason.values:
@@ -179,7 +157,7 @@ def screening_decide(
         audit.record(
             action=action,
             actor=actor,
-            request=request,
+            context=context,
             obj=screening,
             details={
                 "recommended_level": recommended.value,
@@ -192,7 +170,7 @@ def screening_decide(
     return screening
 
 
-def screening_reopen(*, screening: Screening, actor, request=None) -> Screening:
+def screening_reopen(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Take a completed, unsigned screening back to a draft to correct its answers.
 
     The recommendation and any decision are cleared: completion computes them again.
@@ -222,7 +200,7 @@ def screening_reopen(*, screening: Screening, actor, request=None) -> Screening:
         audit.record(
             action=Action.CHANGE,
             actor=actor,
-            request=request,
+            context=context,
             obj=screening,
             details={"reopened": True, "previous_recommendation": previous},
         )
@@ -230,11 +208,11 @@ def screening_reopen(*, screening: Screening, actor, request=None) -> Screening:
     return screening
 
 
-def screening_sign(*, screening: Screening, password: str, actor, request=None) -> Screening:
+def screening_sign(*, screening: Screening, password: str, actor, context: Context = None) -> Screening:
     """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
     if not actor.check_password(password):
         audit.record(
-            action=Action.SIGN_IN_FAILED, actor=actor, request=request, obj=screening, details={"during": "signature"}
+            action=Action.SIGN_IN_FAILED, actor=actor, context=context, obj=screening, details={"during": "signature"}
         )
         raise ServiceError("That password is not correct.", field="password")
     with transaction.atomic():
@@ -249,7 +227,7 @@ def screening_sign(*, screening: Screening, password: str, actor, request=None) 
         audit.record(
             action=Action.SIGN,
             actor=actor,
-            request=request,
+            context=context,
             obj=screening,
             details={"final_level": screening.final_level},
         )
@@ -257,26 +235,35 @@ def screening_sign(*, screening: Screening, password: str, actor, request=None) 
     return screening
 
 
-def screening_amend(*, screening: Screening, actor, request=None) -> Screening:
+def amend_refusal(screening: Screening, amendments: list[Screening]) -> str | None:
+    """Why this screening cannot be amended (given its amendments), or None when it can."""
+    if not screening.is_signed:
+        return "Only a signed screening can be amended; edit the draft instead."
+    if any(a.is_signed for a in amendments):
+        # The chain stays linear: only its latest signed version can be corrected.
+        return "This screening was superseded by a signed amendment: amend the latest version."
+    return None
+
+
+def screening_amend(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Start a correction of a signed screening: a new draft with its answers, linked to it."""
     with transaction.atomic():
         original = Screening.objects.select_for_update().get(pk=screening.pk)
-        if not original.is_signed:
-            raise ServiceError("Only a signed screening can be amended; edit the draft instead.")
-        existing = original.amendments.exclude(status=Screening.Status.SIGNED).first()
+        amendments = list(original.amendments.all())
+        refusal = amend_refusal(original, amendments)
+        if refusal is not None:
+            raise ServiceError(refusal)
+        existing = next((a for a in amendments if not a.is_signed), None)
         if existing is not None:
             return existing  # one open amendment at a time
-        if original.amendments.filter(status=Screening.Status.SIGNED).exists():
-            # The chain stays linear: only its latest signed version can be corrected.
-            raise ServiceError("This screening was superseded by a signed amendment: amend the latest version.")
         amendment = Screening(client=original.client, clinician=actor, amends=original)
-        for name in ANSWER_COLUMNS:
+        for name in answers.COLUMNS:
             setattr(amendment, name, getattr(original, name))
         amendment.save()
         audit.record(
             action=Action.AMEND,
             actor=actor,
-            request=request,
+            context=context,
             obj=amendment,
             details={"amends": str(original.public_id)},
         )

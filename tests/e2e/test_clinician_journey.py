@@ -150,7 +150,7 @@ def test_withdrawal_scales_appear_only_for_their_substances(page, sign_in):
     page.goto(reverse("client_detail", args=[client.public_id]))
     page.get_by_role("button", name="Start a new screening").click()
 
-    ciwa, cows = page.locator("#ciwa-section"), page.locator("#cows-section")
+    ciwa, cows = page.locator("#alcohol-section"), page.locator("#opioids-section")
     expect(ciwa).to_be_hidden()
     expect(cows).to_be_hidden()
     page.get_by_label("Alcohol", exact=True).check()
@@ -160,7 +160,7 @@ def test_withdrawal_scales_appear_only_for_their_substances(page, sign_in):
     expect(cows).to_be_visible()
     page.get_by_label("Alcohol", exact=True).uncheck()
     expect(ciwa).to_be_hidden()
-    followup = page.locator("#cssrs-followup")
+    followup = page.locator("#cssrs-suicidal-thoughts-followup")
     expect(followup).to_be_hidden()
     answer(page, "cssrs_suicidal_thoughts", True)
     expect(followup).to_be_visible()

@@ -1,0 +1,501 @@
+"""The answer map: every questionnaire answer of DESIGN.md §2 named once, with everything derived from it.
+
+Each `Answer` is one name of §2 with its section, label, kind, range or choices, the stored
+column(s) it lives in and the `Input`s a clinician fills in to give it (an instrument's items,
+whose total is computed; a list's choices; the C-SSRS questions). The model's answer columns, the
+questionnaire form, the draft-save service, the answer pages, the exports and the FHIR Questionnaire
+all read this table, so adding a question is one row here plus its tests.
+
+"Applies when" rules — which inputs a listed substance or a yes opens up — are data on the inputs;
+`applicable`, `missing` and `clear_inapplicable` answer them for the form and the services.
+
+Pure: standard library and the sibling pure modules only (no Django), like `rules` and `instruments`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from . import instruments
+from .instruments import Item
+from .rules import Readiness, Substance
+
+
+class Kind(StrEnum):
+    """How an input is answered and stored."""
+
+    YES_NO = "yes_no"  # one nullable boolean column
+    CHOICE = "choice"  # one code column ("" when unanswered)
+    MULTI = "multi"  # one boolean column per choice (`prefix` + code)
+    SCORE = "score"  # one integer column, 0..maximum (null when unanswered)
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One thing the clinician answers. `name` is its form field and (but for MULTI) its model column."""
+
+    name: str
+    label: str
+    kind: Kind
+    choices: tuple[tuple[str, str], ...] = ()  # (code, label) for CHOICE and MULTI
+    maximum: int = 0  # SCORE: 0..maximum
+    prefix: str = ""  # MULTI: the columns are prefix + code
+    key: str = ""  # its key inside an object answer (C-SSRS)
+    when_substance: Substance | None = None  # applies only when this substance is listed
+    when_yes: str = ""  # applies only when this yes/no input is answered yes
+    optional: bool = False  # completion does not need it
+    help: str = ""
+    default_when_closed: Any = None  # the value it takes when it does not apply (None: cleared)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if self.kind is Kind.MULTI:
+            return tuple(self.prefix + code for code, _ in self.choices)
+        return (self.name,)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer of DESIGN.md §2 and how it is collected and stored."""
+
+    name: str
+    section: str
+    label: str
+    inputs: tuple[Input, ...]
+    heading: str = ""  # an instrument's heading above its items
+    column: str = ""  # the column holding the §2 value itself, when it is one column
+    maximum: int | None = None  # integer answers: 0..maximum
+    nullable: bool = False  # may be null in §2 (a withdrawal scale for a substance not listed)
+    score: Callable[[list[int]], int] | None = None  # computes the stored total from the inputs
+    instrument: str = ""  # the instrument's short name, for item answers given by instrument
+    identifier: bool = False  # identifies the person (none of §2 does; client identity is separate)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    title: str
+    answers: tuple[Answer, ...]
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return tuple(i for a in self.answers for i in a.inputs)
+
+
+def _yes_no(name: str, label: str, **kw) -> Input:
+    return Input(name, label, Kind.YES_NO, **kw)
+
+
+def _items(items: tuple[Item, ...], **kw) -> tuple[Input, ...]:
+    return tuple(Input(i.key, i.label, Kind.SCORE, maximum=i.max_score, **kw) for i in items)
+
+
+def _bool_answer(section: str, name: str, label: str, **kw) -> Answer:
+    return Answer(name, section, label, (_yes_no(name, label, **kw),), column=name)
+
+
+_ALCOHOL, _OPIOIDS, _SEDATIVES = Substance.ALCOHOL, Substance.OPIOIDS, Substance.SEDATIVES
+
+SUBSTANCE_LABELS: dict[str, str] = {
+    "alcohol": "Alcohol",
+    "opioids": "Opioids",
+    "sedatives": "Sedatives (benzodiazepines, barbiturates)",
+    "stimulants": "Stimulants",
+    "cannabis": "Cannabis",
+    "other": "Other",
+}
+MENTAL_HEALTH_CHOICES = (
+    ("none", "None"),
+    ("stable", "Diagnosed, stable with treatment"),
+    ("unstable", "Diagnosed, not currently stable"),
+)
+READINESS_CHOICES = tuple((r.value, r.value.capitalize()) for r in Readiness)
+CSSRS_BEHAVIOR_CHOICES = (
+    ("never", "Never"),
+    ("over_3_months", "Yes, over 3 months ago"),
+    ("past_3_months", "Yes, in the past 3 months"),
+)
+_FOLLOW_UP = {"when_yes": "cssrs_suicidal_thoughts", "default_when_closed": False}
+
+SECTION_TITLES: dict[str, str] = {
+    "substances": "Substances and withdrawal",
+    "medical": "Medical",
+    "severity": "Addiction severity (DSM-5)",
+    "mental_health": "Mental health and safety",
+    "readiness": "Readiness and history",
+    "home": "Home and life",
+}
+
+# One row per answer of §2, in §2 order.
+ANSWER_TABLE: tuple[Answer, ...] = (
+    Answer(
+        "substances",
+        "substances",
+        "Substances used regularly in the last 30 days",
+        (
+            Input(
+                "substances",
+                "Substances used regularly in the last 30 days",
+                Kind.MULTI,
+                choices=tuple(SUBSTANCE_LABELS.items()),
+                prefix="substance_",
+            ),
+        ),
+    ),
+    Answer(
+        "ciwa_ar",
+        "substances",
+        "CIWA-Ar total (alcohol withdrawal)",
+        _items(instruments.CIWA_AR_ITEMS, when_substance=_ALCOHOL),
+        heading="CIWA-Ar (alcohol withdrawal)",
+        column="ciwa_ar",
+        maximum=instruments.CIWA_AR_MAX,
+        nullable=True,
+        score=instruments.ciwa_ar_score,
+        instrument="ciwa_ar",
+    ),
+    Answer(
+        "cows",
+        "substances",
+        "COWS total (opioid withdrawal)",
+        _items(instruments.COWS_ITEMS, when_substance=_OPIOIDS),
+        heading="COWS (opioid withdrawal)",
+        column="cows",
+        maximum=instruments.COWS_MAX,
+        nullable=True,
+        score=instruments.cows_score,
+        instrument="cows",
+    ),
+    Answer(
+        "pawss",
+        "substances",
+        "PAWSS total (risk of complicated alcohol withdrawal)",
+        (
+            Input(
+                "pawss",
+                "PAWSS total (risk of complicated alcohol withdrawal)",
+                Kind.SCORE,
+                maximum=instruments.PAWSS_MAX,
+                when_substance=_ALCOHOL,
+                optional=True,
+                help="Prediction of Alcohol Withdrawal Severity Scale, 10 yes/no items.",
+            ),
+        ),
+        column="pawss",
+        maximum=instruments.PAWSS_MAX,
+        nullable=True,
+    ),
+    _bool_answer("substances", "withdrawal_seizure_or_dt_history", "Ever had a withdrawal seizure or delirium tremens"),
+    _bool_answer(
+        "substances",
+        "daily_sedative_use",
+        "Daily benzodiazepine or barbiturate use",
+        when_substance=_SEDATIVES,
+        default_when_closed=False,
+    ),
+    _bool_answer(
+        "substances",
+        "complicated_withdrawal_now",
+        "Seizure, delirium or new hallucinations in the current withdrawal",
+    ),
+    _bool_answer(
+        "medical", "unstable_medical_condition", "Medical condition that needs 24-hour medical or nursing monitoring"
+    ),
+    _bool_answer("medical", "pregnant", "Currently pregnant"),
+    Answer(
+        "dsm5_criteria",
+        "severity",
+        "DSM-5 criteria met in the last 12 months (primary substance)",
+        (
+            Input(
+                "dsm5_criteria",
+                "DSM-5 criteria met in the last 12 months (primary substance)",
+                Kind.MULTI,
+                choices=tuple(instruments.DSM5_LABELS.items()),
+                prefix="dsm5_",
+                optional=True,  # none met is an answer
+            ),
+        ),
+    ),
+    Answer(
+        "phq9_total",
+        "mental_health",
+        "PHQ-9 total (depression)",
+        _items(instruments.PHQ9_ITEMS),
+        heading="PHQ-9 (over the last 2 weeks: 0 not at all … 3 nearly every day)",
+        column="phq9_total",
+        maximum=instruments.PHQ9_MAX,
+        score=instruments.phq9_score,
+        instrument="phq9",
+    ),
+    # Item 9 is an input of the PHQ-9 above; this answer reads its column.
+    Answer(
+        "phq9_item9",
+        "mental_health",
+        "PHQ-9 item 9 (thoughts of death or self-harm)",
+        (),
+        column="phq9_9",
+        maximum=3,
+    ),
+    Answer(
+        "gad7_total",
+        "mental_health",
+        "GAD-7 total (anxiety)",
+        _items(instruments.GAD7_ITEMS),
+        heading="GAD-7 (over the last 2 weeks)",
+        column="gad7_total",
+        maximum=instruments.GAD7_MAX,
+        score=instruments.gad7_score,
+        instrument="gad7",
+    ),
+    Answer(
+        "mental_health_condition",
+        "mental_health",
+        "Diagnosed mental-health condition",
+        (
+            Input(
+                "mental_health_condition",
+                "Diagnosed mental-health condition",
+                Kind.CHOICE,
+                choices=MENTAL_HEALTH_CHOICES,
+            ),
+        ),
+        column="mental_health_condition",
+    ),
+    _bool_answer("mental_health", "psychotic_symptoms", "Current psychotic or manic symptoms"),
+    Answer(
+        "cssrs",
+        "mental_health",
+        "C-SSRS screener",
+        heading="C-SSRS screener",
+        inputs=(
+            _yes_no("cssrs_wish_dead", "Q1 Wished to be dead or not wake up (past month)", key="wish_dead"),
+            _yes_no(
+                "cssrs_suicidal_thoughts",
+                "Q2 Thoughts of killing oneself (past month)",
+                key="suicidal_thoughts",
+            ),
+            _yes_no("cssrs_method", "Q3 Thought about how (method)", key="method", **_FOLLOW_UP),
+            _yes_no("cssrs_intent", "Q4 Some intention of acting on the thoughts", key="intent", **_FOLLOW_UP),
+            _yes_no("cssrs_plan", "Q5 Worked out details of a plan, with intent", key="plan", **_FOLLOW_UP),
+            Input(
+                "cssrs_behavior",
+                "Q6 Ever done, started or prepared to do anything to end one's life",
+                Kind.CHOICE,
+                choices=CSSRS_BEHAVIOR_CHOICES,
+                key="behavior",
+            ),
+        ),
+    ),
+    _bool_answer("mental_health", "homicidal_ideation", "Thoughts of harming others with intent or a plan"),
+    Answer(
+        "readiness",
+        "readiness",
+        "Stage of change",
+        (Input("readiness", "Stage of change", Kind.CHOICE, choices=READINESS_CHOICES),),
+        column="readiness",
+    ),
+    _bool_answer(
+        "readiness",
+        "relapse_after_outpatient_12mo",
+        "Returned to use after outpatient or IOP treatment in the last 12 months",
+    ),
+    _bool_answer(
+        "readiness",
+        "recent_higher_level_care",
+        "Completed detox, inpatient or residential treatment in the last 30 days",
+    ),
+    _bool_answer("home", "lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs"),
+    _bool_answer("home", "home_safe", "Home is free of violence, abuse and threats"),
+    _bool_answer("home", "stable_housing", "Has stable housing"),
+    _bool_answer("home", "supportive_network", "Has family or friends who support recovery"),
+    _bool_answer("home", "work_or_school_commitments", "Work or school commitments"),
+    _bool_answer("home", "family_commitments", "Caregiving or other family duties"),
+    _bool_answer("home", "can_attend_9h_week", "Can attend at least 9 hours of sessions a week"),
+)
+
+SECTIONS: tuple[Section, ...] = tuple(
+    Section(key, title, tuple(a for a in ANSWER_TABLE if a.section == key)) for key, title in SECTION_TITLES.items()
+)
+ANSWERS: dict[str, Answer] = {a.name: a for a in ANSWER_TABLE}
+INPUTS: dict[str, Input] = {i.name: i for a in ANSWERS.values() for i in a.inputs}
+# Every stored answer column: the inputs' columns, then the stored totals.
+INPUT_COLUMNS: tuple[str, ...] = tuple(c for i in INPUTS.values() for c in i.columns)
+TOTAL_COLUMNS: tuple[str, ...] = tuple(a.column for a in ANSWERS.values() if a.score is not None)
+COLUMNS: tuple[str, ...] = INPUT_COLUMNS + TOTAL_COLUMNS
+# The instruments whose totals are computed from item inputs: answer name -> its item inputs.
+INSTRUMENTS: dict[str, tuple[Input, ...]] = {a.name: a.inputs for a in ANSWERS.values() if a.score is not None}
+# The §2 name ("phq9_item9", "cssrs.plan") of each column that holds one answer.
+ANSWER_OF_COLUMN: dict[str, str] = {
+    **{a.column: a.name for a in ANSWERS.values() if a.column},
+    **{i.name: f"{a.name}.{i.key}" for a in ANSWERS.values() if not a.column for i in a.inputs if i.key},
+}
+# The answers of §2 by kind, for the strict parser.
+MULTI_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if a.inputs and a.inputs[0].kind is Kind.MULTI)
+OBJECT_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if not a.column and len(a.inputs) > 1)
+
+
+def _blank(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# --- Stored columns <-> the §2 shape. `values` maps column names to stored values (a row or a form's output).
+
+
+def to_raw(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The §2 mapping of stored answer columns (unanswered stays None), for questionnaire.parse."""
+    raw: dict[str, Any] = {}
+    for a in ANSWERS.values():
+        if a.column:
+            raw[a.name] = _blank(values.get(a.column))
+        elif a.name in MULTI_ANSWERS:
+            (inp,) = a.inputs
+            raw[a.name] = [code for code, _ in inp.choices if values.get(inp.prefix + code)]
+        else:
+            raw[a.name] = {i.key: _blank(values.get(i.name)) for i in a.inputs}
+    return raw
+
+
+def to_columns(raw: Mapping[str, Any], items: Mapping[str, Iterable[int] | None] | None = None) -> dict[str, Any]:
+    """Column values from a §2 mapping and, optionally, item answers by instrument ('phq9': [..]); the inverse
+    of `to_raw`. Item inputs not given are None."""
+    columns: dict[str, Any] = {}
+    for a in ANSWERS.values():
+        value = raw.get(a.name)
+        if a.name in MULTI_ANSWERS:
+            (inp,) = a.inputs
+            for code, _ in inp.choices:
+                columns[inp.prefix + code] = code in (value or ())
+        elif a.column:
+            columns[a.column] = "" if value is None and _is_choice_column(a) else value
+        else:
+            for i in a.inputs:
+                v = (value or {}).get(i.key)
+                columns[i.name] = ("" if v is None else v) if i.kind is Kind.CHOICE else v
+    # Item answers last: given, they are the source (PHQ-9 item 9 included); not given, they stay unanswered.
+    for name, inputs in INSTRUMENTS.items():
+        given = (items or {}).get(ANSWERS[name].instrument)
+        for i, v in zip(inputs, given if given is not None else [None] * len(inputs), strict=True):
+            columns[i.name] = v if given is not None else columns.get(i.name)
+    return columns
+
+
+def _is_choice_column(a: Answer) -> bool:
+    return any(i.name == a.column and i.kind is Kind.CHOICE for i in a.inputs)
+
+
+def compute_totals(values: Mapping[str, Any]) -> dict[str, int | None]:
+    """Each instrument's total from its item inputs; an instrument with an unanswered item has no total."""
+    totals: dict[str, int | None] = {}
+    for name, inputs in INSTRUMENTS.items():
+        given = [values.get(i.name) for i in inputs]
+        totals[ANSWERS[name].column] = ANSWERS[name].score(given) if None not in given else None
+    return totals
+
+
+# --- "Applies when": the inputs a listed substance or a yes opens up.
+
+
+def applicable(inp: Input, values: Mapping[str, Any]) -> bool:
+    """Whether an input applies given the other inputs' values (MULTI inputs as lists of codes)."""
+    if inp.when_substance is not None and inp.when_substance.value not in (values.get("substances") or ()):
+        return False
+    return not (inp.when_yes and values.get(inp.when_yes) is not True)
+
+
+def _closed(inp: Input, values: Mapping[str, Any]) -> bool:
+    # Decided against: its substance is not listed, or its question was answered no (not merely unanswered).
+    if inp.when_substance is not None and inp.when_substance.value not in (values.get("substances") or ()):
+        return True
+    return bool(inp.when_yes) and values.get(inp.when_yes) is False
+
+
+def clear_inapplicable(values: dict[str, Any]) -> dict[str, Any]:
+    """Inputs decided against take their closed value, so a hidden stale answer never counts: a scale for a
+    substance not listed is cleared; a follow-up left blank after a no is a no."""
+    for inp in INPUTS.values():
+        if _closed(inp, values):
+            if inp.default_when_closed is None:
+                values[inp.name] = None
+            elif values.get(inp.name) is None:
+                values[inp.name] = inp.default_when_closed
+    return values
+
+
+def missing(values: Mapping[str, Any]) -> list[str]:
+    """The inputs completion still needs, in questionnaire order (MULTI inputs as lists of codes)."""
+    return [
+        i.name
+        for i in INPUTS.values()
+        if not i.optional and applicable(i, values) and values.get(i.name) in (None, "", [], ())
+    ]
+
+
+# --- Labels and errors.
+
+
+def column_label(column: str) -> str:
+    """What a stored answer column means, for people (conflict pages, data dictionaries)."""
+    for a in ANSWERS.values():
+        if column == a.column and a.score is not None:
+            return a.label
+        for i in a.inputs:
+            if i.kind is Kind.MULTI and column.startswith(i.prefix):
+                code = column.removeprefix(i.prefix)
+                return f"{i.label}: {dict(i.choices)[code]}"
+            if i.name == column:
+                return i.label
+    if column == ANSWERS["phq9_item9"].column:
+        return ANSWERS["phq9_item9"].label
+    raise KeyError(column)
+
+
+def error_input(name: str) -> str:
+    """The input where an error about a §2 name ('ciwa_ar', 'cssrs.plan') is shown: the input itself, or the
+    first item of a computed total, or the item a column-only answer reads."""
+    if "." in name:
+        parent, key = name.split(".", 1)
+        return next((i.name for i in ANSWERS[parent].inputs if i.key == key), parent)
+    a = ANSWERS.get(name)
+    if a is None:
+        return name
+    if a.column in INPUTS:
+        return a.column
+    return a.inputs[0].name if a.inputs else name
+
+
+# --- Showing answers to people: one rendering for every page and print.
+
+
+def show(value: Any, choices: tuple[tuple[str, str], ...] = ()) -> str:
+    """One stored or §2 value as text: a choice by its label, yes/no, a list by its labels."""
+    if value is None or value == "":
+        return "not answered"
+    if value is True:
+        return "Yes"
+    if value is False:
+        return "No"
+    labels = dict(choices)
+    if isinstance(value, list | tuple):
+        return ", ".join(labels.get(v, str(v).replace("_", " ")) for v in value) or "none"
+    return labels.get(value, str(value).replace("_", " ")) if isinstance(value, str) else str(value)
+
+
+def display(raw: Mapping[str, Any] | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A §2 answer mapping as sections of (label, text) rows, in questionnaire order; [] without answers."""
+    if not raw:
+        return []
+    sections = []
+    for section in SECTIONS:
+        rows = []
+        for a in section.answers:
+            value = raw.get(a.name)
+            if a.name in OBJECT_ANSWERS:
+                rows += [(i.label, show((value or {}).get(i.key), i.choices)) for i in a.inputs]
+            else:
+                rows.append((a.label, show(value, a.inputs[0].choices if a.inputs else ())))
+        sections.append((section.title, rows))
+    return sections
