@@ -1,4 +1,4 @@
-"""Dashboard numbers and server-drawn SVG charts (issue 4).
+"""Dashboard numbers (issue 4); `charts.py` draws them.
 
 Three aggregate queries over the chosen range, whatever its size: one GROUP BY over (week,
 recommended, final, decision, reason, clinician) whose few hundred rows feed every count and rate,
@@ -21,9 +21,6 @@ from .models import FLAG_FIELDS, Level, Screening
 LEVELS = tuple(Level.values)
 LEVEL_LABELS = dict(Level.choices)
 REASON_LABELS = dict(Screening.OverrideReason.choices)
-# Colours pass WCAG 3:1 against white for graphical objects; each level also has its own pattern-free
-# legend entry and the table beside the chart, so colour is never the only carrier.
-LEVEL_FILL = {"iop": "#1b6ca8", "residential": "#b35c00", "inpatient": "#8e2a4c"}
 
 
 @dataclass(frozen=True)
@@ -174,96 +171,3 @@ def build(queryset, start: dt.date, end: dt.date) -> Dashboard:
     middle = median_minutes(histogram)
     d.median_to_signature = None if middle is None else dt.timedelta(minutes=middle)
     return d
-
-
-# --- SVG geometry. Templates draw what these return; numbers only, no markup here.
-
-CHART_W, CHART_H, PAD_L, PAD_B, PAD_T = 720, 260, 48, 36, 12
-
-
-def nice_max(value: int) -> int:
-    """The smallest 1-2-5 × 10^k at or above value (at least 1), for the y axis."""
-    step = 1
-    while True:
-        for m in (1, 2, 5):
-            if m * step >= value:
-                return max(m * step, 1)
-        step *= 10
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    w: float
-    h: float
-    fill: str
-    label: str
-
-
-def stacked_bars(weeks: list[tuple[dt.date, dict[str, int]]]) -> dict:
-    """Rects for screenings per level per week, stacked iop → residential → inpatient from the axis."""
-    top = nice_max(max((sum(c.values()) for _, c in weeks), default=0))
-    plot_w, plot_h = CHART_W - PAD_L - 8, CHART_H - PAD_B - PAD_T
-    slot = plot_w / max(len(weeks), 1)
-    bar_w = max(slot * 0.7, 1)
-    bars, ticks = [], []
-    for i, (week, counts) in enumerate(weeks):
-        x = PAD_L + i * slot + (slot - bar_w) / 2
-        base = PAD_T + plot_h
-        for level in LEVELS:
-            h = plot_h * counts[level] / top
-            if h:
-                base -= h
-                bars.append(
-                    Bar(
-                        round(x, 1),
-                        round(base, 1),
-                        round(bar_w, 1),
-                        round(h, 1),
-                        LEVEL_FILL[level],
-                        f"Week of {week:%b} {week.day}: {counts[level]} {LEVEL_LABELS[level]}",
-                    )
-                )
-        if len(weeks) <= 16 or i % max(len(weeks) // 12, 1) == 0:
-            ticks.append((round(x + bar_w / 2, 1), f"{week:%b} {week.day}"))
-    step = max(top // 5, 1)  # top is 1, 2 or 5 × 10^k, so the steps are whole numbers
-    grid = [(round(PAD_T + plot_h * (1 - v / top), 1), v) for v in range(0, top + 1, step)]
-    return {
-        "w": CHART_W,
-        "h": CHART_H,
-        "bars": bars,
-        "ticks": ticks,
-        "grid": grid,
-        "left": PAD_L,
-        "right": CHART_W - 8,
-        "axis_y": PAD_T + plot_h,
-        "label_y": CHART_H - 12,
-        "legend": [(LEVEL_LABELS[lv], LEVEL_FILL[lv]) for lv in LEVELS],
-    }
-
-
-def hbars(items: list[tuple[str, float, str]], *, maximum: float | None = None, fill: str = "#1b6ca8") -> dict:
-    """Horizontal bars, one row per (label, value, value as text); labels drawn left of the bars."""
-    row, label_w, width = 26, 230, 720
-    top = maximum or max((v for _, v, _ in items), default=0) or 1
-    rows = [
-        {
-            "label": label,
-            "text": text,
-            "y": 6 + i * row,
-            "text_y": 6 + i * row + row / 2,
-            "w": round((width - label_w - 80) * value / top, 1),
-            "text_x": round(label_w + 6 + (width - label_w - 80) * value / top, 1),
-        }
-        for i, (label, value, text) in enumerate(items)
-    ]
-    return {
-        "w": width,
-        "h": 12 + row * len(items),
-        "rows": rows,
-        "label_x": label_w - 8,
-        "x": label_w,
-        "bar_h": row - 8,
-        "fill": fill,
-    }

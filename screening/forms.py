@@ -9,18 +9,21 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Div, Fieldset, Layout, Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
-from . import instruments, questionnaire
+from . import exports, instruments, questionnaire, rules
 from .models import (
     CSSRS_QUESTIONS,
     DSM5_FIELDS,
     ITEM_GROUPS,
     SUBSTANCE_FIELDS,
+    AuditEvent,
     Client,
     Level,
     Screening,
     SpecialtyGroup,
 )
+from .selectors import DateRange
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -61,7 +64,11 @@ class ClientForm(forms.ModelForm):
 
 
 class ClientSearchForm(forms.Form):
-    q = forms.CharField(label="Name or record number", max_length=100)
+    q = forms.CharField(
+        label="Name or record number",
+        max_length=100,
+        help_text="“Family, Given”, “Given Family”, or the start of a name or a record number; accents and case do not matter.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -393,3 +400,122 @@ class SignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+
+
+# --- Dates: one day field and one range check for every date filter (history, dashboard, replay, exports,
+# audit trail). A range is handed on as a `selectors.DateRange`.
+
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+PLAUSIBLE_MESSAGE = f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}."
+REVERSED_MESSAGE = "The end date must be on or after the start date."
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class DayField(forms.DateField):
+    """A day as YYYY-MM-DD (a date picker in browsers). A far-off day is a field error, being a typing
+    mistake, unless `any_day` (the exports and the audit trail read 0001-01-01 and 9999-12-31 as open ends)."""
+
+    widget = DateInput
+    default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
+
+    def __init__(self, *, any_day: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.any_day = any_day
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not self.any_day and not EARLIEST <= value <= LATEST:
+            raise ValidationError(PLAUSIBLE_MESSAGE, code="implausible")
+
+
+class DateRangeMixin:
+    """A form's two DayFields (`range_fields`, first and last day, both included) as one DateRange.
+
+    A reversed range, or one longer than `max_days`, is an error at the end field; the form is then
+    invalid, so a page lists nothing rather than everything under a filter that did not apply.
+    """
+
+    range_fields = ("start", "end")
+    max_days: int | None = None
+
+    def clean(self):
+        data = super().clean()
+        dates = self.date_range(data)
+        if dates.is_reversed:
+            self.add_error(self.range_fields[1], REVERSED_MESSAGE)
+        elif self.max_days and (dates.days or 0) > self.max_days:
+            self.add_error(self.range_fields[1], f"Choose a range of at most {self.max_days} days.")
+        return data
+
+    def date_range(self, data: dict | None = None) -> DateRange:
+        data = self.cleaned_data if data is None else data
+        first, last = self.range_fields
+        return DateRange(data.get(first), data.get(last))
+
+
+class DateRangeForm(DateRangeMixin, forms.Form):
+    """A date range in the query string (dashboard, replay)."""
+
+    start = DayField(label="From")
+    end = DayField(label="To (inclusive)")
+
+    max_days = 3660
+
+
+class ReplayForm(DateRangeForm):
+    version = forms.ChoiceField(
+        label="Rule set version",
+        choices=[(v, f"{v} — {rs.description}") for v, rs in rules.RULE_SETS.items()],
+        initial=rules.RULES_VERSION,
+    )
+
+
+class HistoryFilterForm(DateRangeMixin, forms.Form):
+    """The base form of `filters.HistoryFilter`, which adds the fields."""
+
+    range_fields = ("date_from", "date_to")
+
+
+class ExportForm(DateRangeMixin, forms.Form):
+    range_fields = ("since", "until")
+
+    since = DayField(label="From (screening date)", help_text="First day included.", any_day=True)
+    until = DayField(label="To (screening date)", help_text="Last day included.", any_day=True)
+    format = forms.ChoiceField(label="Format", choices=list(exports.FORMATS.items()), widget=forms.RadioSelect)
+    deidentified = forms.TypedChoiceField(
+        label="Identifiers",
+        choices=[("yes", "De-identified (HIPAA Safe Harbor)"), ("no", "Identified (names, record numbers, dates)")],
+        coerce=lambda v: v == "yes",
+        widget=forms.RadioSelect,
+    )
+
+
+class AuditFilterForm(DateRangeMixin, forms.Form):
+    range_fields = ("since", "until")
+
+    actor = forms.CharField(label="Who (username)", required=False, max_length=150)
+    action = forms.ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEvent.Action.choices])
+    object_type = forms.CharField(
+        label="Object type", required=False, max_length=40, help_text="For example client, screening, export."
+    )
+    object_id = forms.CharField(label="Object id", required=False, max_length=64)
+    since = DayField(label="From", required=False, any_day=True)
+    until = DayField(label="To", required=False, any_day=True)
+
+
+class DisclosureLookupForm(forms.Form):
+    record_number = forms.CharField(label="Client record number", max_length=32)
+
+    def clean_record_number(self):
+        number = self.cleaned_data["record_number"].strip()
+        client = Client.objects.filter(record_number=number).first()
+        if client is None:
+            raise forms.ValidationError("No client has this record number.")
+        self.client = client
+        return number

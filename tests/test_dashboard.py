@@ -1,4 +1,4 @@
-"""Dashboard: numbers against hand-computed ones, charts and tables, access, bad input."""
+"""Dashboard: numbers against hand-computed ones, the page's charts and tables, access, bad input."""
 
 import datetime as dt
 
@@ -90,27 +90,6 @@ def test_median_minutes_from_histogram(histogram, expected):
 
 def test_rate_without_decisions_is_none():
     assert dashboard.Rate("x", 0, 0).percent is None
-
-
-@pytest.mark.parametrize(("value", "expected"), [(0, 1), (1, 1), (3, 5), (7, 10), (11, 20), (120, 200), (501, 1000)])
-def test_nice_max_rounds_up_to_1_2_5(value, expected):
-    assert dashboard.nice_max(value) == expected
-
-
-@pytest.mark.parametrize(("peak", "labels"), [(2, [0, 1, 2]), (4, [0, 1, 2, 3, 4, 5]), (37, [0, 10, 20, 30, 40, 50])])
-def test_stacked_bars_grid_labels_are_whole_steps(peak, labels):
-    chart = dashboard.stacked_bars([(MONDAY, {"iop": peak, "residential": 0, "inpatient": 0})])
-
-    assert [v for _, v in chart["grid"]] == labels
-
-
-def test_stacked_bars_heights_are_proportional():
-    chart = dashboard.stacked_bars([(MONDAY, {"iop": 5, "residential": 0, "inpatient": 5})])
-
-    iop, inpatient = chart["bars"]
-    assert iop.h == inpatient.h
-    assert iop.y > inpatient.y  # iop at the bottom, inpatient stacked above
-    assert round(iop.h + inpatient.h, 1) == chart["axis_y"] - 12  # 10 of a 10-high axis fills the plot
 
 
 @pytest.fixture

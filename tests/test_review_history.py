@@ -195,7 +195,7 @@ def test_history_page_out_of_range_shows_last_page(admin_client_, three):
 
 
 def test_history_count_is_capped(admin_client_, three, monkeypatch):
-    monkeypatch.setattr("screening.views.review.COUNT_CAP", 2)
+    monkeypatch.setattr("screening.selectors.COUNT_CAP", 2)
 
     response = admin_client_.get(reverse(URL))
 
@@ -266,3 +266,22 @@ def test_dashboard_far_off_date_is_a_field_error(admin_client_):
 
     assert response.status_code == 200
     assert "Enter a date between" in response.content.decode()
+
+
+@pytest.mark.parametrize("term", ["Zephyrine, Quill", "zephyrine, qu", "QUILL ZEPHYRINE", "zéphyr", "r-42"])
+def test_history_search_finds_what_the_client_search_finds(admin_client_, three, term):
+    residential = three[2]
+    ClientFactory(given_name="Quillon", family_name="Other", record_number="R-9")  # a near miss, never screened
+
+    history = admin_client_.post(reverse(URL), {"q": term})
+    clients = admin_client_.post(reverse("client_list"), {"q": term})
+
+    assert ids(history) == [residential.pk]
+    assert [c.pk for c in clients.context["results"]] == [residential.client_id]
+
+
+def test_history_reversed_range_says_so_at_the_end_date_like_every_date_filter(admin_client_, three):
+    response = admin_client_.get(reverse(URL), {"date_from": "2026-11-20", "date_to": "2026-11-01"})
+
+    assert response.context["filter"].form.errors["date_to"] == ["The end date must be on or after the start date."]
+    assert ids(response) == []

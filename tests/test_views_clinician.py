@@ -156,7 +156,8 @@ def test_client_list_query_count_is_constant(clinician_client, clinician, django
     for _ in range(3):
         ClientFactory(created_by=clinician)
     clinician_client.get(reverse("client_list"))  # warm the session
-    with django_assert_num_queries(7) as few:
+    # session, user, perms (2), roles, one page of clients: no COUNT(*) (the list pages from a cursor)
+    with django_assert_num_queries(6) as few:
         clinician_client.get(reverse("client_list"))
     for _ in range(20):
         ClientFactory(created_by=clinician)
@@ -445,3 +446,95 @@ def test_403_page_explains_and_links_home(auditor_client):
 
     assert response.status_code == 403
     assert "Your role does not include this page" in response.content.decode()
+
+
+# --- The client list and the client search (screening.selectors)
+
+
+def found(response) -> list[str]:
+    return [c.record_number for c in response.context["results"]]
+
+
+@pytest.fixture
+def muller(clinician):
+    ClientFactory(given_name="José", family_name="Müller", record_number="R-100", created_by=clinician)
+    ClientFactory(given_name="Harper", family_name="Quill", record_number="R-200", created_by=clinician)
+
+
+@pytest.mark.parametrize("term", ["Müller, José", "muller, jo", "Jose Muller", "MÜLLER", "jos", "r-10"])
+def test_client_search_ignores_accents_and_case_in_every_form(clinician_client, muller, term):
+    response = clinician_client.post(reverse("client_list"), {"q": term})
+
+    assert found(response) == ["R-100"]
+
+
+def test_client_search_says_when_more_match_than_shown(clinician_client, clinician, monkeypatch):
+    monkeypatch.setattr("screening.selectors.SEARCH_LIMIT", 2)
+    for _ in range(3):
+        ClientFactory(family_name="Same", created_by=clinician)
+
+    response = clinician_client.post(reverse("client_list"), {"q": "same"})
+
+    assert len(found(response)) == 2
+    assert "More than 2 clients match" in response.content.decode()
+
+
+def test_client_list_pages_newest_first_through_uuid_cursors(clinician_client, clinician, monkeypatch):
+    monkeypatch.setattr("screening.selectors.CLIENTS_PER_PAGE", 2)
+    made = [ClientFactory(created_by=clinician) for _ in range(5)]
+    newest_first = [c.public_id for c in reversed(made)]
+
+    first = clinician_client.get(reverse("client_list")).context["page"]
+    second = clinician_client.get(reverse("client_list"), {"after": first.older}).context["page"]
+    third = clinician_client.get(reverse("client_list"), {"after": second.older}).context["page"]
+    back = clinician_client.get(reverse("client_list"), {"before": third.newer}).context["page"]
+
+    assert [c.public_id for c in first.clients + second.clients + third.clients] == newest_first
+    assert (first.first, first.newer, third.older) == (True, None, None)
+    assert [c.public_id for c in back.clients] == [c.public_id for c in second.clients]
+    assert back.newer == second.newer and back.older == second.older
+
+
+@pytest.mark.parametrize("cursor", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"], ids=["malformed", "unknown"])
+def test_client_list_bad_cursor_shows_the_newest_page(clinician_client, clinician, cursor):
+    newest = ClientFactory(created_by=clinician)
+
+    response = clinician_client.get(reverse("client_list"), {"after": cursor})
+
+    assert response.status_code == 200
+    assert response.context["page"].first and response.context["page"].clients == [newest]
+
+
+def test_client_list_links_carry_uuids_never_names_or_record_numbers(clinician_client, clinician, monkeypatch):
+    monkeypatch.setattr("screening.selectors.CLIENTS_PER_PAGE", 1)
+    older = ClientFactory(given_name="Wren", family_name="Lark", record_number="R-OLD", created_by=clinician)
+    ClientFactory(created_by=clinician)
+
+    html = clinician_client.get(reverse("client_list")).content.decode()
+
+    assert f'href="?after={older.public_id}"' not in html  # the cursor is the last row shown, not the next one
+    assert 'rel="next"' in html
+    for text in ("R-OLD", "Wren", "Lark", "R-", "T-"):
+        assert f"after={text}" not in html and f"before={text}" not in html
+
+
+def test_client_list_later_page_and_search_query_counts_are_constant(
+    clinician_client, clinician, django_assert_num_queries, monkeypatch
+):
+    monkeypatch.setattr("screening.selectors.CLIENTS_PER_PAGE", 2)
+    for _ in range(3):
+        ClientFactory(family_name="Same", created_by=clinician)
+    cursor = clinician_client.get(reverse("client_list")).context["page"].older
+    # session, user, perms (2), roles, the cursor's row, one page of clients
+    with django_assert_num_queries(7):
+        clinician_client.get(reverse("client_list"), {"after": cursor})
+    # session, user, perms (2), roles, the matches (one query, however the term is written)
+    with django_assert_num_queries(6):
+        clinician_client.post(reverse("client_list"), {"q": "Same, Giv"})
+    for _ in range(30):
+        ClientFactory(family_name="Same", created_by=clinician)
+
+    with django_assert_num_queries(7):
+        clinician_client.get(reverse("client_list"), {"after": cursor})
+    with django_assert_num_queries(6):
+        clinician_client.post(reverse("client_list"), {"q": "Same, Giv"})

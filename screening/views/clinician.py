@@ -7,62 +7,36 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from .. import audit, instruments, questionnaire, rules, services
+from .. import audit, instruments, questionnaire, rules, selectors, services
 from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..models import AuditEvent, Client, Screening, SpecialtyGroup
-
-CLIENTS_PER_PAGE = 25
-SEARCH_LIMIT = 50
 
 
 @login_required
 def home(request):
     unfinished = []
     if request.user.has_perm("screening.change_screening"):
-        unfinished = list(
-            Screening.objects.filter(clinician=request.user)
-            .exclude(status=Screening.Status.SIGNED)
-            .select_related("client")
-            .order_by("-updated_at")[:20]
-        )
+        unfinished = selectors.unfinished_screenings(request.user)
     return render(request, "screening/home.html", {"unfinished": unfinished})
 
 
 @login_required
 @permission_required("screening.view_client", raise_exception=True)
 def client_list(request):
-    """Recent clients; a search by name or record number is a POST so no name ever sits in a URL."""
+    """Clients, newest first, a page at a time from a cursor (a client's UUID); a search by name or record
+    number is a POST so no name ever sits in a URL."""
     search = ClientSearchForm(request.POST or None)
-    results = None
+    context = {"search": search, "results": None, "page": None, "search_limit": selectors.SEARCH_LIMIT}
     if request.method == "POST" and search.is_valid():
-        term = search.cleaned_data["q"].strip()
-        parts = term.split()
-        query = Q(record_number__iexact=term)
-        name_query = Q()
-        for part in parts:
-            name_query &= Q(given_name__icontains=part) | Q(family_name__icontains=part)
-        results = list(Client.objects.filter(query | name_query).order_by("family_name", "given_name")[:SEARCH_LIMIT])
-        page = None
+        found = selectors.client_search(search.cleaned_data["q"])
+        context.update(results=found.clients, more=found.more)
     else:
-        page = Paginator(Client.objects.order_by("-created_at", "-id"), CLIENTS_PER_PAGE).get_page(
-            request.GET.get("page")
-        )
-    return render(
-        request,
-        "screening/client_list.html",
-        {
-            "search": search,
-            "results": results,
-            "page": page,
-            "search_limit": SEARCH_LIMIT,
-        },
-    )
+        context["page"] = selectors.client_page(after=request.GET.get("after"), before=request.GET.get("before"))
+    return render(request, "screening/client_list.html", context)
 
 
 @login_required
@@ -80,10 +54,8 @@ def client_create(request):
 @permission_required("screening.view_client", raise_exception=True)
 def client_detail(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
-    screenings = list(
-        client.screenings.select_related("clinician", "signed_by", "amends").order_by("-created_at", "-id")
-    )
-    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=client)
+    screenings = selectors.client_screenings(client)
+    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=client)
     return render(request, "screening/client_detail.html", {"client": client, "screenings": screenings})
 
 

@@ -1,7 +1,8 @@
 """Admin review pages (issue 4): history, one screening's review, dashboard, what-if replay.
 
-Views only do HTTP: the filters live in `filters.py`, the numbers in `dashboard.py` and
-`replay.py`. Every page needs `screening.review_history` (the admin role).
+Views only do HTTP: the filters live in `filters.py`, the reads in `selectors.py`, the numbers in
+`dashboard.py` and `replay.py`, the chart geometry in `charts.py`. Every page needs
+`screening.review_history` (the admin role).
 """
 
 from __future__ import annotations
@@ -9,46 +10,25 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Prefetch
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from .. import audit, questionnaire, rules
+from .. import answers, audit, charts, rules, selectors
 from .. import dashboard as dash
 from .. import replay as replay_mod
-from ..filters import DateRangeForm, HistoryFilter, ReplayForm
+from ..filters import HistoryFilter
+from ..forms import DateRangeForm, ReplayForm
 from ..models import FLAG_FIELDS, AuditEvent, Screening
 
 review_required = permission_required("screening.review_history", raise_exception=True)
 
 PAGE_SIZES = (25, 50, 100)
-# The history never counts past this many matches, and never pages past it: a COUNT(*) or an
-# OFFSET over a million rows would grow with the table on every page load. Past the cap the page
-# says "more than 1,000" and asks for a narrower filter.
-COUNT_CAP = 1000
-MAX_OFFSET = 10_000
 # The web replay runs inside a request; larger ranges go to `manage.py replay_rules`.
 WEB_REPLAY_LIMIT = 200_000
 FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}
-LIST_COLUMNS = (
-    "public_id",
-    "created_at",
-    "status",
-    "recommended_level",
-    "final_level",
-    "decision",
-    "override_reason",
-    "rules_version",
-    "signed_at",
-    "amends_id",
-    *FLAG_FIELDS.values(),
-    "client__given_name",
-    "client__family_name",
-    "client__record_number",
-    "clinician__username",
-)
 
 
 def _int(value, default: int) -> int:
@@ -81,34 +61,22 @@ def history(request):
 
     base = Screening.objects.completed_or_signed().select_related("client", "clinician")
     filterset = HistoryFilter(data, queryset=base)
-    rows, count, capped, number, last = [], 0, False, 1, 1
+    page = selectors.HistoryPage(rows=[], count=0, capped=False, number=1, last=1)
     valid = filterset.is_valid()
     if valid:
-        qs = filterset.qs
-        count = qs.order_by()[: COUNT_CAP + 1].count()
-        capped = count > COUNT_CAP
-        reachable = min(count, COUNT_CAP) if not capped else MAX_OFFSET
-        last = max((reachable + per_page - 1) // per_page, 1)
-        number = min(max(_int(page_param, 1), 1), last)
-        offset = (number - 1) * per_page
-        # Deferred join: page through ids alone (an index-only scan of screening_review_idx, even at
-        # a deep offset), then load just those rows with just the columns the table shows.
-        ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
-        # An amended screening stays in the history (signed records are immutable), marked as superseded.
-        superseded = Exists(Screening.objects.filter(amends=OuterRef("pk")))
-        by_id = {s.pk: s for s in base.filter(pk__in=ids).only(*LIST_COLUMNS).annotate(superseded=superseded)}
-        rows = [by_id[pk] for pk in ids]
-        for s in rows:
+        page = selectors.history_page(filterset.qs, page=_int(page_param, 1), per_page=per_page)
+        for s in page.rows:
             s.flag_labels = [FLAG_LABELS[code] for code in s.flags]
         audit.record(
             action=AuditEvent.Action.VIEW,
-            request=request,
+            actor=request.user,
+            context=request.audit,
             object_type="history",
             details={
                 "filters": {k: v for k, v in data.items() if k != "q" and v},
                 "search": bool(data.get("q")),
-                "page": number,
-                "rows": len(rows),
+                "page": page.number,
+                "rows": len(page.rows),
             },
         )
     query = data.copy()
@@ -119,20 +87,20 @@ def history(request):
         {
             "filter": filterset,
             "valid": valid,
-            "rows": rows,
-            "count": count,
-            "count_cap": COUNT_CAP,
-            "capped": capped,
-            "number": number,
-            "last": last,
-            "pages": _page_window(number, last),
+            "rows": page.rows,
+            "count": page.count,
+            "count_cap": selectors.COUNT_CAP,
+            "capped": page.capped,
+            "number": page.number,
+            "last": page.last,
+            "pages": _page_window(page.number, page.last),
             "per_page": per_page,
             "page_sizes": PAGE_SIZES,
             "searching": searching,
             "search": data.get("q", ""),
             "query": query.urlencode(),
-            "first_row": (number - 1) * per_page + 1,
-            "last_row": (number - 1) * per_page + len(rows),
+            "first_row": (page.number - 1) * per_page + 1,
+            "last_row": (page.number - 1) * per_page + len(page.rows),
             "flag_labels": FLAG_LABELS,
             "sorts": _sort_links(query),
         },
@@ -159,65 +127,6 @@ def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
     return links
 
 
-def _chain(screening: Screening) -> list[Screening]:
-    """The amendment chain this screening belongs to, oldest first: the original and every amendment."""
-    root = screening
-    seen = {root.pk}
-    while root.amends_id is not None and root.amends_id not in seen:  # chains are short: one query a step
-        root = Screening.objects.only("id", "amends_id").get(pk=root.amends_id)
-        seen.add(root.pk)
-    chain, frontier = [], [root.pk]
-    while frontier:
-        level = list(
-            Screening.objects.filter(pk__in=frontier)
-            .select_related("signed_by")
-            .only(
-                "id",
-                "public_id",
-                "status",
-                "created_at",
-                "signed_at",
-                "signed_by__username",
-                "amends_id",
-                "recommended_level",
-                "final_level",
-            )
-            .order_by("created_at", "id")
-        )
-        chain.extend(level)
-        frontier = list(Screening.objects.filter(amends_id__in=[s.pk for s in level]).values_list("pk", flat=True))
-    return chain
-
-
-def _answer_sections(snapshot: dict | None) -> list[tuple[str, list[tuple[str, str]]]]:
-    if not snapshot:
-        return []
-    sections = []
-    for _key, title, names in questionnaire.SECTIONS:
-        items = []
-        for name in names:
-            value = snapshot.get(name)
-            if name == "cssrs" and isinstance(value, dict):
-                for q, label in questionnaire.CSSRS_LABELS.items():
-                    items.append((label, _show(value.get(q))))
-                continue
-            items.append((questionnaire.FIELD_LABELS.get(name, name), _show(value)))
-        sections.append((title, items))
-    return sections
-
-
-def _show(value) -> str:
-    if value is None:
-        return "—"
-    if value is True:
-        return "Yes"
-    if value is False:
-        return "No"
-    if isinstance(value, list):
-        return ", ".join(str(v).replace("_", " ") for v in value) or "none"
-    return str(value).replace("_", " ")
-
-
 @login_required
 @review_required
 def review_screening(request, public_id):
@@ -227,21 +136,20 @@ def review_screening(request, public_id):
         ),
         public_id=public_id,
     )
-    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
-    events = AuditEvent.objects.filter(object_type="screening", object_id=str(screening.public_id)).order_by("id")
+    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
     return render(
         request,
         "screening/review_screening.html",
         {
             "s": screening,
-            "sections": _answer_sections(screening.answers_snapshot),
+            "sections": answers.display(screening.answers_snapshot),
             "recommendation": screening.recommendation or {},
             "pathway": [
                 step.replace("_", " ").capitalize() for step in (screening.recommendation or {}).get("pathway", [])
             ],
             "flags": [(code, rules.FLAG_TEXT.get(code, code)) for code in screening.flags],
-            "chain": _chain(screening),
-            "events": list(events),
+            "chain": selectors.amendment_chain(screening),
+            "events": list(selectors.object_events(screening)),
         },
     )
 
@@ -268,17 +176,16 @@ def dashboard(request):
     form = DateRangeForm(request.GET if "start" in request.GET or "end" in request.GET else _default_range(today))
     context = {"form": form, "presets": _presets(today), "d": None}
     if form.is_valid():
-        since, until = form.bounds()
-        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
-        d = dash.build(Screening.objects.filter(created_at__gte=since, created_at__lt=until), start, end)
+        dates = form.date_range()
+        d = dash.build(Screening.objects.created_in(dates), dates.start, dates.end)
         context.update(
             d=d,
-            weekly=dash.stacked_bars(d.weeks),
-            clinician_chart=dash.hbars([(r.label, r.percent or 0, _pct(r)) for r in d.by_clinician], maximum=100),
-            reason_chart=dash.hbars([(label, n, f"{n:,}") for label, n in d.by_reason], fill="#8e2a4c"),
-            flag_chart=dash.hbars(
+            weekly=charts.stacked_bars(d.weeks, dash.LEVEL_LABELS),
+            clinician_chart=charts.hbars([(r.label, r.percent or 0, _pct(r)) for r in d.by_clinician], maximum=100),
+            reason_chart=charts.hbars([(label, n, f"{n:,}") for label, n in d.by_reason], fill=charts.PLUM),
+            flag_chart=charts.hbars(
                 [(label, n, f"{n:,} ({100 * n / d.total:.0f}%)" if d.total else "0") for label, n in d.flags],
-                fill="#b35c00",
+                fill=charts.ORANGE,
             ),
             levels=dash.LEVEL_LABELS,
             median=_duration(d.median_to_signature),
@@ -312,9 +219,9 @@ def replay(request):
     form = ReplayForm(request.GET if bound else None, initial={**_default_range(today), "version": rules.RULES_VERSION})
     context = {"form": form, "result": None, "too_many": None, "levels": dash.LEVEL_LABELS}
     if bound and form.is_valid():
-        since, until = form.bounds()
+        dates = form.date_range()
         version = form.cleaned_data["version"]
-        qs = replay_mod.in_range(since, until)
+        qs = replay_mod.in_range(dates.since, dates.until)
         size = qs.completed_or_signed().count()
         if size > WEB_REPLAY_LIMIT:
             context["too_many"] = size
@@ -323,7 +230,8 @@ def replay(request):
             context["result"] = result
             audit.record(
                 action=AuditEvent.Action.VIEW,
-                request=request,
+                actor=request.user,
+                context=request.audit,
                 object_type="replay",
                 details={
                     "version": version,
