@@ -178,8 +178,6 @@ COWS_BANDS = (
 DSM5_BANDS = ((0, "none"), (2, "mild"), (4, "moderate"), (6, "severe"))  # APA DSM-5 2013
 PAWSS_BANDS = ((0, "low"), (4, "high"))  # Maldonado 2014
 
-CSSRS_LEVELS = ("none", "low", "moderate", "high")  # Columbia Lighthouse Project screener triage
-
 
 def band_table(bands: tuple[tuple[int, str], ...], maximum: int) -> tuple[str, ...]:
     """The band label of every total from 0 to maximum, for O(1) lookup."""
@@ -194,44 +192,9 @@ DSM5_BAND_BY_COUNT = band_table(DSM5_BANDS, len(Dsm5Criterion))
 PAWSS_BAND_BY_TOTAL = band_table(PAWSS_BANDS, PAWSS_MAX)
 
 
-def _band(total: int, table: tuple[str, ...], name: str) -> str:
-    if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total < len(table):
-        raise ValueError(f"{name} total must be an integer from 0 to {len(table) - 1}, got {total!r}")
-    return table[total]
-
-
-def phq9_band(total: int) -> str:
-    """Severity band of a PHQ-9 total (0-27)."""
-    return _band(total, PHQ9_BAND_BY_TOTAL, "PHQ-9")
-
-
-def gad7_band(total: int) -> str:
-    """Severity band of a GAD-7 total (0-21)."""
-    return _band(total, GAD7_BAND_BY_TOTAL, "GAD-7")
-
-
-def ciwa_ar_band(total: int | None) -> str | None:
-    """Alcohol-withdrawal band of a CIWA-Ar total (0-67); None when not assessed."""
-    return None if total is None else _band(total, CIWA_AR_BAND_BY_TOTAL, "CIWA-Ar")
-
-
-def cows_band(total: int | None) -> str | None:
-    """Opioid-withdrawal band of a COWS total (0-48); None when not assessed."""
-    return None if total is None else _band(total, COWS_BAND_BY_TOTAL, "COWS")
-
-
-def pawss_band(total: int | None) -> str | None:
-    """Complicated-withdrawal risk band of a PAWSS total (0-10); None when not assessed."""
-    return None if total is None else _band(total, PAWSS_BAND_BY_TOTAL, "PAWSS")
-
-
-def dsm5_band(count: int) -> str:
-    """SUD severity from the number of DSM-5 criteria met (0-11)."""
-    return _band(count, DSM5_BAND_BY_COUNT, "DSM-5 criteria count")
-
-
 def cssrs_risk(answers: Cssrs) -> str:
-    """Triage level of the C-SSRS screener: the highest that matches."""
+    """Triage level of the C-SSRS screener (none, low, moderate, high): the highest that matches."""
+    # Columbia Lighthouse Project screener triage.
     if answers.intent or answers.plan or answers.behavior == CssrsBehavior.PAST_3_MONTHS:
         return "high"
     if answers.method or answers.behavior == CssrsBehavior.OVER_3_MONTHS:

@@ -1,4 +1,5 @@
-"""Level-of-care rules (DESIGN.md §4): validated answers in, a recommendation out.
+"""Level-of-care rules (DESIGN.md §4): validated answers in, a recommendation out, with the
+six-domain risk summary of §10; and the override policy of §5.
 
 Pure: standard library and the sibling pure module `instruments` only — no Django, no
 clock, no I/O. Every rule is one row of a table; a rule set version is data (a name and its
@@ -7,9 +8,9 @@ thresholds), so a medical director can issue a new version without editing an ol
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
 from . import instruments
@@ -119,15 +120,18 @@ class Answers:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The cut-offs a rule set version uses. Defaults are version 2026.11."""
+    """The cut-offs of a rule set version. No defaults: every registered version states each one."""
 
-    ciwa_ar_detox: int = 10  # ASAM 2020 alcohol withdrawal guideline: moderate (10-18) or worse
-    cows_detox: int = 13  # Wesson & Ling 2003: moderate opioid withdrawal (13-24) or worse
-    pawss_detox: int = 4  # Maldonado 2014: PAWSS >= 4 is high risk of complicated withdrawal
-    dsm5_severe: int = 6  # APA DSM-5 2013: 6 or more criteria is severe SUD
-    dsm5_moderate: int = 4  # APA DSM-5 2013: 4-5 criteria is moderate SUD
-    phq9_severe: int = 20  # Kroenke 2001: 20-27 is severe depression
-    gad7_severe: int = 15  # Spitzer 2006: 15-21 is severe anxiety
+    ciwa_ar_detox: int  # ASAM 2020 alcohol withdrawal guideline: moderate (10-18) or worse
+    cows_detox: int  # Wesson & Ling 2003: moderate opioid withdrawal (13-24) or worse
+    pawss_detox: int  # Maldonado 2014: PAWSS >= 4 is high risk of complicated withdrawal
+    dsm5_severe: int  # APA DSM-5 2013: 6 or more criteria is severe SUD
+    dsm5_moderate: int  # APA DSM-5 2013: 4-5 criteria is moderate SUD
+    dsm5_mild: int  # APA DSM-5 2013: 2 criteria is the diagnostic threshold (mild SUD); fewer is below IOP
+    phq9_severe: int  # Kroenke 2001: 20-27 is severe depression
+    gad7_severe: int  # Spitzer 2006: 15-21 is severe anxiety
+    # PHQ-9 instructions (Kroenke, Spitzer & Williams 2001): any positive item 9 answer needs a risk assessment.
+    phq9_item9_safety_review: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +143,40 @@ class RuleSet:
     description: str
 
 
+# Each version is written out in full, never derived from another: a new threshold must be
+# stated by every version, and reading one entry tells the whole policy of that version.
 RULE_SETS: MappingProxyType[str, RuleSet] = MappingProxyType(
     {
         "2026.11": RuleSet(
             "2026.11",
-            Thresholds(),
+            Thresholds(
+                ciwa_ar_detox=10,
+                cows_detox=13,
+                pawss_detox=4,
+                dsm5_severe=6,
+                dsm5_moderate=4,
+                dsm5_mild=2,
+                phq9_severe=20,
+                gad7_severe=15,
+                phq9_item9_safety_review=1,
+            ),
             "Program policy of November 2026 (DESIGN.md §4).",
         ),
         "2027.01": RuleSet(
             "2027.01",
-            # ASAM 2020 "severe" alcohol withdrawal band (CIWA-Ar 19-67) as the inpatient detox line;
-            # moderate withdrawal (10-18) is left to ambulatory management. Proposed, for what-if replay.
-            Thresholds(ciwa_ar_detox=19),
+            Thresholds(
+                # ASAM 2020 "severe" alcohol withdrawal band (CIWA-Ar 19-67) as the inpatient detox line;
+                # moderate withdrawal (10-18) is left to ambulatory management. Proposed, for what-if replay.
+                ciwa_ar_detox=19,
+                cows_detox=13,
+                pawss_detox=4,
+                dsm5_severe=6,
+                dsm5_moderate=4,
+                dsm5_mild=2,
+                phq9_severe=20,
+                gad7_severe=15,
+                phq9_item9_safety_review=1,
+            ),
             "Proposal: inpatient alcohol detox only at the ASAM 2020 severe CIWA-Ar band (19 or more).",
         ),
     }
@@ -378,6 +404,14 @@ IOP_REASONS: tuple[IopReason, ...] = (
 )
 
 
+# The program's goals for an IOP outcome (DESIGN.md §1), shown on the recommendation page.
+IOP_GOALS: tuple[str, ...] = (
+    "Establish support mechanisms",
+    "Help with relapse management",
+    "Build coping strategies",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     code: str
@@ -396,6 +430,241 @@ class Bands:
     cssrs: str
 
 
+# Six-domain risk summary (DESIGN.md §10). It explains the recommendation and never changes it:
+# `evaluate` decides level, flags and pathway first, then rates each domain from the rules that
+# held and from the signals below.
+
+
+class Domain(StrEnum):
+    """The six domains of the risk summary, in the order they are shown."""
+
+    WITHDRAWAL = "withdrawal"
+    PHYSICAL = "physical"
+    MENTAL = "mental"
+    READINESS = "readiness"
+    CONTINUED_USE = "continued_use"
+    ENVIRONMENT = "environment"
+
+
+class Rating(IntEnum):
+    """A domain's risk rating; the JSON label is the lower-case name."""
+
+    NONE = 0
+    LOW = 1
+    MODERATE = 2
+    HIGH = 3
+    SEVERE = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+RATING_LABELS: tuple[str, ...] = tuple(r.label for r in Rating)  # indexed by rating
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    """One row of the domain table: the answers a domain draws on and the rules that belong to it."""
+
+    domain: Domain
+    title: str
+    answers: tuple[str, ...]
+    rules: tuple[str, ...]  # rule codes, in the order evidence lists them
+
+
+DOMAINS: tuple[DomainRow, ...] = (
+    DomainRow(
+        Domain.WITHDRAWAL,
+        "Withdrawal and intoxication",
+        (
+            "substances",
+            "ciwa_ar",
+            "cows",
+            "pawss",
+            "withdrawal_seizure_or_dt_history",
+            "daily_sedative_use",
+            "complicated_withdrawal_now",
+        ),
+        (
+            "DETOX_COMPLICATED",
+            "DETOX_ALCOHOL",
+            "DETOX_OPIOID",
+            "DETOX_HIGH_RISK_HISTORY",
+            "DETOX_PAWSS",
+            "DETOX_SEDATIVES",
+        ),
+    ),
+    DomainRow(
+        Domain.PHYSICAL,
+        "Physical health",
+        ("unstable_medical_condition", "pregnant"),
+        # DETOX_PREGNANCY is a physical-health risk only: it says nothing about withdrawal severity.
+        ("MEDICAL_UNSTABLE", "DETOX_PREGNANCY"),
+    ),
+    DomainRow(
+        Domain.MENTAL,
+        "Mental health and safety",
+        (
+            "phq9_total",
+            "phq9_item9",
+            "gad7_total",
+            "mental_health_condition",
+            "psychotic_symptoms",
+            "cssrs",
+            "homicidal_ideation",
+        ),
+        (
+            "EMERGENCY_SUICIDE_RISK",
+            "EMERGENCY_HOMICIDE_RISK",
+            "DEPRESSION_SEVERE",
+            "ANXIETY_SEVERE",
+            "PSYCHOSIS",
+            "MENTAL_HEALTH_UNSTABLE",
+        ),
+    ),
+    DomainRow(Domain.READINESS, "Readiness for change", ("readiness",), ()),
+    DomainRow(
+        Domain.CONTINUED_USE,
+        "Risk of continued use",
+        ("dsm5_criteria", "relapse_after_outpatient_12mo", "recent_higher_level_care"),
+        ("SEVERE_SUD", "RELAPSE_AFTER_OUTPATIENT"),
+    ),
+    DomainRow(
+        Domain.ENVIRONMENT,
+        "Recovery environment",
+        (
+            "lives_with_substance_users",
+            "home_safe",
+            "stable_housing",
+            "supportive_network",
+            "work_or_school_commitments",
+            "family_commitments",
+            "can_attend_9h_week",
+        ),
+        ("HOME_SUBSTANCE_USE", "HOME_UNSAFE", "HOUSING_UNSTABLE", "NO_SUPPORT_MODERATE_SUD"),
+    ),
+)
+
+
+def rule_rating(rule: Rule) -> Rating:
+    """The rating a rule gives its domain when it holds: severe if it raises an emergency referral."""
+    if rule.flag is Flag.EMERGENCY_REFERRAL:
+        return Rating.SEVERE
+    return Rating.HIGH if rule.level is Level.INPATIENT else Rating.MODERATE
+
+
+SignalPredicate = Callable[[Answers, _Facts, Bands, Thresholds], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Equals:
+    """A signal condition that one answer or one band has a given value."""
+
+    source: str  # "answers" or "bands"
+    name: str
+    value: object
+
+    def __call__(self, a: Answers, f: _Facts, b: Bands, t: Thresholds) -> bool:
+        return getattr(a if self.source == "answers" else b, self.name) == self.value
+
+
+def answer_is(name: str, value: object) -> Equals:
+    """The condition that answer `name` (DESIGN.md §2) is `value`."""
+    return Equals("answers", name, value)
+
+
+def band_is(name: str, label: str) -> Equals:
+    """The condition that the §3 band `name` is `label`."""
+    return Equals("bands", name, label)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One signal of DESIGN.md §10: an answer or band that rates its domain at least `rating`."""
+
+    domain: Domain
+    rating: Rating
+    predicate: SignalPredicate | Equals = field(repr=False)
+    text: str  # the evidence shown to the clinician, with {placeholders} for Thresholds fields
+
+
+_MOD, _LOW = Rating.MODERATE, Rating.LOW
+
+# In table order: a domain's moderate signals, then its low signals. They read the answers and
+# the §3 bands whatever the level and the flags.
+SIGNALS: tuple[Signal, ...] = (
+    Signal(Domain.WITHDRAWAL, _MOD, band_is("cows", "mild"), "COWS band mild"),
+    Signal(
+        Domain.WITHDRAWAL,
+        _LOW,
+        lambda a, f, b, t: f.alcohol or f.opioids or f.sedatives,
+        "Alcohol, opioids or sedatives listed",
+    ),
+    Signal(
+        Domain.WITHDRAWAL,
+        _LOW,
+        answer_is("withdrawal_seizure_or_dt_history", True),
+        "History of withdrawal seizure or delirium tremens",
+    ),
+    Signal(Domain.PHYSICAL, _LOW, answer_is("pregnant", True), "Pregnant"),
+    Signal(Domain.MENTAL, _MOD, band_is("phq9", "moderate"), "PHQ-9 band moderate"),
+    Signal(Domain.MENTAL, _MOD, band_is("phq9", "moderately_severe"), "PHQ-9 band moderately severe"),
+    Signal(Domain.MENTAL, _MOD, band_is("gad7", "moderate"), "GAD-7 band moderate"),
+    Signal(
+        Domain.MENTAL,
+        _MOD,
+        lambda a, f, b, t: a.phq9_item9 >= t.phq9_item9_safety_review,
+        "PHQ-9 item 9 (thoughts of death or self-harm) {phq9_item9_safety_review} or more",
+    ),
+    Signal(Domain.MENTAL, _MOD, band_is("cssrs", "low"), "C-SSRS band low"),
+    Signal(Domain.MENTAL, _MOD, band_is("cssrs", "moderate"), "C-SSRS band moderate"),
+    Signal(Domain.MENTAL, _LOW, band_is("phq9", "mild"), "PHQ-9 band mild"),
+    Signal(Domain.MENTAL, _LOW, band_is("gad7", "mild"), "GAD-7 band mild"),
+    Signal(
+        Domain.MENTAL,
+        _LOW,
+        answer_is("mental_health_condition", MentalHealthCondition.STABLE),
+        "Mental-health condition, stable with treatment",
+    ),
+    Signal(
+        Domain.READINESS, _MOD, answer_is("readiness", Readiness.PRECONTEMPLATION), "Stage of change: precontemplation"
+    ),
+    Signal(Domain.READINESS, _LOW, answer_is("readiness", Readiness.CONTEMPLATION), "Stage of change: contemplation"),
+    Signal(Domain.CONTINUED_USE, _MOD, band_is("dsm5", "moderate"), "DSM-5 band moderate"),
+    Signal(Domain.CONTINUED_USE, _LOW, band_is("dsm5", "mild"), "DSM-5 band mild"),
+    Signal(
+        Domain.CONTINUED_USE,
+        _LOW,
+        answer_is("recent_higher_level_care", True),
+        "Detox, inpatient or residential care in the last 30 days",
+    ),
+    Signal(Domain.ENVIRONMENT, _LOW, answer_is("supportive_network", False), "No supportive network"),
+    Signal(Domain.ENVIRONMENT, _LOW, lambda a, f, b, t: f.commitments, "Work, school or family commitments"),
+    Signal(Domain.ENVIRONMENT, _LOW, answer_is("can_attend_9h_week", False), "Cannot attend 9 hours a week"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRating:
+    """One domain's rating (0-4) and its evidence: rule codes, then signal texts, in table order."""
+
+    domain: Domain
+    rating: int
+    evidence: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return RATING_LABELS[self.rating]
+
+    def to_dict(self) -> dict:
+        """The JSON shape of one domain in DESIGN.md §10."""
+        return {"rating": self.rating, "label": RATING_LABELS[self.rating], "evidence": list(self.evidence)}
+
+
+_DOMAIN_INDEX: dict[str, int] = {d: i for i, d in enumerate(Domain)}
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
     level: Level
@@ -404,13 +673,18 @@ class Recommendation:
     reasons: tuple[Reason, ...]
     rules_version: str
     bands: Bands
+    domains: tuple[DomainRating, ...]  # one per Domain, in Domain order
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.reasons)
 
+    def domain(self, domain: Domain | str) -> DomainRating:
+        """The rating of one domain of the six-domain summary."""
+        return self.domains[_DOMAIN_INDEX[domain]]
+
     def to_dict(self) -> dict:
-        """The JSON shape of DESIGN.md §4 'Output'."""
+        """The JSON shape of DESIGN.md §4 'Output', with the `domains` of §10."""
         return {
             "level": str(self.level),
             "flags": [str(f) for f in self.flags],
@@ -426,33 +700,128 @@ class Recommendation:
                 "dsm5": self.bands.dsm5,
                 "cssrs": self.bands.cssrs,
             },
+            "domains": {str(d.domain): d.to_dict() for d in self.domains},
         }
 
 
+# Override policy (DESIGN.md §5): while one of these flags is raised, the clinician may not
+# record a lower level than the recommendation. Each with the phrase messages use for it.
+OVERRIDE_BLOCKER_TEXT: MappingProxyType[Flag, str] = MappingProxyType(
+    {
+        Flag.EMERGENCY_REFERRAL: "an emergency referral",
+        Flag.DETOX_FIRST: "detox first",
+    }
+)
+OVERRIDE_BLOCKING_FLAGS: tuple[Flag, ...] = tuple(OVERRIDE_BLOCKER_TEXT)
+
+
+def override_blockers(recommended: Level, chosen: Level, flags: Iterable[str]) -> tuple[Flag, ...]:
+    """The raised safety flags that forbid choosing `chosen` over `recommended`; empty if allowed."""
+    if Level(chosen).rank >= Level(recommended).rank:
+        return ()
+    raised = set(flags)
+    return tuple(flag for flag in OVERRIDE_BLOCKING_FLAGS if flag in raised)
+
+
 # Per version, each rule as a flat tuple for the hot loop:
-# (predicate, reason, is_inpatient, is_detox, flag or None).
-_Compiled = tuple[tuple[Predicate, Reason, bool, bool, "Flag | None"], ...]
+# (predicate, reason, is_inpatient, is_detox, flag or None, evidence bit).
+_Compiled = tuple[tuple[Predicate, Reason, bool, bool, "Flag | None", int], ...]
 
 
 def _values(rule_set: RuleSet) -> dict[str, int]:
     return {name: getattr(rule_set.thresholds, name) for name in Thresholds.__slots__}
 
 
-def _compile(rule_set: RuleSet) -> _Compiled:
+# The summary in the hot loop. Each rule and each signal owns one bit of an evidence mask: a
+# domain's rules (in domain-table order), then its signals (in table order), domain after domain.
+# A domain's slice of the mask decides its DomainRating, which is built once per slice and shared
+# (it is frozen): building six frozen objects per evaluation would cost more than all the rules.
+# The memo is bounded: 2**15 slices at most for the widest domain (mental: 6 rules, 9 signals), a
+# few thousand in practice, since a score has one band and exclusive bands exclude each other.
+class _DomainMemo(dict):
+    """DomainRating by the domain's slice of the evidence mask, for one rule set version."""
+
+    __slots__ = ("domain", "evidence")
+
+    def __init__(self, domain: Domain, evidence: tuple[tuple[int, str], ...]):
+        super().__init__()
+        self.domain, self.evidence = domain, evidence  # (rating, text) for bit 0, 1, ...
+
+    def __missing__(self, mask: int) -> DomainRating:
+        held = [(rating, text) for i, (rating, text) in enumerate(self.evidence) if mask >> i & 1]
+        rating = DomainRating(self.domain, max((r for r, _ in held), default=0), tuple(t for _, t in held))
+        self[mask] = rating
+        return rating
+
+
+# Per version: the signals as lookups, value -> evidence bits, for each answer and each band an
+# `Equals` reads (one dict lookup instead of a call per signal); the other signals as
+# (evidence bit, predicate); and per domain in Domain order, (shift, width mask, memo) to cut its
+# slice out of the evidence mask.
+_Lookups = tuple[tuple[str, dict[object, int]], ...]
+_CompiledDomains = tuple[
+    _Lookups, _Lookups, tuple[tuple[int, SignalPredicate], ...], tuple[tuple[int, int, _DomainMemo], ...]
+]
+
+
+def _compile(rule_set: RuleSet) -> tuple[_Compiled, _CompiledDomains]:
     values = _values(rule_set)
-    return tuple(
-        (r.predicate, Reason(r.code, r.level, r.text.format(**values)), r.level is Level.INPATIENT, r.is_detox, r.flag)
+    rule_bit: dict[str, int] = {}
+    lookups: dict[str, dict[str, dict[object, int]]] = {"answers": {}, "bands": {}}
+    signals: list[tuple[int, SignalPredicate]] = []
+    slices: list[tuple[int, int, _DomainMemo]] = []
+    shift = 0
+    for row in DOMAINS:
+        evidence: list[tuple[int, str]] = []
+        for code in row.rules:
+            rule_bit[code] = 1 << (shift + len(evidence))
+            evidence.append((int(rule_rating(_RULE_BY_CODE[code])), code))
+        for s in SIGNALS:
+            if s.domain is not row.domain:
+                continue
+            bit = 1 << (shift + len(evidence))
+            p = s.predicate
+            if isinstance(p, Equals):
+                if p.name not in _FIELDS[p.source]:
+                    raise ValueError(f"signal {s.text!r} reads unknown {p.source} field {p.name!r}")
+                table = lookups[p.source].setdefault(p.name, {})
+                table[p.value] = table.get(p.value, 0) | bit
+            else:
+                signals.append((bit, p))
+            evidence.append((int(s.rating), s.text.format(**values)))
+        slices.append((shift, (1 << len(evidence)) - 1, _DomainMemo(row.domain, tuple(evidence))))
+        shift += len(evidence)
+    rules = tuple(
+        (
+            r.predicate,
+            Reason(r.code, r.level, r.text.format(**values)),
+            r.level is Level.INPATIENT,
+            r.is_detox,
+            r.flag,
+            rule_bit[r.code],
+        )
         for r in RULES
     )
+    answer_lookups = tuple(lookups["answers"].items())
+    band_lookups = tuple(lookups["bands"].items())
+    return rules, (answer_lookups, band_lookups, tuple(signals), tuple(slices))
 
 
-_COMPILED: dict[str, _Compiled] = {v: _compile(rs) for v, rs in RULE_SETS.items()}
+_FIELDS = {"answers": frozenset(Answers.__slots__), "bands": frozenset(Bands.__slots__)}
+_RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
+_COMPILED: dict[str, tuple[_Compiled, _CompiledDomains]] = {v: _compile(rs) for v, rs in RULE_SETS.items()}
 
 
 def rule_texts(version: str = RULES_VERSION) -> list[tuple[Rule, str, str]]:
     """Each rule of a version with its threshold and clinician-facing text filled in."""
     values = _values(RULE_SETS[version])
     return [(r, r.threshold.format(**values), r.text.format(**values)) for r in RULES]
+
+
+def signal_texts(version: str = RULES_VERSION) -> list[tuple[Signal, str]]:
+    """Each domain signal of a version with its evidence text filled in."""
+    values = _values(RULE_SETS[version])
+    return [(s, s.text.format(**values)) for s in SIGNALS]
 
 
 _ALCOHOL, _OPIOIDS, _SEDATIVES = Substance.ALCOHOL, Substance.OPIOIDS, Substance.SEDATIVES
@@ -467,7 +836,7 @@ _DSM5 = instruments.DSM5_BAND_BY_COUNT
 def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     """Recommend a level of care for one validated answer set under a rule set version."""
     try:
-        compiled = _COMPILED[version]
+        compiled, (answer_lookups, band_lookups, signals, slices) = _COMPILED[version]
     except KeyError:
         raise ValueError(f"unknown rule set version {version!r}") from None
     t = RULE_SETS[version].thresholds
@@ -480,9 +849,11 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     reasons: list[Reason] = []
     flags: set[Flag] = set()
     inpatient = residential = detox = other_inpatient = False
-    for predicate, reason, is_inpatient, is_detox, flag in compiled:
+    evidence = 0  # the domain summary's evidence mask
+    for predicate, reason, is_inpatient, is_detox, flag, bit in compiled:
         if predicate(answers, facts, t):
             reasons.append(reason)
+            evidence |= bit
             if flag is not None:
                 flags.add(flag)
             if not is_inpatient:
@@ -492,7 +863,9 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
             else:
                 inpatient = other_inpatient = True
 
-    if Flag.EMERGENCY_REFERRAL not in flags and (answers.phq9_item9 >= 1 or cssrs == "low" or cssrs == "moderate"):
+    if Flag.EMERGENCY_REFERRAL not in flags and (
+        answers.phq9_item9 >= t.phq9_item9_safety_review or cssrs == "low" or cssrs == "moderate"
+    ):
         flags.add(Flag.SAFETY_REVIEW)
     if detox:
         flags.add(Flag.DETOX_FIRST)
@@ -513,7 +886,7 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
         level = Level.IOP
         pathway = (Step.IOP,)
         reasons.extend(_iop_reasons(answers, commitments))
-        if dsm5_count < 2:
+        if dsm5_count < t.dsm5_mild:
             flags.add(Flag.BELOW_IOP_THRESHOLD)
         if not answers.supportive_network:
             flags.add(Flag.NO_SUPPORT_NETWORK)
@@ -532,7 +905,18 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
         _DSM5[dsm5_count],
         cssrs,
     )
-    return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands)
+
+    # The summary comes last and reads only what is decided above: it cannot change the level.
+    for name, bits in answer_lookups:
+        evidence |= bits.get(getattr(answers, name), 0)
+    for name, bits in band_lookups:
+        evidence |= bits.get(getattr(bands, name), 0)
+    for bit, signal in signals:
+        if signal(answers, facts, bands, t):
+            evidence |= bit
+    domains = tuple([memo[evidence >> shift & width] for shift, width, memo in slices])
+
+    return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands, domains)
 
 
 _IOP_REASON = {r.code: Reason(r.code, Level.IOP, r.text) for r in IOP_REASONS}

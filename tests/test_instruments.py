@@ -3,84 +3,83 @@ import pytest
 from screening import instruments as ins
 from screening.instruments import Cssrs, CssrsBehavior
 
-# (function, total, expected band) on both sides of every boundary of DESIGN.md §3.
+# (lookup table, total, expected band) on both sides of every boundary of DESIGN.md §3.
+PHQ9, GAD7, CIWA, COWS = (
+    ins.PHQ9_BAND_BY_TOTAL,
+    ins.GAD7_BAND_BY_TOTAL,
+    ins.CIWA_AR_BAND_BY_TOTAL,
+    ins.COWS_BAND_BY_TOTAL,
+)
+DSM5, PAWSS = ins.DSM5_BAND_BY_COUNT, ins.PAWSS_BAND_BY_TOTAL
 BOUNDARIES = [
-    (ins.phq9_band, 0, "minimal"),
-    (ins.phq9_band, 4, "minimal"),
-    (ins.phq9_band, 5, "mild"),
-    (ins.phq9_band, 9, "mild"),
-    (ins.phq9_band, 10, "moderate"),
-    (ins.phq9_band, 14, "moderate"),
-    (ins.phq9_band, 15, "moderately_severe"),
-    (ins.phq9_band, 19, "moderately_severe"),
-    (ins.phq9_band, 20, "severe"),
-    (ins.phq9_band, 27, "severe"),
-    (ins.gad7_band, 0, "minimal"),
-    (ins.gad7_band, 4, "minimal"),
-    (ins.gad7_band, 5, "mild"),
-    (ins.gad7_band, 9, "mild"),
-    (ins.gad7_band, 10, "moderate"),
-    (ins.gad7_band, 14, "moderate"),
-    (ins.gad7_band, 15, "severe"),
-    (ins.gad7_band, 21, "severe"),
-    (ins.ciwa_ar_band, 0, "mild"),
-    (ins.ciwa_ar_band, 9, "mild"),
-    (ins.ciwa_ar_band, 10, "moderate"),
-    (ins.ciwa_ar_band, 18, "moderate"),
-    (ins.ciwa_ar_band, 19, "severe"),
-    (ins.ciwa_ar_band, 67, "severe"),
-    (ins.cows_band, 0, "none"),
-    (ins.cows_band, 4, "none"),
-    (ins.cows_band, 5, "mild"),
-    (ins.cows_band, 12, "mild"),
-    (ins.cows_band, 13, "moderate"),
-    (ins.cows_band, 24, "moderate"),
-    (ins.cows_band, 25, "moderately_severe"),
-    (ins.cows_band, 36, "moderately_severe"),
-    (ins.cows_band, 37, "severe"),
-    (ins.cows_band, 48, "severe"),
-    (ins.dsm5_band, 0, "none"),
-    (ins.dsm5_band, 1, "none"),
-    (ins.dsm5_band, 2, "mild"),
-    (ins.dsm5_band, 3, "mild"),
-    (ins.dsm5_band, 4, "moderate"),
-    (ins.dsm5_band, 5, "moderate"),
-    (ins.dsm5_band, 6, "severe"),
-    (ins.dsm5_band, 11, "severe"),
-    (ins.pawss_band, 0, "low"),
-    (ins.pawss_band, 3, "low"),
-    (ins.pawss_band, 4, "high"),
-    (ins.pawss_band, 10, "high"),
+    ("phq9", PHQ9, 0, "minimal"),
+    ("phq9", PHQ9, 4, "minimal"),
+    ("phq9", PHQ9, 5, "mild"),
+    ("phq9", PHQ9, 9, "mild"),
+    ("phq9", PHQ9, 10, "moderate"),
+    ("phq9", PHQ9, 14, "moderate"),
+    ("phq9", PHQ9, 15, "moderately_severe"),
+    ("phq9", PHQ9, 19, "moderately_severe"),
+    ("phq9", PHQ9, 20, "severe"),
+    ("phq9", PHQ9, 27, "severe"),
+    ("gad7", GAD7, 0, "minimal"),
+    ("gad7", GAD7, 4, "minimal"),
+    ("gad7", GAD7, 5, "mild"),
+    ("gad7", GAD7, 9, "mild"),
+    ("gad7", GAD7, 10, "moderate"),
+    ("gad7", GAD7, 14, "moderate"),
+    ("gad7", GAD7, 15, "severe"),
+    ("gad7", GAD7, 21, "severe"),
+    ("ciwa_ar", CIWA, 0, "mild"),
+    ("ciwa_ar", CIWA, 9, "mild"),
+    ("ciwa_ar", CIWA, 10, "moderate"),
+    ("ciwa_ar", CIWA, 18, "moderate"),
+    ("ciwa_ar", CIWA, 19, "severe"),
+    ("ciwa_ar", CIWA, 67, "severe"),
+    ("cows", COWS, 0, "none"),
+    ("cows", COWS, 4, "none"),
+    ("cows", COWS, 5, "mild"),
+    ("cows", COWS, 12, "mild"),
+    ("cows", COWS, 13, "moderate"),
+    ("cows", COWS, 24, "moderate"),
+    ("cows", COWS, 25, "moderately_severe"),
+    ("cows", COWS, 36, "moderately_severe"),
+    ("cows", COWS, 37, "severe"),
+    ("cows", COWS, 48, "severe"),
+    ("dsm5", DSM5, 0, "none"),
+    ("dsm5", DSM5, 1, "none"),
+    ("dsm5", DSM5, 2, "mild"),
+    ("dsm5", DSM5, 3, "mild"),
+    ("dsm5", DSM5, 4, "moderate"),
+    ("dsm5", DSM5, 5, "moderate"),
+    ("dsm5", DSM5, 6, "severe"),
+    ("dsm5", DSM5, 11, "severe"),
+    ("pawss", PAWSS, 0, "low"),
+    ("pawss", PAWSS, 3, "low"),
+    ("pawss", PAWSS, 4, "high"),
+    ("pawss", PAWSS, 10, "high"),
 ]
 
 
-@pytest.mark.parametrize(("band", "total", "expected"), BOUNDARIES, ids=[f"{b.__name__}-{t}" for b, t, _ in BOUNDARIES])
-def test_band_boundaries(band, total, expected):
-    assert band(total) == expected
+@pytest.mark.parametrize(
+    ("name", "table", "total", "expected"), BOUNDARIES, ids=[f"{n}-{t}" for n, _, t, _ in BOUNDARIES]
+)
+def test_band_boundaries(name, table, total, expected):
+    assert table[total] == expected
 
 
-OUT_OF_RANGE = [
-    (ins.phq9_band, -1),
-    (ins.phq9_band, 28),
-    (ins.gad7_band, 22),
-    (ins.ciwa_ar_band, 68),
-    (ins.cows_band, 49),
-    (ins.dsm5_band, 12),
-    (ins.pawss_band, 11),
-    (ins.phq9_band, True),
-    (ins.gad7_band, 3.0),
-]
+@pytest.mark.parametrize(
+    ("table", "maximum"),
+    [(PHQ9, 27), (GAD7, 21), (CIWA, 67), (COWS, 48), (DSM5, 11), (PAWSS, 10)],
+    ids=["phq9", "gad7", "ciwa_ar", "cows", "dsm5", "pawss"],
+)
+def test_band_table_covers_exactly_the_valid_totals(table, maximum):
+    # The questionnaire rejects totals outside 0..maximum before any lookup.
+    assert len(table) == maximum + 1
 
 
-@pytest.mark.parametrize(("band", "total"), OUT_OF_RANGE, ids=[f"{b.__name__}-{t!r}" for b, t in OUT_OF_RANGE])
-def test_band_rejects_out_of_range(band, total):
-    with pytest.raises(ValueError):
-        band(total)
-
-
-@pytest.mark.parametrize("band", [ins.ciwa_ar_band, ins.cows_band, ins.pawss_band])
-def test_optional_band_is_none_when_not_assessed(band):
-    assert band(None) is None
+def test_band_table_labels_each_total_from_its_band_start():
+    assert ins.band_table(((0, "a"), (2, "b"), (3, "c")), 4) == ("a", "a", "b", "c", "c")
 
 
 def test_instrument_maxima_match_design():

@@ -32,6 +32,12 @@ def test_one_answer_set_from_file(tmp_path):
     assert out["level"] == "inpatient"
     assert out["pathway"] == ["medically_supervised_detox", "iop"]
     assert out["rules_version"] == "2026.11"
+    assert list(out["domains"]) == ["withdrawal", "physical", "mental", "readiness", "continued_use", "environment"]
+    assert out["domains"]["withdrawal"] == {
+        "rating": 3,
+        "label": "high",
+        "evidence": ["DETOX_ALCOHOL", "Alcohol, opioids or sedatives listed"],
+    }
 
 
 def test_array_from_stdin_keeps_order():
@@ -43,6 +49,9 @@ def test_array_from_stdin_keeps_order():
     out = json.loads(proc.stdout)
     assert [o["level"] for o in out] == [v["expected"]["level"] for v in vignettes]
     assert [[r["code"] for r in o["reasons"]] for o in out] == [v["expected"]["reason_codes"] for v in vignettes]
+    assert [{k: d["rating"] for k, d in o["domains"].items()} for o in out] == [
+        v["expected"]["domains"] for v in vignettes
+    ]
 
 
 def test_invalid_array_exits_2_naming_every_field_with_index():

@@ -1,11 +1,15 @@
+import ast
 import copy
+from dataclasses import MISSING, asdict, fields
+from itertools import combinations
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from screening import questionnaire, rules
-from screening.rules import Level
+from screening.rules import Flag, Level
 from tests.answers import baseline, load_vignettes
 from tests.strategies import DSM5, SUBSTANCES, valid_answers
 
@@ -234,7 +238,7 @@ def test_vignette_matches_expected_exactly(vignette):
 def test_output_shape_matches_design():
     out = evaluate(baseline()).to_dict()
 
-    assert set(out) == {"level", "flags", "pathway", "reasons", "rules_version", "bands"}
+    assert set(out) == {"level", "flags", "pathway", "reasons", "rules_version", "bands", "domains"}
     assert set(out["bands"]) == {"phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs"}
     assert set(out["reasons"][0]) == {"code", "level", "text"}
 
@@ -329,3 +333,108 @@ def test_monotonic_riskier_answer_never_lowers_level(raw):
 @given(valid_answers(), st.sampled_from(list(rules.RULE_SETS)))
 def test_every_registered_version_evaluates(raw, version):
     assert evaluate(raw, version).rules_version == version
+
+
+# Rule set versions are written out in full (DESIGN.md §4 and §9).
+DESIGN_THRESHOLDS_2026_11 = {
+    "ciwa_ar_detox": 10,
+    "cows_detox": 13,
+    "pawss_detox": 4,
+    "dsm5_severe": 6,
+    "dsm5_moderate": 4,
+    "dsm5_mild": 2,
+    "phq9_severe": 20,
+    "gad7_severe": 15,
+    "phq9_item9_safety_review": 1,
+}
+
+
+def test_thresholds_have_no_defaults():
+    assert [
+        f.name for f in fields(rules.Thresholds) if f.default is not MISSING or f.default_factory is not MISSING
+    ] == []
+
+
+def test_every_rule_set_states_every_threshold_by_name():
+    tree = ast.parse(Path(rules.__file__).read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Thresholds"]
+    names = [f.name for f in fields(rules.Thresholds)]
+
+    assert len(calls) == len(rules.RULE_SETS)
+    for call in calls:
+        assert call.args == []
+        assert [k.arg for k in call.keywords] == names
+
+
+def test_rule_set_2026_11_is_design():
+    assert asdict(rules.RULE_SETS["2026.11"].thresholds) == DESIGN_THRESHOLDS_2026_11
+
+
+def test_rule_set_2027_01_differs_only_in_the_alcohol_detox_line():
+    assert asdict(rules.RULE_SETS["2027.01"].thresholds) == {**DESIGN_THRESHOLDS_2026_11, "ciwa_ar_detox": 19}
+
+
+def test_rule_set_keys_are_their_versions():
+    assert [rs.version for rs in rules.RULE_SETS.values()] == list(rules.RULE_SETS)
+
+
+# Override policy (DESIGN.md §5): a lower level is refused while emergency_referral or detox_first is raised.
+OVERRIDE_CASES = [
+    ("down-with-detox-first", "inpatient", "iop", ["detox_first", "commitments_conflict"], ("detox_first",)),
+    ("down-one-with-emergency", "inpatient", "residential", ["emergency_referral"], ("emergency_referral",)),
+    (
+        "down-with-both",
+        "inpatient",
+        "iop",
+        ["detox_first", "emergency_referral"],
+        ("emergency_referral", "detox_first"),
+    ),
+    ("down-without-blocking-flag", "residential", "iop", ["safety_review", "commitments_conflict"], ()),
+    ("down-with-no-flags", "inpatient", "residential", [], ()),
+    ("up-with-emergency", "iop", "inpatient", ["emergency_referral", "detox_first"], ()),
+    ("up-one-with-detox-first", "residential", "inpatient", ["detox_first"], ()),
+    ("same-level-with-both", "inpatient", "inpatient", ["emergency_referral", "detox_first"], ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "recommended", "chosen", "flags", "blockers"), OVERRIDE_CASES, ids=[c[0] for c in OVERRIDE_CASES]
+)
+def test_override_blockers_cases(name, recommended, chosen, flags, blockers):
+    assert rules.override_blockers(Level(recommended), Level(chosen), flags) == blockers
+
+
+ALL_FLAG_SETS = [frozenset(c) for n in range(len(Flag) + 1) for c in combinations(Flag, n)]
+LEVEL_PAIRS = [(r, c) for r in Level for c in Level]
+
+
+@pytest.mark.parametrize(("recommended", "chosen"), LEVEL_PAIRS, ids=[f"{r}-to-{c}" for r, c in LEVEL_PAIRS])
+def test_override_blockers_every_flag_combination(recommended, chosen):
+    lower = chosen.rank < recommended.rank
+
+    for raised in ALL_FLAG_SETS:
+        expected = tuple(f for f in (Flag.EMERGENCY_REFERRAL, Flag.DETOX_FIRST) if lower and f in raised)
+        assert rules.override_blockers(recommended, chosen, raised) == expected, raised
+
+
+def test_override_blockers_accepts_stored_strings():
+    blockers = rules.override_blockers("inpatient", "iop", ["detox_first", "emergency_referral"])
+
+    assert blockers == (Flag.EMERGENCY_REFERRAL, Flag.DETOX_FIRST)
+    assert all(isinstance(f, Flag) for f in blockers)
+
+
+def test_override_blocker_text_names_each_blocking_flag():
+    assert dict(rules.OVERRIDE_BLOCKER_TEXT) == {
+        "emergency_referral": "an emergency referral",
+        "detox_first": "detox first",
+    }
+    assert rules.OVERRIDE_BLOCKING_FLAGS == (Flag.EMERGENCY_REFERRAL, Flag.DETOX_FIRST)
+
+
+def test_iop_goals_are_design_program_goals():
+    assert rules.IOP_GOALS == (
+        "Establish support mechanisms",
+        "Help with relapse management",
+        "Build coping strategies",
+    )

@@ -17,7 +17,6 @@ from django.utils import timezone
 from screening import audit, questionnaire, rules, synthetic
 from screening.bulk import insert_rows, instance_stub
 from screening.models import AuditEvent, Client, Screening
-from screening.services import compute_totals
 
 GIVEN = [
     "Alex",
@@ -162,12 +161,15 @@ class Command(BaseCommand):
             signed_at=signed,
         )
         s.assign_answers(raw, items)
-        compute_totals(s)
+        s.compute_totals()
         s.assign_recommendation(result, questionnaire.to_json(answers))
         final = result.level
         if rng.random() < 0.14:
-            blocked = {rules.Flag.EMERGENCY_REFERRAL, rules.Flag.DETOX_FIRST} & set(result.flags)
-            choices = [lv for lv in rules.Level if lv != result.level and (not blocked or lv.rank > result.level.rank)]
+            choices = [
+                lv
+                for lv in rules.Level
+                if lv != result.level and not rules.override_blockers(result.level, lv, result.flags)
+            ]
             if choices:
                 final = rng.choice(choices)
         s.final_level = final.value

@@ -1,4 +1,5 @@
-"""`manage.py recommend FILE`: answers as JSON in, the recommendation of DESIGN.md §4 out."""
+"""`manage.py recommend FILE`: answers as JSON in, the recommendation of DESIGN.md §4 out,
+with the six-domain risk summary of §10 under `domains`."""
 
 import json
 import sys
