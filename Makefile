@@ -4,12 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
+# Git-ignored development settings that settings.py reads; see "Configuration" in the README.
+ENVFILE := .env
+# make test E2E=0 leaves the browser tests out (CI runs them once, on PostgreSQL); PYTEST_ARGS go to pytest.
+E2E ?= 1
+PYTEST_ARGS ?=
+SCREENSHOTS_OUT := var/screenshots
+# make bench-data: database:screenings pairs on the PostgreSQL server at BENCH_PG (see bench/README.md).
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
+BENCH_DATA ?= iop_bench_100k:100000 iop_bench:1000000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt check bench demo-data chromium clean
+.PHONY: help run test lint fmt check screenshots bench bench-data demo-data chromium clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +30,31 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime ## set up SQLite with roles and demo data, and serve on http://127.0.0.1:$(PORT)
+# Random development keys for the secrets settings.py will not start without (its REQUIRED_SECRETS),
+# added for each name .env lacks: an existing .env keeps every line it has, and a secret added to
+# settings.py later gets a development key at the next make.
+define WRITE_DEV_KEYS
+import ast, os, pathlib, secrets
+tree = ast.parse(pathlib.Path("iop_screening/settings.py").read_text())
+names = next(
+    ast.literal_eval(node.value) for node in tree.body
+    if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["REQUIRED_SECRETS"]
+)
+path = pathlib.Path("$(ENVFILE)")
+text = path.read_text() if path.exists() else "# Random development keys written by make; never use them in production.\n"
+have = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")}
+added = [f"{name}={secrets.token_urlsafe(50)}\n" for name in names if name not in have]
+if added:
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + "".join(added))
+    print(f"$(ENVFILE): development keys for {', '.join(a.split('=')[0] for a in added)}")
+os.utime(path)
+endef
+export WRITE_DEV_KEYS
+
+$(ENVFILE): iop_screening/settings.py
+	@umask 077 && $(PYTHON) -c "$$WRITE_DEV_KEYS"
+
+run: $(VENV)/.runtime $(ENVFILE) ## set up SQLite with roles and demo data, and serve on http://127.0.0.1:$(PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py load_demo
@@ -34,10 +67,15 @@ chromium: ## make sure the machine's Chromium is there for the browser tests
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: $(VENV)/.dev chromium ## run every test (SQLite; PostgreSQL when DATABASE_URL is set), browser tests included
-	$(PY) -m pytest
+test: $(VENV)/.dev $(ENVFILE) $(if $(filter 0,$(E2E)),,chromium) ## run every test (SQLite; PostgreSQL when DATABASE_URL is set), browser tests included unless E2E=0
+	$(PY) -m pytest $(if $(filter 0,$(E2E)),-m "not e2e") $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev ## ruff lint and format check
+screenshots: $(VENV)/.dev $(ENVFILE) chromium ## run the browser tests and copy their screenshots into docs/screenshots
+	rm -rf $(SCREENSHOTS_OUT)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	cp $(SCREENSHOTS_OUT)/*.png docs/screenshots/
+
+lint: $(VENV)/.dev $(ENVFILE) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -45,12 +83,30 @@ fmt: $(VENV)/.dev ## format and fix with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-check: $(VENV)/.dev ## Django system checks and a missing-migration check
+check: $(VENV)/.dev $(ENVFILE) ## Django system checks and a missing-migration check
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-bench: $(VENV)/.dev ## run the benchmarks (see bench/README.md)
+bench: $(VENV)/.dev $(ENVFILE) ## run the benchmarks (see bench/README.md)
 	$(PY) bench/rules_bench.py
 
-clean: ## remove the virtualenv and the SQLite database
-	rm -rf $(VENV) db.sqlite3
+# A database counts as built only once its comment says so (written last), so a build cut short is
+# dropped and made again; a built one is kept and only has new migrations applied.
+bench-data: $(VENV)/.runtime $(ENVFILE) ## build the PostgreSQL databases the benchmarks use (BENCH_DATA), keeping built ones
+	@set -e; export PGOPTIONS=--client-min-messages=warning; for pair in $(BENCH_DATA); do \
+	  db=$${pair%%:*}; n=$${pair##*:}; done_mark="iop bench data: $$n screenings, seed 4, 730 days"; \
+	  mark=$$(psql "$(BENCH_PG)/postgres" -tAc "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$$db'"); \
+	  if [ "$$mark" = "$$done_mark" ]; then \
+	    echo "== $$db: built ($$mark); applying any new migrations"; \
+	    DATABASE_URL="$(BENCH_PG)/$$db" $(PY) manage.py migrate --noinput -v0; \
+	    continue; \
+	  fi; \
+	  echo "== $$db: building $$n screenings"; \
+	  psql "$(BENCH_PG)/postgres" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$$db\" WITH (FORCE)" -c "CREATE DATABASE \"$$db\""; \
+	  DATABASE_URL="$(BENCH_PG)/$$db" $(PY) manage.py migrate --noinput -v0; \
+	  DATABASE_URL="$(BENCH_PG)/$$db" $(PY) manage.py generate_screenings $$n --seed 4 --days 730; \
+	  psql "$(BENCH_PG)/$$db" -q -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE" -c "COMMENT ON DATABASE \"$$db\" IS '$$done_mark'"; \
+	done
+
+clean: ## remove the virtualenv, the SQLite database and the browser tests' screenshots (keeps .env)
+	rm -rf $(VENV) db.sqlite3 var

@@ -1,37 +1,126 @@
-"""Settings for IOP Screening, read from environment variables (see .env.example).
+"""Settings for IOP Screening, read from environment variables (every one is in .env.example).
 
-With no environment at all, `runserver` and `pytest` work: a SQLite file, a placeholder
-secret key, localhost hosts. `DATABASE_URL` switches to PostgreSQL.
+Values come from the environment or, for a name the environment leaves unset or empty, from a
+git-ignored `.env` file at the project root (`ENV_FILE` names another): simple KEY=VALUE lines.
+`make run` and `make test` write `.env` with random development keys when it is missing.
+
+Nothing falls back to a published value: without SECRET_KEY and AUDIT_HMAC_KEY, or with a value
+this repository has ever published, the program stops at start naming the setting, and so does a
+boolean or whole number it cannot read. `DATABASE_URL` switches from a SQLite file to PostgreSQL.
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# The secrets the program will not start without; each becomes the setting of the same name.
+# Adding one is adding its name here (`make` then adds a development key for it to `.env`).
+REQUIRED_SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY")
+# Every value this repository has published for them (and the "change-me-..." shape of the old
+# .env.example ones): anyone can read these, so they are no secret.
+PUBLISHED_SECRETS = frozenset(
+    {
+        "insecure-placeholder-key-for-local-development-only",
+        "insecure-placeholder-audit-key",
+        "change-me-to-50-or-more-random-characters-from-a-secrets-manager-xxxxxxxx",
+        "change-me-to-a-second-long-random-secret-kept-with-the-database-backups",
+    }
+)
+# Module-level names that are not settings are lower case (Django takes every upper-case name).
+_true_words = frozenset({"1", "true", "yes", "on"})
+_false_words = frozenset({"0", "false", "no", "off"})
+
+
+def read_env_file(path: Path, *, required: bool) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (blank lines and # comments skipped, optional quotes removed)."""
+    if not path.exists():
+        if required:
+            raise ImproperlyConfigured(f"ENV_FILE={path} does not exist.")
+        return {}
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not name.strip():
+            raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value.")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+# ENV_FILE (read from the environment only) is relative to the project root; when it is given the
+# file must exist, while the default .env may be missing (the environment then holds everything).
+_env_file_name = os.environ.get("ENV_FILE", "").strip()
+ENV_FILE = BASE_DIR / (_env_file_name or ".env")
+_dotenv = read_env_file(ENV_FILE, required=bool(_env_file_name))
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The environment's value, else the .env file's; an empty value counts as unset."""
+    value = os.environ.get(name) or _dotenv.get(name)
+    return value if value else default
+
 
 def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = env(name)
+    if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word not in _true_words | _false_words:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use true or false (or 1/0, yes/no, on/off).")
+    return word in _true_words
 
 
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
+def envint(name: str, default: int, *, minimum: int = 0) -> int:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below its minimum, {minimum}.")
+    return number
 
 
 def envlist(name: str, default: str) -> list[str]:
-    return [v.strip() for v in os.environ.get(name, default).split(",") if v.strip()]
+    return [v.strip() for v in env(name, default).split(",") if v.strip()]
+
+
+def envsecrets(names: tuple[str, ...]) -> dict[str, str]:
+    """Each named secret, or one error naming every secret that is missing or published."""
+    values = {name: env(name) for name in names}
+    missing = [name for name, value in values.items() if value is None]
+    published = [
+        name for name, value in values.items() if value in PUBLISHED_SECRETS or (value or "").startswith("change-me")
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{', '.join(missing)} not set")
+    if published:
+        problems.append(f"{', '.join(published)} set to a value published in this repository")
+    if problems:
+        raise ImproperlyConfigured(
+            f"{'; '.join(problems)}. Set each in the environment or in {ENV_FILE} to a long"
+            " random value, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            " (`make run` and `make test` write development keys to .env when it is missing)."
+        )
+    return values
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-placeholder-key-for-local-development-only")
-# Keys the audit log's hash chain (HMAC-SHA-256); changing it invalidates verification of old events.
-AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "insecure-placeholder-audit-key")
+# SECRET_KEY, AUDIT_HMAC_KEY (the key of the audit log's HMAC-SHA-256 hash chain: changing it
+# invalidates verification of old events) and any other name in REQUIRED_SECRETS.
+globals().update(envsecrets(REQUIRED_SECRETS))
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
@@ -58,6 +147,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "screening.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "screening.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -85,8 +175,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=envint("DB_CONN_MAX_AGE", 0),
     )
 }
@@ -111,16 +201,16 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Sign-in lockout (django-axes): lock a username+address after repeated failures.
-AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
 # Sessions: idle timeout (sliding) and an absolute lifetime, both in minutes.
-SESSION_IDLE_TIMEOUT_MINUTES = envint("SESSION_IDLE_TIMEOUT_MINUTES", 15)
-SESSION_ABSOLUTE_TIMEOUT_MINUTES = envint("SESSION_ABSOLUTE_TIMEOUT_MINUTES", 8 * 60)
+SESSION_IDLE_TIMEOUT_MINUTES = envint("SESSION_IDLE_TIMEOUT_MINUTES", 15, minimum=1)
+SESSION_ABSOLUTE_TIMEOUT_MINUTES = envint("SESSION_ABSOLUTE_TIMEOUT_MINUTES", 8 * 60, minimum=1)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_MINUTES * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -160,9 +250,9 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "America/New_York")
+TIME_ZONE = env("TIME_ZONE", "America/New_York")
 # CSV exports on PostgreSQL: how many database connections format pages at once (screening.exports).
-EXPORT_CSV_WORKERS = int(os.environ.get("EXPORT_CSV_WORKERS", "2"))
+EXPORT_CSV_WORKERS = envint("EXPORT_CSV_WORKERS", 2, minimum=1)
 USE_I18N = True
 USE_TZ = True
 
@@ -178,7 +268,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # 4xx responses are expected traffic (a 403 for a wrong role); only server errors are logged.
     "loggers": {"axes": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},
 }

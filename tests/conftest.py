@@ -1,6 +1,38 @@
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
 
 from tests.factories import PASSWORD, UserFactory
+
+# Django's PBKDF2 hasher spends about half a second on every password it sets or checks, on purpose;
+# the suite sets one for every user it makes. Tests hash with MD5 instead, except tests that are
+# about passwords, which opt back into the project's hashers with @pytest.mark.real_password_hashing.
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REAL_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect (not skip) tests marked postgresql when the database is not PostgreSQL."""
+    if connection.vendor == "postgresql":
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgresql")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hashing(request):
+    # Autouse, so it runs before the fixtures that make users: their passwords get the real hash too.
+    if request.node.get_closest_marker("real_password_hashing"):
+        request.getfixturevalue("settings").PASSWORD_HASHERS = REAL_PASSWORD_HASHERS
 
 
 @pytest.fixture
@@ -48,8 +80,6 @@ def _no_lingering_postgres_sessions(django_db_setup, django_db_blocker):
     """Before the test database is dropped, end sessions that worker processes or live-server threads
     may still hold, so the drop is deterministic (it refuses while any other session is connected)."""
     yield
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return
     with django_db_blocker.unblock(), connection.cursor() as cursor:

@@ -14,7 +14,8 @@ from tests.factories import PASSWORD
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Git-ignored, so `make test` leaves the work tree clean; `make screenshots` copies them into docs/screenshots.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -77,6 +78,6 @@ def assert_accessible(page):
 
 
 def screenshot(page, name: str):
-    """Save a full-page screenshot for the README and docs."""
+    """Save a full-page screenshot for the README and docs (see SCREENSHOTS)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
