@@ -24,7 +24,7 @@ class DayFilter(django_filters.DateFilter):
     field_class = DayField
 
 
-def clinician_choices(request=None):
+def clinician_choices():
     return get_user_model().objects.filter(groups__name=CLINICIAN).order_by("username")
 
 

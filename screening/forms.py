@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from functools import cached_property
 
-from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Div, Fieldset, Layout, Submit
+from crispy_forms.layout import Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from . import exports, instruments, questionnaire, rules
-from .models import (
-    CSSRS_QUESTIONS,
-    DSM5_FIELDS,
-    ITEM_GROUPS,
-    SUBSTANCE_FIELDS,
-    AuditEvent,
-    Client,
-    Level,
-    Screening,
-    SpecialtyGroup,
-)
+from . import answers, exports, rules
+from .answers import Kind
+from .models import AuditEvent, Client, Level, Screening, SpecialtyGroup
 from .selectors import DateRange
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -88,242 +81,147 @@ def _yes_no(label: str) -> forms.TypedChoiceField:
     )
 
 
-def _item(item: instruments.Item) -> forms.TypedChoiceField:
-    choices = [("", "—")] + [(str(n), str(n)) for n in range(item.min_score, item.max_score + 1)]
+def _input_field(inp: answers.Input) -> forms.Field:
+    """The form field of one input of the answer map."""
+    if inp.kind is Kind.YES_NO:
+        return _yes_no(inp.label)
+    if inp.kind is Kind.MULTI:
+        return forms.MultipleChoiceField(
+            label=inp.label, choices=inp.choices, widget=forms.CheckboxSelectMultiple, required=False
+        )
+    if inp.kind is Kind.CHOICE:
+        if len(inp.choices) <= 3:  # a short list reads best as radios
+            return forms.ChoiceField(label=inp.label, choices=inp.choices, widget=forms.RadioSelect, required=False)
+        return forms.ChoiceField(label=inp.label, choices=[("", "—"), *inp.choices], required=False)
+    numbers = [(str(n), str(n)) for n in range(inp.maximum + 1)]
+    if inp.optional:
+        label, empty = f"{inp.label} — optional", "Not assessed"
+    else:
+        label, empty = f"{inp.label} (0–{inp.maximum})", "—"
     return forms.TypedChoiceField(
-        label=f"{item.label} (0–{item.max_score})", choices=choices, coerce=int, empty_value=None, required=False
+        label=label,
+        choices=[("", empty), *numbers],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=inp.help,
     )
 
 
-BOOL_FIELDS = list(questionnaire.BOOL_FIELDS)
-CSSRS_BOOL = [f"cssrs_{q}" for q in CSSRS_QUESTIONS]
-# A questionnaire error (DESIGN.md name) shown on the form field the clinician answers.
-ERROR_FIELD = {
-    "phq9_total": "phq9_1",
-    "phq9_item9": "phq9_9",
-    "gad7_total": "gad7_1",
-    "ciwa_ar": "ciwa_nausea",
-    "cows": "cows_pulse",
-    **{f"cssrs.{q}": f"cssrs_{q}" for q in (*CSSRS_QUESTIONS, "behavior")},
-}
+def _to_form(inp: answers.Input, values: dict) -> object:
+    """A stored column value as the form shows it."""
+    if inp.kind is Kind.MULTI:
+        return [code for code, _ in inp.choices if values.get(inp.prefix + code)]
+    value = values.get(inp.name)
+    if inp.kind is Kind.YES_NO:
+        return None if value is None else ("yes" if value else "no")
+    return value
+
+
 NEEDED = "Answer this to complete the screening."
+_ANSWER_OF_INPUT = {i.name: a for a in answers.ANSWER_TABLE for i in a.inputs}
+
+
+def _block_key(inp: answers.Input) -> str:
+    if inp.when_substance is not None:
+        return f"substance:{inp.when_substance.value}"
+    return f"yes:{inp.when_yes}" if inp.when_yes else ""
+
+
+def _block(key: str) -> Part:
+    kind, name = key.split(":", 1)
+    if kind == "substance":
+        return Part("block", css_id=f"{name}-section", show_when=name)
+    return Part("block", css_id=f"{name.replace('_', '-')}-followup", show_when_yes=name)
+
+
+def _inputs_of(order):
+    return [inp for _, inp in order]
 
 
 class ScreeningForm(forms.Form):
-    """The questionnaire of DESIGN.md §2 in its six sections; every answer optional until completion."""
+    """The questionnaire of DESIGN.md §2, made from the answer map; every answer optional until completion."""
 
     version = forms.IntegerField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = questionnaire.FIELD_LABELS
-        self.fields["substances"] = forms.MultipleChoiceField(
-            label=labels["substances"],
-            choices=[
-                (code, Screening._meta.get_field(name).verbose_name.capitalize())
-                for code, name in SUBSTANCE_FIELDS.items()
-            ],
-            widget=forms.CheckboxSelectMultiple,
-            required=False,
-        )
-        for group in ("ciwa_ar", "cows", "phq9", "gad7"):
-            for item in ITEM_GROUPS[group]:
-                self.fields[item.key] = _item(item)
-        self.fields["pawss"] = forms.TypedChoiceField(
-            label=labels["pawss"] + " — optional",
-            choices=[("", "Not assessed")] + [(str(n), str(n)) for n in range(11)],
-            coerce=int,
-            empty_value=None,
-            required=False,
-            help_text="Prediction of Alcohol Withdrawal Severity Scale, 10 yes/no items.",
-        )
-        for name in BOOL_FIELDS:
-            self.fields[name] = _yes_no(labels[name])
-        self.fields["dsm5_criteria"] = forms.MultipleChoiceField(
-            label=labels["dsm5_criteria"],
-            choices=list(instruments.DSM5_LABELS.items()),
-            widget=forms.CheckboxSelectMultiple,
-            required=False,
-        )
-        self.fields["mental_health_condition"] = forms.ChoiceField(
-            label=labels["mental_health_condition"],
-            choices=Screening.MentalHealth.choices,
-            widget=forms.RadioSelect,
-            required=False,
-        )
-        self.fields["readiness"] = forms.ChoiceField(
-            label=labels["readiness"], choices=[("", "—"), *Screening.Readiness.choices], required=False
-        )
-        for q in CSSRS_QUESTIONS:
-            self.fields[f"cssrs_{q}"] = _yes_no(questionnaire.CSSRS_LABELS[q])
-        self.fields["cssrs_behavior"] = forms.ChoiceField(
-            label=questionnaire.CSSRS_LABELS["behavior"],
-            choices=Screening.CssrsBehavior.choices,
-            widget=forms.RadioSelect,
-            required=False,
-        )
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.layout = self._layout()
+        for inp in answers.INPUTS.values():
+            self.fields[inp.name] = _input_field(inp)
         # Fields in the order the page shows them, so the error summary reads top to bottom.
-        self.order_fields([pointer.name for pointer in self.helper.layout.get_field_names()])
+        self.order_fields([inp.name for _, parts in self._page() for inp in _inputs_of(parts)])
 
-    @staticmethod
-    def _layout() -> Layout:
-        def items(group: str) -> list[str]:
-            return [item.key for item in ITEM_GROUPS[group]]
+    def _page(self) -> list[tuple[answers.Section, list[tuple[str, answers.Input]]]]:
+        """Each section's inputs in page order: inputs opened by the same substance or the same yes together,
+        where the first of them stands."""
+        page = []
+        for section in answers.SECTIONS:
+            keyed = [(_block_key(inp), inp) for inp in section.inputs]
+            first: dict[str, int] = {}
+            for i, (key, _) in enumerate(keyed):
+                first.setdefault(key, i)
+            # Stable: an input keeps its place unless a block it belongs to started earlier.
+            positions = sorted(range(len(keyed)), key=lambda i: (first[keyed[i][0]] if keyed[i][0] else i, i))
+            page.append((section, [keyed[i] for i in positions]))
+        return page
 
-        def grid(*names: str) -> Div:
-            return Div(*[Div(n, css_class="col-md-6 col-lg-4") for n in names], css_class="row")
-
-        return Layout(
-            "version",
-            Fieldset(
-                "1. Substances and withdrawal",
-                "substances",
-                Div(
-                    HTML('<h3 class="h6 mt-2">CIWA-Ar (alcohol withdrawal)</h3>'),
-                    grid(*items("ciwa_ar")),
-                    "pawss",
-                    css_id="ciwa-section",
-                    data_show_when="alcohol",
-                ),
-                Div(
-                    HTML('<h3 class="h6 mt-2">COWS (opioid withdrawal)</h3>'),
-                    grid(*items("cows")),
-                    css_id="cows-section",
-                    data_show_when="opioids",
-                ),
-                Div(InlineRadios("daily_sedative_use"), css_id="sedatives-section", data_show_when="sedatives"),
-                InlineRadios("withdrawal_seizure_or_dt_history"),
-                InlineRadios("complicated_withdrawal_now"),
-                css_class="questionnaire-section",
-                css_id="section-substances",
-            ),
-            Fieldset(
-                "2. Medical",
-                InlineRadios("unstable_medical_condition"),
-                InlineRadios("pregnant"),
-                css_class="questionnaire-section",
-                css_id="section-medical",
-            ),
-            Fieldset(
-                "3. Addiction severity (DSM-5)",
-                "dsm5_criteria",
-                css_class="questionnaire-section",
-                css_id="section-severity",
-            ),
-            Fieldset(
-                "4. Mental health and safety",
-                HTML('<h3 class="h6">PHQ-9 (over the last 2 weeks: 0 not at all … 3 nearly every day)</h3>'),
-                grid(*items("phq9")),
-                HTML('<h3 class="h6">GAD-7 (over the last 2 weeks)</h3>'),
-                grid(*items("gad7")),
-                "mental_health_condition",
-                InlineRadios("psychotic_symptoms"),
-                HTML('<h3 class="h6">C-SSRS screener</h3>'),
-                InlineRadios("cssrs_wish_dead"),
-                InlineRadios("cssrs_suicidal_thoughts"),
-                Div(
-                    InlineRadios("cssrs_method"),
-                    InlineRadios("cssrs_intent"),
-                    InlineRadios("cssrs_plan"),
-                    css_id="cssrs-followup",
-                    data_show_when_yes="cssrs_suicidal_thoughts",
-                ),
-                "cssrs_behavior",
-                InlineRadios("homicidal_ideation"),
-                css_class="questionnaire-section",
-                css_id="section-mental-health",
-            ),
-            Fieldset(
-                "5. Readiness and history",
-                "readiness",
-                InlineRadios("relapse_after_outpatient_12mo"),
-                InlineRadios("recent_higher_level_care"),
-                css_class="questionnaire-section",
-                css_id="section-readiness",
-            ),
-            Fieldset(
-                "6. Home and life",
-                InlineRadios("lives_with_substance_users"),
-                InlineRadios("home_safe"),
-                InlineRadios("stable_housing"),
-                InlineRadios("supportive_network"),
-                InlineRadios("work_or_school_commitments"),
-                InlineRadios("family_commitments"),
-                InlineRadios("can_attend_9h_week"),
-                css_class="questionnaire-section",
-                css_id="section-home",
-            ),
-        )
+    @cached_property
+    def sections(self) -> list[dict]:
+        """The page's sections, each a list of Parts, for templates/includes/_questionnaire.html."""
+        out = []
+        for number, (section, order) in enumerate(self._page(), start=1):
+            parts: list[Part] = []
+            blocks: dict[str, Part] = {}
+            headed: set[str] = set()
+            for key, inp in order:
+                target = parts
+                if key:
+                    if key not in blocks:
+                        blocks[key] = _block(key)
+                        parts.append(blocks[key])
+                    target = blocks[key].parts
+                answer = _ANSWER_OF_INPUT[inp.name]
+                if answer.heading and answer.name not in headed:
+                    headed.add(answer.name)
+                    target.append(Part("heading", text=answer.heading))
+                    if answer.score is not None:
+                        target.append(Part("grid"))
+                item = Part("field", field=self[inp.name], widget=_widget(inp))
+                if answer.score is not None and target and target[-1].kind == "grid":
+                    target[-1].parts.append(item)
+                else:
+                    target.append(item)
+            out.append(
+                {
+                    "number": number,
+                    "title": section.title,
+                    "id": f"section-{section.key.replace('_', '-')}",
+                    "parts": parts,
+                }
+            )
+        return out
 
     @classmethod
     def initial_from(cls, screening: Screening) -> dict:
-        initial = {
-            "version": screening.version,
-            "substances": screening.substances,
-            "dsm5_criteria": screening.dsm5_criteria,
-        }
-        for group in ITEM_GROUPS.values():
-            for item in group:
-                initial[item.key] = getattr(screening, item.key)
-        for name in [*BOOL_FIELDS, *CSSRS_BOOL]:
-            value = getattr(screening, name)
-            initial[name] = None if value is None else ("yes" if value else "no")
-        for name in ("pawss", "mental_health_condition", "readiness", "cssrs_behavior"):
-            initial[name] = getattr(screening, name)
-        return initial
+        values = screening.answer_values()
+        return {"version": screening.version, **{i.name: _to_form(i, values) for i in answers.INPUTS.values()}}
 
     def clean(self):
-        data = super().clean()
-        subs = set(data.get("substances") or ())
-        # Withdrawal scales and sedative questions apply only to the substances listed; the page hides
-        # them otherwise, and the server clears them so a hidden stale answer never counts.
-        if "alcohol" not in subs:
-            for item in ITEM_GROUPS["ciwa_ar"]:
-                data[item.key] = None
-            data["pawss"] = None
-        if "opioids" not in subs:
-            for item in ITEM_GROUPS["cows"]:
-                data[item.key] = None
-        if "sedatives" not in subs and data.get("daily_sedative_use") is None:
-            data["daily_sedative_use"] = False
-        if data.get("cssrs_suicidal_thoughts") is False:
-            for q in ("method", "intent", "plan"):
-                if data.get(f"cssrs_{q}") is None:
-                    data[f"cssrs_{q}"] = False
-        return data
+        # Inputs that do not apply (a scale for a substance not listed, a follow-up after a no) are cleared or
+        # closed, so a hidden stale answer never counts.
+        return answers.clear_inapplicable(super().clean())
 
     def require_complete(self) -> bool:
         """Completion needs every answer that applies; add an error at each missing one."""
-        data = self.cleaned_data
-        subs = set(data.get("substances") or ())
-        if not subs:
-            self.add_error("substances", "Choose at least one substance to complete the screening.")
-        needed = [
-            *BOOL_FIELDS,
-            "cssrs_wish_dead",
-            "cssrs_suicidal_thoughts",
-            "cssrs_behavior",
-            "mental_health_condition",
-            "readiness",
-        ]
-        needed += [i.key for i in ITEM_GROUPS["phq9"] + ITEM_GROUPS["gad7"]]
-        if "alcohol" in subs:
-            needed += [i.key for i in ITEM_GROUPS["ciwa_ar"]]
-        if "opioids" in subs:
-            needed += [i.key for i in ITEM_GROUPS["cows"]]
-        if data.get("cssrs_suicidal_thoughts"):
-            needed += ["cssrs_method", "cssrs_intent", "cssrs_plan"]
-        for name in needed:
-            if data.get(name) in (None, "") and name not in self.errors:
-                self.add_error(name, NEEDED)
+        for name in answers.missing(self.cleaned_data):
+            if name not in self.errors:
+                message = "Choose at least one substance to complete the screening." if name == "substances" else NEEDED
+                self.add_error(name, message)
         return not self.errors
 
     def add_questionnaire_errors(self, errors: dict[str, list[str]]) -> None:
         for name, messages in errors.items():
-            field = ERROR_FIELD.get(name, name)
+            field = answers.error_input(name)
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
 
@@ -331,20 +229,40 @@ class ScreeningForm(forms.Form):
         """Cleaned answers as Screening column values."""
         data = self.cleaned_data
         columns = {}
-        subs = set(data.get("substances") or ())
-        for code, name in SUBSTANCE_FIELDS.items():
-            columns[name] = code in subs
-        crit = set(data.get("dsm5_criteria") or ())
-        for code, name in DSM5_FIELDS.items():
-            columns[name] = code in crit
-        for group in ITEM_GROUPS.values():
-            for item in group:
-                columns[item.key] = data.get(item.key)
-        for name in [*BOOL_FIELDS, *CSSRS_BOOL, "pawss"]:
-            columns[name] = data.get(name)
-        for name in ("mental_health_condition", "readiness", "cssrs_behavior"):
-            columns[name] = data.get(name) or ""
+        for inp in answers.INPUTS.values():
+            if inp.kind is Kind.MULTI:
+                chosen = set(data.get(inp.name) or ())
+                columns.update({inp.prefix + code: code in chosen for code, _ in inp.choices})
+            elif inp.kind is Kind.CHOICE:
+                columns[inp.name] = data.get(inp.name) or ""
+            else:
+                columns[inp.name] = data.get(inp.name)
         return columns
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of the questionnaire page: a heading, a field, a grid of fields, or a block shown only when a
+    substance is listed or a question is answered yes (static/js/screening_form.js shows and hides it)."""
+
+    kind: str  # "heading", "field", "grid" or "block"
+    text: str = ""
+    field: object = None  # a BoundField
+    widget: str = ""  # "radios", "inline-radios", "checkboxes" or "select"
+    parts: list = dataclass_field(default_factory=list)
+    css_id: str = ""
+    show_when: str = ""
+    show_when_yes: str = ""
+
+
+def _widget(inp: answers.Input) -> str:
+    if inp.kind is Kind.YES_NO:
+        return "inline-radios"
+    if inp.kind is Kind.MULTI:
+        return "checkboxes"
+    if inp.kind is Kind.CHOICE and len(inp.choices) <= 3:  # a short list reads best as radios
+        return "radios"
+    return "select"
 
 
 class DecisionForm(forms.Form):

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import answers, rules
+from . import answers, questionnaire, rules
 
 
 def _choice_check(
@@ -498,12 +498,23 @@ class Screening(ScreeningAnswers):
         for name, value in answers.compute_totals(self.answer_values()).items():
             setattr(self, name, value)
 
+    @property
+    def domains(self) -> dict | None:
+        """The six-domain risk summary (DESIGN.md §10): stored with the recommendation, or — for one stored
+        before the summary existed — computed from its stored answers under its rule set, never written back."""
+        if not self.recommendation:
+            return None
+        if "domains" in self.recommendation:
+            return self.recommendation["domains"]
+        answers_ = questionnaire.parse(self.answers_snapshot)
+        return rules.evaluate(answers_, self.rules_version).to_dict()["domains"]
+
     def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
         """Store a rules outcome with the exact answers it came from; no save."""
         self.recommended_level = result.level.value
         self.rules_version = result.rules_version
         out = result.to_dict()
-        self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands")}
+        self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands", "domains")}
         self.answers_snapshot = answers_snapshot
         for code, name in FLAG_FIELDS.items():
             setattr(self, name, code in out["flags"])

@@ -12,7 +12,6 @@ from django.utils import timezone
 from screening import questionnaire, rules
 from screening.models import Client, Screening
 from screening.permissions import ensure_roles
-from screening.services import compute_totals
 from tests.answers import baseline
 
 PASSWORD = "correct-horse-battery-staple"
@@ -68,7 +67,7 @@ def make_screening(
     created = created_at or timezone.now()
     s = Screening(client=client, clinician=clinician, created_at=created)
     s.assign_answers(raw)
-    compute_totals(s)
+    s.compute_totals()
     s.phq9_total, s.gad7_total = raw["phq9_total"], raw["gad7_total"]  # no item answers in these fixtures
     s.ciwa_ar, s.cows = raw["ciwa_ar"], raw["cows"]
     if status != Screening.Status.DRAFT:

@@ -19,7 +19,7 @@ VIGNETTES = load_vignettes()
 
 def test_map_names_every_answer_of_the_rules_input_once_in_order():
     assert list(answers.ANSWERS) == [f.name for f in fields(rules.Answers)]
-    assert questionnaire.FIELD_NAMES == tuple(answers.ANSWERS)
+    assert tuple(answers.ANSWERS) == questionnaire.FIELD_NAMES
 
 
 def test_every_input_name_and_column_is_unique():

@@ -1,6 +1,6 @@
 import pytest
 
-from screening import questionnaire, services
+from screening import questionnaire, rules, services
 from screening.models import AuditEvent, Screening
 from tests.factories import PASSWORD, ClientFactory, UserFactory, make_screening
 
@@ -85,3 +85,27 @@ def test_amend_refuses_unsigned(clinician):
 
     with pytest.raises(services.ServiceError):
         services.screening_amend(screening=s, actor=clinician)
+
+
+def test_complete_stores_the_six_domain_summary(clinician):
+    s = make_screening(status="draft", clinician=clinician, lives_with_substance_users=True)
+
+    done = services.screening_complete(screening=s, actor=clinician)
+
+    stored = done.recommendation["domains"]
+    assert list(stored) == ["withdrawal", "physical", "mental", "readiness", "continued_use", "environment"]
+    assert stored["environment"]["rating"] == 2 and "HOME_SUBSTANCE_USE" in stored["environment"]["evidence"]
+    assert done.domains == stored
+
+
+def test_domains_of_a_recommendation_stored_before_the_summary_are_computed_not_written(clinician):
+    s = make_screening(clinician=clinician, lives_with_substance_users=True)
+    old = {k: v for k, v in s.recommendation.items() if k != "domains"}
+    Screening.objects.filter(pk=s.pk).update(recommendation=old)  # as stored before issue 9
+    s.refresh_from_db()
+
+    domains = s.domains
+
+    assert domains["environment"]["rating"] == 2
+    assert domains == rules.evaluate(questionnaire.parse(s.answers_snapshot), s.rules_version).to_dict()["domains"]
+    assert "domains" not in Screening.objects.get(pk=s.pk).recommendation

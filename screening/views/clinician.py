@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from .. import audit, instruments, questionnaire, rules, selectors, services
+from .. import answers, audit, questionnaire, rules, selectors, services
 from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..models import AuditEvent, Client, Screening, SpecialtyGroup
 
@@ -44,7 +44,7 @@ def client_list(request):
 def client_create(request):
     form = ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        client = services.client_create(actor=request.user, request=request, **form.cleaned_data)
+        client = services.client_create(actor=request.user, context=request.audit, **form.cleaned_data)
         messages.success(request, "Client added.")
         return redirect("client_detail", public_id=client.public_id)
     return render(request, "screening/client_form.html", {"form": form})
@@ -64,7 +64,7 @@ def client_detail(request, public_id):
 @require_POST
 def screening_start(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
-    screening = services.screening_start(client=client, clinician=request.user, request=request)
+    screening = services.screening_start(client=client, clinician=request.user, context=request.audit)
     return redirect("screening_edit", public_id=screening.public_id)
 
 
@@ -94,7 +94,7 @@ def screening_edit(request, public_id):
                     data=form.answer_columns(),
                     expected_version=form.cleaned_data["version"],
                     actor=request.user,
-                    request=request,
+                    context=request.audit,
                 )
             except services.ScreeningConflict as exc:
                 conflict = _conflict_context(exc, form)
@@ -109,7 +109,7 @@ def screening_edit(request, public_id):
                     return redirect("screening_edit", public_id=public_id)
                 if form.require_complete():
                     try:
-                        services.screening_complete(screening=screening, actor=request.user, request=request)
+                        services.screening_complete(screening=screening, actor=request.user, context=request.audit)
                     except questionnaire.QuestionnaireError as exc:
                         form.add_questionnaire_errors(exc.errors)
                     else:
@@ -117,7 +117,7 @@ def screening_edit(request, public_id):
                 messages.info(request, "Your answers are saved as a draft. Completing needs the answers marked below.")
     else:
         form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
-        audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
+        audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
     return render(
         request,
         "screening/screening_form.html",
@@ -133,16 +133,14 @@ def screening_edit(request, public_id):
 def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> dict:
     """What the other clinician changed, side by side with what this one entered."""
     mine = form.answer_columns()
-    rows = []
-    for name in exc.changed:
-        field = exc.current._meta.get_field(name)
-        rows.append(
-            {
-                "label": _column_label(name, form, field),
-                "theirs": _display(getattr(exc.current, name)),
-                "yours": _display(mine.get(name)),
-            }
-        )
+    rows = [
+        {
+            "label": answers.column_label(name),
+            "theirs": answers.show(getattr(exc.current, name)),
+            "yours": answers.show(mine.get(name)),
+        }
+        for name in exc.changed
+    ]
     last_save = (
         AuditEvent.objects.filter(object_id=str(exc.current.public_id), action=AuditEvent.Action.CHANGE)
         .order_by("-id")
@@ -152,28 +150,6 @@ def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> d
     return {"rows": rows, "by": last_save or "another user", "at": exc.current.updated_at}
 
 
-def _column_label(name: str, form: ScreeningForm, field) -> str:
-    if name in form.fields:
-        return form.fields[name].label
-    if name.startswith("substance_"):
-        return f"Substance used: {field.verbose_name}"
-    if name.startswith("dsm5_"):
-        return f"DSM-5 criterion: {instruments.DSM5_LABELS[name.removeprefix('dsm5_')]}"
-    return str(field.verbose_name)
-
-
-def _display(value) -> str:
-    if value is None or value == "":
-        return "not answered"
-    if isinstance(value, str):
-        return value.replace("_", " ")
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return str(value)
-
-
 @login_required
 @permission_required("screening.view_screening", raise_exception=True)
 def screening_detail(request, public_id):
@@ -181,7 +157,7 @@ def screening_detail(request, public_id):
     screening = _load(public_id)
     if screening.is_draft and request.user.has_perm("screening.change_screening"):
         return redirect("screening_edit", public_id=public_id)
-    audit.record(action=AuditEvent.Action.VIEW, request=request, obj=screening)
+    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
     return render(request, "screening/screening_detail.html", _detail_context(request, screening))
 
 
@@ -202,13 +178,13 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
         # The IOP goals and groups apply when IOP is recommended or chosen.
         "is_iop": rules.Level.IOP in (screening.recommended_level, screening.final_level),
         "detox_headline": rec.get("pathway", [None])[0] == rules.Step.MEDICALLY_SUPERVISED_DETOX,
-        "goals": ["Establish support mechanisms", "Help with relapse management", "Build coping strategies"],
+        "goals": rules.IOP_GOALS,
         "interests": [label for value, label in SpecialtyGroup.choices if value in interests],
         "amendments": amendments,
         "superseded_by": next((a for a in reversed(amendments) if a.is_signed), None),
-        "answers": _answers_by_section(screening),
+        "answers": answers.display(screening.answers_dict()),
         "can_act": can_sign and screening.status == Screening.Status.COMPLETED,
-        "can_amend": can_sign and screening.is_signed and not any(a.is_signed for a in amendments),
+        "can_amend": can_sign and services.amend_refusal(screening, amendments) is None,
     }
     if context["can_act"]:
         context["decision_form"] = forms.get("decision_form") or DecisionForm(
@@ -238,24 +214,6 @@ def _scores(screening: Screening) -> list[tuple[str, object, str | None]]:
     ]
 
 
-def _answers_by_section(screening: Screening) -> list[tuple[str, list[tuple[str, str]]]]:
-    raw = screening.answers_dict()
-    sections = []
-    for _key, title, names in questionnaire.SECTIONS:
-        rows = []
-        for name in names:
-            value = raw.get(name)
-            if name == "cssrs":
-                for q, label in questionnaire.CSSRS_LABELS.items():
-                    rows.append((label, _display((value or {}).get(q))))
-                continue
-            if isinstance(value, list):
-                value = ", ".join(v.replace("_", " ") for v in value) or "none"
-            rows.append((questionnaire.FIELD_LABELS[name], _display(value)))
-        sections.append((title, rows))
-    return sections
-
-
 @login_required
 @permission_required("screening.sign_screening", raise_exception=True)
 @require_POST
@@ -271,7 +229,7 @@ def screening_decide(request, public_id):
                 reason_text=form.cleaned_data["override_text"],
                 groups=form.cleaned_data["groups"],
                 actor=request.user,
-                request=request,
+                context=request.audit,
             )
         except services.ServiceError as exc:
             form.add_error(exc.field, exc.message)
@@ -287,7 +245,7 @@ def screening_decide(request, public_id):
 def screening_reopen(request, public_id):
     screening = _load(public_id)
     try:
-        services.screening_reopen(screening=screening, actor=request.user, request=request)
+        services.screening_reopen(screening=screening, actor=request.user, context=request.audit)
     except services.ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("screening_detail", public_id=public_id)
@@ -304,7 +262,7 @@ def screening_sign(request, public_id):
     if form.is_valid():
         try:
             services.screening_sign(
-                screening=screening, password=form.cleaned_data["password"], actor=request.user, request=request
+                screening=screening, password=form.cleaned_data["password"], actor=request.user, context=request.audit
             )
         except services.ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -320,7 +278,7 @@ def screening_sign(request, public_id):
 def screening_amend(request, public_id):
     screening = _load(public_id)
     try:
-        amendment = services.screening_amend(screening=screening, actor=request.user, request=request)
+        amendment = services.screening_amend(screening=screening, actor=request.user, context=request.audit)
     except services.ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("screening_detail", public_id=public_id)
