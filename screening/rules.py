@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 
 from . import instruments
@@ -754,13 +755,32 @@ class _DomainMemo(dict):
         return rating
 
 
-# Per version: the signals as lookups, value -> evidence bits, for each answer and each band an
-# `Equals` reads (one dict lookup instead of a call per signal); the other signals as
+class _EqualsMemo(dict):
+    """Evidence bits of the `Equals` signals on one source, by the tuple of the values they read."""
+
+    __slots__ = ("read", "tables")
+
+    def __init__(self, tables: dict[str, dict[object, int]]):
+        super().__init__()
+        # One C call reads every field; the bits of each combination of values are worked out
+        # once. The combinations are few: the fields read are yes/no answers, choices and bands.
+        self.read = attrgetter(*tables) if tables else lambda obj: ()
+        self.tables = tuple(tables.values())  # per field read: value -> evidence bits
+
+    def __missing__(self, key: object) -> int:
+        values = (key,) if len(self.tables) == 1 else key  # attrgetter of one name gives the bare value
+        bits = 0
+        for value, table in zip(values, self.tables, strict=True):
+            bits |= table.get(value, 0)
+        self[key] = bits
+        return bits
+
+
+# Per version: the `Equals` signals on the answers and on the bands; the other signals as
 # (evidence bit, predicate); and per domain in Domain order, (shift, width mask, memo) to cut its
 # slice out of the evidence mask.
-_Lookups = tuple[tuple[str, dict[object, int]], ...]
 _CompiledDomains = tuple[
-    _Lookups, _Lookups, tuple[tuple[int, SignalPredicate], ...], tuple[tuple[int, int, _DomainMemo], ...]
+    _EqualsMemo, _EqualsMemo, tuple[tuple[int, SignalPredicate], ...], tuple[tuple[int, int, _DomainMemo], ...]
 ]
 
 
@@ -802,9 +822,8 @@ def _compile(rule_set: RuleSet) -> tuple[_Compiled, _CompiledDomains]:
         )
         for r in RULES
     )
-    answer_lookups = tuple(lookups["answers"].items())
-    band_lookups = tuple(lookups["bands"].items())
-    return rules, (answer_lookups, band_lookups, tuple(signals), tuple(slices))
+    equals = (_EqualsMemo(lookups["answers"]), _EqualsMemo(lookups["bands"]))
+    return rules, (*equals, tuple(signals), tuple(slices))
 
 
 _FIELDS = {"answers": frozenset(Answers.__slots__), "bands": frozenset(Bands.__slots__)}
@@ -836,7 +855,7 @@ _DSM5 = instruments.DSM5_BAND_BY_COUNT
 def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     """Recommend a level of care for one validated answer set under a rule set version."""
     try:
-        compiled, (answer_lookups, band_lookups, signals, slices) = _COMPILED[version]
+        compiled, (answer_equals, band_equals, signals, slices) = _COMPILED[version]
     except KeyError:
         raise ValueError(f"unknown rule set version {version!r}") from None
     t = RULE_SETS[version].thresholds
@@ -907,10 +926,7 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     )
 
     # The summary comes last and reads only what is decided above: it cannot change the level.
-    for name, bits in answer_lookups:
-        evidence |= bits.get(getattr(answers, name), 0)
-    for name, bits in band_lookups:
-        evidence |= bits.get(getattr(bands, name), 0)
+    evidence |= answer_equals[answer_equals.read(answers)] | band_equals[band_equals.read(bands)]
     for bit, signal in signals:
         if signal(answers, facts, bands, t):
             evidence |= bit
