@@ -538,3 +538,18 @@ def test_client_list_later_page_and_search_query_counts_are_constant(
         clinician_client.get(reverse("client_list"), {"after": cursor})
     with django_assert_num_queries(6):
         clinician_client.post(reverse("client_list"), {"q": "Same, Giv"})
+
+
+def test_home_query_count_does_not_grow_with_signed_history(
+    clinician_client, clinician, draft, django_assert_num_queries
+):
+    clinician_client.get(reverse("home"))
+    # session, user, perms (2), roles, the unfinished screenings with their clients
+    with django_assert_num_queries(6):
+        response = clinician_client.get(reverse("home"))
+    for _ in range(5):
+        make_screening(clinician=clinician)
+
+    with django_assert_num_queries(6):
+        clinician_client.get(reverse("home"))
+    assert [s.pk for s in response.context["unfinished"]] == [draft.pk]
