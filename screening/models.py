@@ -148,6 +148,19 @@ class ClientQuerySet(models.QuerySet):
             obj.fill_search_keys()
         return super().bulk_create(objs, *args, **kwargs)
 
+    def fill_search_keys(self, batch: int = 2000) -> int:
+        """Remake the search keys of these clients, for rows written around save(): fixtures (loaddata saves
+        raw) and bulk inserts (screening.bulk). Returns how many clients were updated."""
+        done, last = 0, 0
+        while rows := list(
+            self.filter(pk__gt=last).order_by("pk").only("pk", *(s for s, _ in SEARCH_KEYS.values()))[:batch]
+        ):
+            for client in rows:
+                client.fill_search_keys()
+            done += self.model._base_manager.bulk_update(rows, list(SEARCH_KEYS), batch_size=batch)
+            last = rows[-1].pk
+        return done
+
 
 class ClientManager(models.Manager.from_queryset(ClientQuerySet)):
     def get_by_natural_key(self, record_number):

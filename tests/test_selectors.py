@@ -176,6 +176,15 @@ def test_search_keys_follow_the_names_through_save_update_and_bulk_create(db):
     assert Client.objects.get(record_number="Q-2").search_family == "noel"
 
 
+def test_fill_search_keys_mends_clients_written_around_save(people):
+    Client.objects.filter(record_number__startswith="R-").update(search_family="", search_given="", search_record="")
+
+    updated = Client.objects.filter(search_record="").fill_search_keys(batch=2)
+
+    assert updated == 4
+    assert [c.record_number for c in selectors.client_search("muller, jo").clients] == ["R-100", "R-101"]
+
+
 def test_migration_fills_the_keys_of_existing_clients(people):
     Client.objects.update(search_family="", search_given="", search_record="")
     migration = importlib.import_module("screening.migrations.0008_client_search")
