@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from functools import cached_property
 
 from crispy_forms.helper import FormHelper
@@ -119,24 +118,130 @@ def _to_form(inp: answers.Input, values: dict) -> object:
 
 
 NEEDED = "Answer this to complete the screening."
-_ANSWER_OF_INPUT = {i.name: a for a in answers.ANSWER_TABLE for i in a.inputs}
 
 
-def _block_key(inp: answers.Input) -> str:
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One step of the questionnaire page: open or close a block shown only when a substance is listed or a
+    question is answered yes (static/js/screening_form.js), a heading, a grid of items, or one input."""
+
+    kind: str  # "open", "close", "heading", "grid_open", "grid_close", "field"
+    text: str = ""  # heading text; input name for a field
+    css_id: str = ""
+    show_when: str = ""
+    show_when_yes: str = ""
+    widget: str = ""  # for a field: "radios", "inline-radios", "checkboxes" or "select"
+    in_grid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SectionPlan:
+    number: int
+    title: str
+    css_id: str
+    tokens: tuple[Token, ...]
+
+
+def _widget(inp: answers.Input) -> str:
+    if inp.kind is Kind.YES_NO:
+        return "inline-radios"
+    if inp.kind is Kind.MULTI:
+        return "checkboxes"
+    if inp.kind is Kind.CHOICE and len(inp.choices) <= 3:  # a short list reads best as radios
+        return "radios"
+    return "select"
+
+
+def _block_of(inp: answers.Input) -> Token | None:
     if inp.when_substance is not None:
-        return f"substance:{inp.when_substance.value}"
-    return f"yes:{inp.when_yes}" if inp.when_yes else ""
+        key = inp.when_substance.value
+        return Token("open", css_id=f"{key}-section", show_when=key)
+    if inp.when_yes:
+        return Token("open", css_id=f"{inp.when_yes.replace('_', '-')}-followup", show_when_yes=inp.when_yes)
+    return None
 
 
-def _block(key: str) -> Part:
-    kind, name = key.split(":", 1)
-    if kind == "substance":
-        return Part("block", css_id=f"{name}-section", show_when=name)
-    return Part("block", css_id=f"{name.replace('_', '-')}-followup", show_when_yes=name)
+def _plan_section(number: int, section: answers.Section) -> SectionPlan:
+    """A section's tokens: each answer's inputs in map order, except that inputs opened by the same substance or
+    the same yes are gathered in one block where the first of them stands."""
+    groups: dict[Token | None, list[answers.Answer]] = {}
+    order: list[Token | answers.Answer] = []
+    for answer in section.answers:
+        block = _block_of(answer.inputs[0]) if answer.inputs else None
+        if answer.name in answers.OBJECT_ANSWERS:
+            block = None  # the C-SSRS opens its follow-ups inside itself
+        if block is None:
+            order.append(answer)
+        else:
+            if block not in groups:
+                groups[block] = []
+                order.append(block)
+            groups[block].append(answer)
+    tokens: list[Token] = []
+    for entry in order:
+        if isinstance(entry, Token):
+            tokens.append(entry)
+            for answer in groups[entry]:
+                tokens += _answer_tokens(answer, inside=entry)
+            tokens.append(Token("close"))
+        else:
+            tokens += _answer_tokens(entry)
+    return SectionPlan(number, section.title, f"section-{section.key.replace('_', '-')}", tuple(tokens))
 
 
-def _inputs_of(order):
-    return [inp for _, inp in order]
+def _answer_tokens(answer: answers.Answer, inside: Token | None = None) -> list[Token]:
+    tokens = [Token("heading", text=answer.heading)] if answer.heading else []
+    if answer.score is not None:  # an instrument's items, in a grid
+        fields = [Token("field", text=i.name, widget=_widget(i), in_grid=True) for i in answer.inputs]
+        return [*tokens, Token("grid_open"), *fields, Token("grid_close")]
+    open_block = None
+    for inp in answer.inputs:
+        block = _block_of(inp)
+        block = None if block == inside else block
+        if block != open_block:
+            if open_block is not None:
+                tokens.append(Token("close"))
+            if block is not None:
+                tokens.append(block)
+            open_block = block
+        tokens.append(Token("field", text=inp.name, widget=_widget(inp)))
+    if open_block is not None:
+        tokens.append(Token("close"))
+    return tokens
+
+
+# The page is the same for every form: planned once from the answer map.
+PAGE: tuple[SectionPlan, ...] = tuple(_plan_section(n, s) for n, s in enumerate(answers.SECTIONS, start=1))
+PAGE_ORDER: tuple[str, ...] = tuple(t.text for plan in PAGE for t in plan.tokens if t.kind == "field")
+
+
+@dataclass(frozen=True, slots=True)
+class InputView:
+    """What the template needs to draw one input, worked out in Python (fast, and one place for the rules)."""
+
+    token: Token
+    name: str
+    id: str
+    label: str
+    help: str
+    errors: list
+    describedby: str
+    options: list  # (index, value, text, chosen)
+
+
+def _input_view(token: Token, bound) -> InputView:
+    value = bound.value()
+    many = token.widget == "checkboxes"
+    chosen = {str(v) for v in value or ()} if many else {"" if value is None else str(value)}
+    options = [(i, str(v), text, str(v) in chosen) for i, (v, text) in enumerate(bound.field.choices)]
+    errors = list(bound.errors)
+    auto_id = bound.auto_id
+    described = [f"{auto_id}_error"] if errors else []
+    if bound.help_text:
+        described.append(f"{auto_id}_helptext")
+    return InputView(
+        token, bound.html_name, auto_id, bound.label, bound.help_text, errors, " ".join(described), options
+    )
 
 
 class ScreeningForm(forms.Form):
@@ -149,57 +254,15 @@ class ScreeningForm(forms.Form):
         for inp in answers.INPUTS.values():
             self.fields[inp.name] = _input_field(inp)
         # Fields in the order the page shows them, so the error summary reads top to bottom.
-        self.order_fields([inp.name for _, parts in self._page() for inp in _inputs_of(parts)])
-
-    def _page(self) -> list[tuple[answers.Section, list[tuple[str, answers.Input]]]]:
-        """Each section's inputs in page order: inputs opened by the same substance or the same yes together,
-        where the first of them stands."""
-        page = []
-        for section in answers.SECTIONS:
-            keyed = [(_block_key(inp), inp) for inp in section.inputs]
-            first: dict[str, int] = {}
-            for i, (key, _) in enumerate(keyed):
-                first.setdefault(key, i)
-            # Stable: an input keeps its place unless a block it belongs to started earlier.
-            positions = sorted(range(len(keyed)), key=lambda i: (first[keyed[i][0]] if keyed[i][0] else i, i))
-            page.append((section, [keyed[i] for i in positions]))
-        return page
+        self.order_fields(["version", *PAGE_ORDER])
 
     @cached_property
-    def sections(self) -> list[dict]:
-        """The page's sections, each a list of Parts, for templates/includes/_questionnaire.html."""
-        out = []
-        for number, (section, order) in enumerate(self._page(), start=1):
-            parts: list[Part] = []
-            blocks: dict[str, Part] = {}
-            headed: set[str] = set()
-            for key, inp in order:
-                target = parts
-                if key:
-                    if key not in blocks:
-                        blocks[key] = _block(key)
-                        parts.append(blocks[key])
-                    target = blocks[key].parts
-                answer = _ANSWER_OF_INPUT[inp.name]
-                if answer.heading and answer.name not in headed:
-                    headed.add(answer.name)
-                    target.append(Part("heading", text=answer.heading))
-                    if answer.score is not None:
-                        target.append(Part("grid"))
-                item = Part("field", field=self[inp.name], widget=_widget(inp))
-                if answer.score is not None and target and target[-1].kind == "grid":
-                    target[-1].parts.append(item)
-                else:
-                    target.append(item)
-            out.append(
-                {
-                    "number": number,
-                    "title": section.title,
-                    "id": f"section-{section.key.replace('_', '-')}",
-                    "parts": parts,
-                }
-            )
-        return out
+    def sections(self) -> list[tuple[SectionPlan, list]]:
+        """Each section's plan with its tokens, an input token replaced by its InputView
+        (templates/includes/_questionnaire.html)."""
+        return [
+            (plan, [_input_view(t, self[t.text]) if t.kind == "field" else t for t in plan.tokens]) for plan in PAGE
+        ]
 
     @classmethod
     def initial_from(cls, screening: Screening) -> dict:
@@ -238,31 +301,6 @@ class ScreeningForm(forms.Form):
             else:
                 columns[inp.name] = data.get(inp.name)
         return columns
-
-
-@dataclass(frozen=True)
-class Part:
-    """A piece of the questionnaire page: a heading, a field, a grid of fields, or a block shown only when a
-    substance is listed or a question is answered yes (static/js/screening_form.js shows and hides it)."""
-
-    kind: str  # "heading", "field", "grid" or "block"
-    text: str = ""
-    field: object = None  # a BoundField
-    widget: str = ""  # "radios", "inline-radios", "checkboxes" or "select"
-    parts: list = dataclass_field(default_factory=list)
-    css_id: str = ""
-    show_when: str = ""
-    show_when_yes: str = ""
-
-
-def _widget(inp: answers.Input) -> str:
-    if inp.kind is Kind.YES_NO:
-        return "inline-radios"
-    if inp.kind is Kind.MULTI:
-        return "checkboxes"
-    if inp.kind is Kind.CHOICE and len(inp.choices) <= 3:  # a short list reads best as radios
-        return "radios"
-    return "select"
 
 
 class DecisionForm(forms.Form):

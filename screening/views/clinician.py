@@ -68,18 +68,16 @@ def screening_start(request, public_id):
     return redirect("screening_edit", public_id=screening.public_id)
 
 
-def _load(public_id) -> Screening:
-    return get_object_or_404(
-        Screening.objects.select_related("client", "clinician", "decided_by", "signed_by", "amends"),
-        public_id=public_id,
-    )
+def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", "amends")) -> Screening:
+    return get_object_or_404(Screening.objects.select_related(*related), public_id=public_id)
 
 
 @login_required
 @permission_required("screening.change_screening", raise_exception=True)
 def screening_edit(request, public_id):
     """The questionnaire: save as draft at any point, or complete to get the recommendation."""
-    screening = _load(public_id)
+    # A draft has no decision or signature yet; the screening an amendment corrects loads only if there is one.
+    screening = _load(public_id, related=("client", "clinician"))
     if not screening.is_draft:
         return redirect("screening_detail", public_id=public_id)
     conflict = None
@@ -166,7 +164,7 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
     rec = screening.recommendation or {}
     flags = rec.get("flags", [])
     interests = list(screening.specialty_interests.values_list("group", flat=True))
-    amendments = list(screening.amendments.order_by("created_at"))
+    amendments = selectors.amendments_of(screening)
     context = {
         "screening": screening,
         "client": screening.client,
