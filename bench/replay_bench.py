@@ -29,8 +29,8 @@ from django.utils import timezone  # noqa: E402
 
 from bench.machine import machine  # noqa: E402
 from screening import replay  # noqa: E402
-from screening.filters import day_start  # noqa: E402
 from screening.models import Screening  # noqa: E402
+from screening.selectors import day_start  # noqa: E402
 
 VERSION = os.environ.get("BENCH_VERSION", "2027.01")
 

@@ -34,6 +34,7 @@ from . import answers, audit, fhir
 from .deidentify import AGE_CAP, AGE_CAP_LABEL, Pseudonymizer, age_on, safe_age, safe_birth_year
 from .models import AuditEvent, ExportDisclosure, ExportRun, Screening
 from .notices import REDISCLOSURE_NOTICE
+from .selectors import DateRange
 
 FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "fhir": "FHIR R4 Bundle (JSON)"}
 CONTENT_TYPES = {
@@ -364,13 +365,7 @@ class ExportFilters:
 
 
 def export_queryset(filters: ExportFilters):
-    qs = Screening.objects.completed_or_signed().order_by()
-    tz = timezone.get_current_timezone()
-    if filters.since and filters.since > dt.date.min:  # 0001-01-01 east of UTC would fall before year 1
-        qs = qs.filter(created_at__gte=dt.datetime.combine(filters.since, dt.time.min, tzinfo=tz))
-    if filters.until and filters.until < dt.date.max:  # the last representable day has no day after it
-        qs = qs.filter(created_at__lt=dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
-    return qs
+    return Screening.objects.completed_or_signed().created_in(DateRange(filters.since, filters.until)).order_by()
 
 
 def iter_pages(qs, fields, page: int = PAGE) -> Iterator[list[tuple]]:

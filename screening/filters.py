@@ -13,7 +13,6 @@ from .forms import DayField, HistoryFilterForm
 from .models import FLAG_FIELDS, Level, Screening
 from .permissions import CLINICIAN
 from .selectors import DateRange, client_match
-from .selectors import day_start as day_start  # used by replay_rules and bench/replay_bench.py
 
 FLAG_CHOICES = [(code, code.replace("_", " ").capitalize()) for code in FLAG_FIELDS]
 VERSION_CHOICES = [(v, v) for v in rules.RULE_SETS]

@@ -7,7 +7,7 @@ Never used by the tests.
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from screening.models import Screening
+from screening.models import Client, Screening
 
 DEMO_SCREENINGS = 600
 
@@ -20,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, screenings, **options):
         call_command("loaddata", "fixtures/demo.json", verbosity=0)
+        Client.objects.fill_search_keys()  # loaddata saves raw, around Client.save()
         self.stdout.write("Demo users: clinician, admin, auditor (password in README.md).")
         if not Screening.objects.exists() and screenings > 0:
             call_command("generate_screenings", screenings, seed=7, days=120, stdout=self.stdout)

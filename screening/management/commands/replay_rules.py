@@ -12,7 +12,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from screening import replay, rules
-from screening.filters import day_start
+from screening.selectors import day_start
 
 
 def iso_date(value: str) -> dt.date:
