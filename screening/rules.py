@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from operator import attrgetter
 from types import MappingProxyType
 
 from . import instruments
@@ -663,7 +662,16 @@ class DomainRating:
         return {"rating": self.rating, "label": RATING_LABELS[self.rating], "evidence": list(self.evidence)}
 
 
-_DOMAIN_INDEX: dict[str, int] = {d: i for i, d in enumerate(Domain)}
+@dataclass(frozen=True, slots=True)
+class _Evaluated:
+    """What the summary reads, kept from `evaluate`: the summary is worked out only when it is asked for, so
+    a replay of a million screenings that compares levels does not pay for it."""
+
+    answers: Answers
+    facts: _Facts
+    bands: Bands
+    version: str
+    reasons: tuple[Reason, ...]  # the rules that held (and, at IOP, the IOP reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -674,15 +682,20 @@ class Recommendation:
     reasons: tuple[Reason, ...]
     rules_version: str
     bands: Bands
-    domains: tuple[DomainRating, ...]  # one per Domain, in Domain order
+    evaluated: _Evaluated = field(repr=False, compare=False)
+
+    @property
+    def domains(self) -> tuple[DomainRating, ...]:
+        """The six-domain risk summary (DESIGN.md §10), one rating per Domain, in Domain order."""
+        return summarize(self.evaluated)
+
+    def domain(self, domain: Domain | str) -> DomainRating:
+        """The rating of one domain of the six-domain summary."""
+        return self.domains[list(Domain).index(Domain(domain))]
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.reasons)
-
-    def domain(self, domain: Domain | str) -> DomainRating:
-        """The rating of one domain of the six-domain summary."""
-        return self.domains[_DOMAIN_INDEX[domain]]
 
     def to_dict(self) -> dict:
         """The JSON shape of DESIGN.md §4 'Output', with the `domains` of §10."""
@@ -724,111 +737,47 @@ def override_blockers(recommended: Level, chosen: Level, flags: Iterable[str]) -
     return tuple(flag for flag in OVERRIDE_BLOCKING_FLAGS if flag in raised)
 
 
-# Per version, each rule as a flat tuple for the hot loop:
-# (predicate, reason, is_inpatient, is_detox, flag or None, evidence bit).
-_Compiled = tuple[tuple[Predicate, Reason, bool, bool, "Flag | None", int], ...]
+# Per version, each rule as a flat tuple for the hot loop: (predicate, reason, is_inpatient, is_detox, flag).
+_Compiled = tuple[tuple[Predicate, Reason, bool, bool, "Flag | None"], ...]
 
 
 def _values(rule_set: RuleSet) -> dict[str, int]:
     return {name: getattr(rule_set.thresholds, name) for name in Thresholds.__slots__}
 
 
-# The summary in the hot loop. Each rule and each signal owns one bit of an evidence mask: a
-# domain's rules (in domain-table order), then its signals (in table order), domain after domain.
-# A domain's slice of the mask decides its DomainRating, which is built once per slice and shared
-# (it is frozen): building six frozen objects per evaluation would cost more than all the rules.
-# The memo is bounded: 2**15 slices at most for the widest domain (mental: 6 rules, 9 signals), a
-# few thousand in practice, since a score has one band and exclusive bands exclude each other.
-class _DomainMemo(dict):
-    """DomainRating by the domain's slice of the evidence mask, for one rule set version."""
-
-    __slots__ = ("domain", "evidence")
-
-    def __init__(self, domain: Domain, evidence: tuple[tuple[int, str], ...]):
-        super().__init__()
-        self.domain, self.evidence = domain, evidence  # (rating, text) for bit 0, 1, ...
-
-    def __missing__(self, mask: int) -> DomainRating:
-        held = [(rating, text) for i, (rating, text) in enumerate(self.evidence) if mask >> i & 1]
-        rating = DomainRating(self.domain, max((r for r, _ in held), default=0), tuple(t for _, t in held))
-        self[mask] = rating
-        return rating
-
-
-class _EqualsMemo(dict):
-    """Evidence bits of the `Equals` signals on one source, by the tuple of the values they read."""
-
-    __slots__ = ("read", "tables")
-
-    def __init__(self, tables: dict[str, dict[object, int]]):
-        super().__init__()
-        # One C call reads every field; the bits of each combination of values are worked out
-        # once. The combinations are few: the fields read are yes/no answers, choices and bands.
-        self.read = attrgetter(*tables) if tables else lambda obj: ()
-        self.tables = tuple(tables.values())  # per field read: value -> evidence bits
-
-    def __missing__(self, key: object) -> int:
-        values = (key,) if len(self.tables) == 1 else key  # attrgetter of one name gives the bare value
-        bits = 0
-        for value, table in zip(values, self.tables, strict=True):
-            bits |= table.get(value, 0)
-        self[key] = bits
-        return bits
-
-
-# Per version: the `Equals` signals on the answers and on the bands; the other signals as
-# (evidence bit, predicate); and per domain in Domain order, (shift, width mask, memo) to cut its
-# slice out of the evidence mask.
-_CompiledDomains = tuple[
-    _EqualsMemo, _EqualsMemo, tuple[tuple[int, SignalPredicate], ...], tuple[tuple[int, int, _DomainMemo], ...]
-]
-
-
-def _compile(rule_set: RuleSet) -> tuple[_Compiled, _CompiledDomains]:
+def _compile(rule_set: RuleSet) -> _Compiled:
     values = _values(rule_set)
-    rule_bit: dict[str, int] = {}
-    lookups: dict[str, dict[str, dict[object, int]]] = {"answers": {}, "bands": {}}
-    signals: list[tuple[int, SignalPredicate]] = []
-    slices: list[tuple[int, int, _DomainMemo]] = []
-    shift = 0
-    for row in DOMAINS:
-        evidence: list[tuple[int, str]] = []
-        for code in row.rules:
-            rule_bit[code] = 1 << (shift + len(evidence))
-            evidence.append((int(rule_rating(_RULE_BY_CODE[code])), code))
-        for s in SIGNALS:
-            if s.domain is not row.domain:
-                continue
-            bit = 1 << (shift + len(evidence))
-            p = s.predicate
-            if isinstance(p, Equals):
-                if p.name not in _FIELDS[p.source]:
-                    raise ValueError(f"signal {s.text!r} reads unknown {p.source} field {p.name!r}")
-                table = lookups[p.source].setdefault(p.name, {})
-                table[p.value] = table.get(p.value, 0) | bit
-            else:
-                signals.append((bit, p))
-            evidence.append((int(s.rating), s.text.format(**values)))
-        slices.append((shift, (1 << len(evidence)) - 1, _DomainMemo(row.domain, tuple(evidence))))
-        shift += len(evidence)
-    rules = tuple(
-        (
-            r.predicate,
-            Reason(r.code, r.level, r.text.format(**values)),
-            r.level is Level.INPATIENT,
-            r.is_detox,
-            r.flag,
-            rule_bit[r.code],
-        )
+    return tuple(
+        (r.predicate, Reason(r.code, r.level, r.text.format(**values)), r.level is Level.INPATIENT, r.is_detox, r.flag)
         for r in RULES
     )
-    equals = (_EqualsMemo(lookups["answers"]), _EqualsMemo(lookups["bands"]))
-    return rules, (*equals, tuple(signals), tuple(slices))
 
 
-_FIELDS = {"answers": frozenset(Answers.__slots__), "bands": frozenset(Bands.__slots__)}
-_RULE_BY_CODE: dict[str, Rule] = {r.code: r for r in RULES}
-_COMPILED: dict[str, tuple[_Compiled, _CompiledDomains]] = {v: _compile(rs) for v, rs in RULE_SETS.items()}
+_COMPILED: dict[str, _Compiled] = {v: _compile(rs) for v, rs in RULE_SETS.items()}
+_RULE_RATING: dict[str, Rating] = {r.code: rule_rating(r) for r in RULES}
+# Per version and domain: its signals with their evidence text filled in, in table order.
+_DOMAIN_SIGNALS: dict[str, dict[Domain, tuple[tuple[Signal, str], ...]]] = {
+    version: {d: tuple((s, s.text.format(**_values(rs))) for s in SIGNALS if s.domain is d) for d in Domain}
+    for version, rs in RULE_SETS.items()
+}
+
+
+def summarize(evaluated: _Evaluated) -> tuple[DomainRating, ...]:
+    """Rate each domain from the rules that held and the signals that hold: the highest rating wins."""
+    a, f, b = evaluated.answers, evaluated.facts, evaluated.bands
+    t = RULE_SETS[evaluated.version].thresholds
+    held_codes = {r.code for r in evaluated.reasons}
+    ratings = []
+    for row in DOMAINS:
+        held = [(int(_RULE_RATING[code]), code) for code in row.rules if code in held_codes]
+        signals = [
+            (int(s.rating), text)
+            for s, text in _DOMAIN_SIGNALS[evaluated.version][row.domain]
+            if s.predicate(a, f, b, t)
+        ]
+        found = held + signals
+        ratings.append(DomainRating(row.domain, max((r for r, _ in found), default=0), tuple(e for _, e in found)))
+    return tuple(ratings)
 
 
 def rule_texts(version: str = RULES_VERSION) -> list[tuple[Rule, str, str]]:
@@ -855,7 +804,7 @@ _DSM5 = instruments.DSM5_BAND_BY_COUNT
 def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     """Recommend a level of care for one validated answer set under a rule set version."""
     try:
-        compiled, (answer_equals, band_equals, signals, slices) = _COMPILED[version]
+        compiled = _COMPILED[version]
     except KeyError:
         raise ValueError(f"unknown rule set version {version!r}") from None
     t = RULE_SETS[version].thresholds
@@ -868,11 +817,9 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     reasons: list[Reason] = []
     flags: set[Flag] = set()
     inpatient = residential = detox = other_inpatient = False
-    evidence = 0  # the domain summary's evidence mask
-    for predicate, reason, is_inpatient, is_detox, flag, bit in compiled:
+    for predicate, reason, is_inpatient, is_detox, flag in compiled:
         if predicate(answers, facts, t):
             reasons.append(reason)
-            evidence |= bit
             if flag is not None:
                 flags.add(flag)
             if not is_inpatient:
@@ -925,14 +872,11 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
         cssrs,
     )
 
-    # The summary comes last and reads only what is decided above: it cannot change the level.
-    evidence |= answer_equals[answer_equals.read(answers)] | band_equals[band_equals.read(bands)]
-    for bit, signal in signals:
-        if signal(answers, facts, bands, t):
-            evidence |= bit
-    domains = tuple([memo[evidence >> shift & width] for shift, width, memo in slices])
-
-    return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands, domains)
+    # The summary reads only what is decided above, when asked for: it cannot change the level.
+    held = tuple(reasons)
+    return Recommendation(
+        level, tuple(sorted(flags)), pathway, held, version, bands, _Evaluated(answers, facts, bands, version, held)
+    )
 
 
 _IOP_REASON = {r.code: Reason(r.code, Level.IOP, r.text) for r in IOP_REASONS}
