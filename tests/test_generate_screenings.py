@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from screening import questionnaire, rules
-from screening.models import Screening
+from screening import questionnaire, rules, selectors
+from screening.models import Client, Screening
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +56,14 @@ def test_bad_arguments_exit_2(args):
 
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.django_db
+def test_generated_clients_can_be_found_by_search():
+    call_command("generate_screenings", 3, seed=5, stdout=io.StringIO())
+    client = Client.objects.order_by("id").first()
+
+    found = selectors.client_search(f"{client.family_name}, {client.given_name}").clients
+
+    assert client in found
+    assert client in selectors.client_search(client.record_number.lower()).clients

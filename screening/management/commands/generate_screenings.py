@@ -107,6 +107,8 @@ class Command(BaseCommand):
                     )
                     for i in range(size)
                 ]
+                for c in clients:
+                    c.fill_search_keys()  # bulk inserts go around Client.save()
                 insert_rows(Client, clients)
                 ids = dict(
                     Client.objects.filter(record_number__in=[c.record_number for c in clients]).values_list(
