@@ -24,28 +24,32 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Client)
-class ClientAdmin(ReadOnlyAdmin):
-    list_display = ("record_number", "family_name", "given_name", "created_at")
-    # No search_fields here or on screenings: the admin searches by GET, which would put names and
-    # record numbers in the address. The History page searches by POST.
+class ViewAuditedAdmin(ReadOnlyAdmin):
+    """Opening a record here is a view of it: an audit event, as on the app's own pages."""
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
-        client = self.get_object(request, object_id)
-        if client is not None and response.status_code == 200:
+        obj = self.get_object(request, object_id)
+        if obj is not None and response.status_code == 200:
             audit.record(
                 action=AuditEvent.Action.VIEW,
                 actor=request.user,
                 context=audit_context(request),
-                obj=client,
+                obj=obj,
                 details={"via": "admin"},
             )
         return response
 
 
+@admin.register(Client)
+class ClientAdmin(ViewAuditedAdmin):
+    list_display = ("record_number", "family_name", "given_name", "created_at")
+    # No search_fields here or on screenings: the admin searches by GET, which would put names and
+    # record numbers in the address. The History page searches by POST.
+
+
 @admin.register(Screening)
-class ScreeningAdmin(ReadOnlyAdmin):
+class ScreeningAdmin(ViewAuditedAdmin):
     list_display = (
         "created_at",
         "client",
@@ -74,19 +78,6 @@ class ScreeningAdmin(ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     list_per_page = 50
     raw_id_fields = ("client", "clinician", "amends", "decided_by", "signed_by")
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        screening = self.get_object(request, object_id)
-        if screening is not None and response.status_code == 200:
-            audit.record(
-                action=AuditEvent.Action.VIEW,
-                actor=request.user,
-                context=audit_context(request),
-                obj=screening,
-                details={"via": "admin"},
-            )
-        return response
 
 
 @admin.register(AuditEvent)
