@@ -519,10 +519,12 @@ class Screening(ScreeningAnswers):
         before the summary existed — computed from its stored answers under its rule set, never written back."""
         if not self.recommendation:
             return None
-        if "domains" in self.recommendation:
-            return self.recommendation["domains"]
-        answers_ = questionnaire.parse(self.answers_snapshot)
-        return rules.evaluate(answers_, self.rules_version).to_dict()["domains"]
+        stored = self.recommendation.get("domains")
+        if stored is None:
+            answers_ = questionnaire.parse(self.answers_snapshot)
+            stored = rules.evaluate(answers_, self.rules_version).to_dict()["domains"]
+        # In Domain order: PostgreSQL's jsonb keeps keys in an order of its own.
+        return {d.value: stored[d.value] for d in rules.Domain}
 
     def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
         """Store a rules outcome with the exact answers it came from; no save."""

@@ -352,6 +352,7 @@ def test_export_csv_database_and_python_writers_give_the_same_bytes(monkeypatch,
         assert "90+" in {r["age_at_screening"] for r in rows}
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_export_csv_pages_on_several_connections_give_the_same_bytes(monkeypatch, settings):
     # Outside a transaction (as on the page and in the command), PostgreSQL formats pages on several
@@ -366,14 +367,14 @@ def test_export_csv_pages_on_several_connections_give_the_same_bytes(monkeypatch
         return b"".join(runner.stream()).split(b"\r\n", 1)[1], runner
 
     python, _ = export(database=False, page=100)
-    if connection.vendor == "postgresql":
-        parallel, runner = export(database=True, page=2)
-        assert parallel == python
-        assert runner.event.details["rows"] == len(people) + 1
-        run = ExportRun.objects.get(public_id=runner.export_id)
-        assert set(run.disclosures.values_list("client_id", flat=True)) == {s.client_id for s in people}
-        assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
+    parallel, runner = export(database=True, page=2)
+
+    assert parallel == python
     assert len(python.splitlines()) > len(people)
+    assert runner.event.details["rows"] == len(people) + 1
+    run = ExportRun.objects.get(public_id=runner.export_id)
+    assert set(run.disclosures.values_list("client_id", flat=True)) == {s.client_id for s in people}
+    assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -447,10 +448,8 @@ def test_export_csv_time_zone_abbreviations_leave_the_csv_to_python(settings, zo
     assert exports.database_writes_csv() is (database and connection.vendor == "postgresql")
 
 
+@pytest.mark.postgresql
 def test_page_statement_reports_the_error_in_flight_not_its_clean_up():
-    if connection.vendor != "postgresql":
-        assert not exports.database_writes_csv()
-        return
     # A failing page inside a transaction: DEALLOCATE then fails too ("transaction is aborted"); the
     # error raised must be the page's own.
     page = exports._PageStatement("iop_test_page", "SELECT 1 / ($2 - $1)::int")

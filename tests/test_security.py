@@ -1,4 +1,5 @@
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -23,9 +24,15 @@ def env_example() -> dict[str, str]:
     return {k: v for k, v in pairs}
 
 
-def test_check_deploy_is_clean_with_production_environment():
+def test_check_deploy_is_clean_with_production_environment(tmp_path):
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("")
     env = {**os.environ, **env_example()}
-    env.pop("DATABASE_URL")  # the check needs no database; keep it on SQLite
+    # Keys of its own, never the developer's .env: production sets them in the environment.
+    env.update(
+        ENV_FILE=str(empty_env_file), SECRET_KEY=secrets.token_urlsafe(50), AUDIT_HMAC_KEY=secrets.token_urlsafe(32)
+    )
+    env.pop("DATABASE_URL", None)  # the check needs no database; keep it on SQLite
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set in-process by the browser tests, never in deployment
 
     proc = subprocess.run(
