@@ -361,7 +361,8 @@ def to_raw(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_columns(raw: Mapping[str, Any], items: Mapping[str, Iterable[int] | None] | None = None) -> dict[str, Any]:
     """Column values from a §2 mapping and, optionally, item answers by instrument ('phq9': [..]); the inverse
-    of `to_raw`. Item inputs not given are None."""
+    of `to_raw`. Without an instrument's items its item columns are None, but for a column a §2 answer
+    itself lives in (PHQ-9 item 9)."""
     columns: dict[str, Any] = {}
     for a in ANSWERS.values():
         value = raw.get(a.name)
@@ -399,18 +400,18 @@ def compute_totals(values: Mapping[str, Any]) -> dict[str, int | None]:
 # --- "Applies when": the inputs a listed substance or a yes opens up.
 
 
+def _listed(inp: Input, values: Mapping[str, Any]) -> bool:
+    return inp.when_substance is None or inp.when_substance.value in (values.get("substances") or ())
+
+
 def applicable(inp: Input, values: Mapping[str, Any]) -> bool:
     """Whether an input applies given the other inputs' values (MULTI inputs as lists of codes)."""
-    if inp.when_substance is not None and inp.when_substance.value not in (values.get("substances") or ()):
-        return False
-    return not (inp.when_yes and values.get(inp.when_yes) is not True)
+    return _listed(inp, values) and (not inp.when_yes or values.get(inp.when_yes) is True)
 
 
 def _closed(inp: Input, values: Mapping[str, Any]) -> bool:
     # Decided against: its substance is not listed, or its question was answered no (not merely unanswered).
-    if inp.when_substance is not None and inp.when_substance.value not in (values.get("substances") or ()):
-        return True
-    return bool(inp.when_yes) and values.get(inp.when_yes) is False
+    return not _listed(inp, values) or (bool(inp.when_yes) and values.get(inp.when_yes) is False)
 
 
 def clear_inapplicable(values: dict[str, Any]) -> dict[str, Any]:
@@ -448,8 +449,6 @@ def column_label(column: str) -> str:
                 return f"{i.label}: {dict(i.choices)[code]}"
             if i.name == column:
                 return i.label
-    if column == ANSWERS["phq9_item9"].column:
-        return ANSWERS["phq9_item9"].label
     raise KeyError(column)
 
 

@@ -223,3 +223,13 @@ def test_exports_carry_every_answer_and_item():
             assert name in exports.PLAIN_COLUMNS, name
     for inputs in answers.INSTRUMENTS.values():
         assert all(i.name in exports.PLAIN_COLUMNS for i in inputs)
+
+
+def test_identifiers_never_reach_a_deidentified_export():
+    # No answer of §2 identifies the person today, so a de-identified export carries them all; an
+    # answer marked as an identifier must leave the de-identified columns (Safe Harbor) before this passes.
+    deidentified = set(exports.columns(deidentified=True))
+
+    for a in answers.ANSWER_TABLE:
+        names = {f"cssrs.{k}" for k in questionnaire.CSSRS_FIELDS} if a.name == "cssrs" else {a.name}
+        assert (names & deidentified == set()) if a.identifier else names <= deidentified, a.name
