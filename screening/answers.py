@@ -238,7 +238,7 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         "PHQ-9 item 9 (thoughts of death or self-harm)",
         (),
         column="phq9_9",
-        maximum=3,
+        maximum=instruments.PHQ9_ITEMS[-1].max_score,
     ),
     Answer(
         "gad7_total",
@@ -333,6 +333,24 @@ ANSWER_OF_COLUMN: dict[str, str] = {
     **{a.column: a.name for a in ANSWERS.values() if a.column},
     **{i.name: f"{a.name}.{i.key}" for a in ANSWERS.values() if not a.column for i in a.inputs if i.key},
 }
+# How the parser words a substance that opens answers ("ciwa_ar is required when alcohol is listed").
+LISTED: dict[Substance, str] = {
+    Substance.ALCOHOL: "alcohol is listed",
+    Substance.OPIOIDS: "opioids are listed",
+    Substance.SEDATIVES: "sedatives are listed",
+}
+
+
+def opened_by(answer: Answer) -> Substance | None:
+    """The substance that every input of an answer waits for, or None."""
+    substances = {i.when_substance for i in answer.inputs}
+    return substances.pop() if len(substances) == 1 else None
+
+
+def optional(answer: Answer) -> bool:
+    return bool(answer.inputs) and all(i.optional for i in answer.inputs)
+
+
 # The answers of §2 by kind, for the strict parser.
 MULTI_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if a.inputs and a.inputs[0].kind is Kind.MULTI)
 OBJECT_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if not a.column and len(a.inputs) > 1)

@@ -12,8 +12,8 @@ from dataclasses import fields
 from enum import StrEnum
 from typing import Any, get_type_hints
 
-from .answers import ANSWERS, Kind
-from .instruments import Cssrs, CssrsBehavior, Dsm5Criterion
+from .answers import ANSWERS, LISTED, Kind, opened_by, optional
+from .instruments import PHQ9_ITEMS, Cssrs, CssrsBehavior, Dsm5Criterion
 from .rules import Answers, Substance
 
 # The answer map says what each name is; the typed `Answers` says which enum a choice becomes.
@@ -30,6 +30,10 @@ CHOICE_FIELDS: dict[str, type[StrEnum]] = {
 }
 CSSRS_FIELDS: tuple[str, ...] = tuple(i.key for i in ANSWERS["cssrs"].inputs)
 CSSRS_BOOL_FIELDS: tuple[str, ...] = tuple(i.key for i in ANSWERS["cssrs"].inputs if i.kind is Kind.YES_NO)
+# C-SSRS follow-ups and the question whose yes opens them: key -> opener's key.
+_CSSRS_KEY = {i.name: i.key for i in ANSWERS["cssrs"].inputs}
+CSSRS_FOLLOW_UPS: dict[str, str] = {i.key: _CSSRS_KEY[i.when_yes] for i in ANSWERS["cssrs"].inputs if i.when_yes}
+_PHQ9_OTHER_ITEMS_MAX = sum(item.max_score for item in PHQ9_ITEMS[:-1])  # items 1-8; item 9 is its own answer
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Answers))
 
@@ -167,11 +171,10 @@ def _parse_cssrs(v: Any, err) -> Cssrs | None:
         err("cssrs.behavior", f"must be one of: {_choices(CssrsBehavior)}")
         ok = False
     # The consistency rule is checked whenever its own fields are valid, even if a sibling is not.
-    if v.get("suicidal_thoughts") is False:
-        for key in ("method", "intent", "plan"):
-            if v.get(key) is True:
-                err(f"cssrs.{key}", "must be false when suicidal_thoughts is false")
-                ok = False
+    for key, opener in CSSRS_FOLLOW_UPS.items():
+        if v.get(opener) is False and v.get(key) is True:
+            err(f"cssrs.{key}", f"must be false when {opener} is false")
+            ok = False
     if not ok:
         return None
     return Cssrs(**{k: v[k] for k in CSSRS_BOOL_FIELDS}, behavior=CssrsBehavior(v["behavior"]))
@@ -180,29 +183,29 @@ def _parse_cssrs(v: Any, err) -> Cssrs | None:
 def _check_consistency(values: dict[str, Any], err) -> None:
     subs = values.get("substances")
     if subs is not None:
-        alcohol = Substance.ALCOHOL in subs
-        opioids = Substance.OPIOIDS in subs
-        sedatives = Substance.SEDATIVES in subs
-        if "ciwa_ar" in values:
-            if alcohol and values["ciwa_ar"] is None:
-                err("ciwa_ar", "is required when alcohol is listed")
-            elif not alcohol and values["ciwa_ar"] is not None:
-                err("ciwa_ar", "must be null unless alcohol is listed")
-        if "cows" in values:
-            if opioids and values["cows"] is None:
-                err("cows", "is required when opioids are listed")
-            elif not opioids and values["cows"] is not None:
-                err("cows", "must be null unless opioids are listed")
-        if "pawss" in values and not alcohol and values["pawss"] is not None:
-            err("pawss", "must be null unless alcohol is listed")
-        if values.get("daily_sedative_use") and not sedatives:
-            err("daily_sedative_use", "can be true only when sedatives are listed")
+        # The answers a listed substance opens (the answer map's "applies when"): required once it is
+        # listed, null (or, for a yes/no, false) while it is not.
+        for answer in ANSWERS.values():
+            substance = opened_by(answer)
+            if substance is None or answer.name not in values:
+                continue
+            listed, value, phrase = substance in subs, values[answer.name], LISTED[substance]
+            if answer.nullable:
+                if listed and value is None and not optional(answer):
+                    err(answer.name, f"is required when {phrase}")
+                elif not listed and value is not None:
+                    err(answer.name, f"must be null unless {phrase}")
+            elif value is True and not listed:
+                err(answer.name, f"can be true only when {phrase}")
     total, item9 = values.get("phq9_total"), values.get("phq9_item9")
     if total is not None and item9 is not None:
         if item9 > total:
             err("phq9_item9", "must not exceed phq9_total")
-        elif total - item9 > 24:
-            err("phq9_item9", "phq9_total minus phq9_item9 must not exceed 24 (the other eight items score 0-3)")
+        elif total - item9 > _PHQ9_OTHER_ITEMS_MAX:
+            err(
+                "phq9_item9",
+                f"phq9_total minus phq9_item9 must not exceed {_PHQ9_OTHER_ITEMS_MAX} (the other eight items score 0-3)",
+            )
 
 
 def to_json(answers: Answers) -> dict[str, Any]:

@@ -187,6 +187,32 @@ def test_incomplete_screening_shows_errors_at_fields_and_keeps_answers(page, sig
     screenshot(page, "screening-errors")
 
 
+def test_a_refused_answer_in_a_closed_section_stays_in_view(page, sign_in):
+    # Daily sedative use answered yes, then sedatives unticked: completion refuses the yes, and the
+    # section holding it must stay shown so the clinician can see the error and correct it.
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    sign_in("clinician")
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+    fill_iop_answers(page)
+    answer(page, "cssrs_wish_dead", False)
+    answer(page, "cssrs_suicidal_thoughts", False)
+    page.get_by_label("Sedatives (benzodiazepines, barbiturates)").check()
+    answer(page, "daily_sedative_use", True)
+    page.get_by_label("Sedatives (benzodiazepines, barbiturates)").uncheck()
+
+    page.get_by_role("button", name="Complete and see recommendation").click()
+
+    field = page.locator("#id_daily_sedative_use_0")
+    expect(field).to_be_visible()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_daily_sedative_use_error")).to_contain_text("only when sedatives are listed")
+    answer(page, "daily_sedative_use", False)
+    page.get_by_role("button", name="Complete and see recommendation").click()
+    expect(page.get_by_role("heading", name=re.compile("Recommended level", re.I))).to_be_visible()
+
+
 def test_auditor_cannot_open_new_screening_page(page, sign_in):
     UserFactory(username="auditor", role="auditor")
     client = ClientFactory()
