@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from . import answers, exports, rules
 from .answers import Kind
 from .models import AuditEvent, Client, Level, Screening, SpecialtyGroup
-from .selectors import DateRange
+from .selectors import DateRange, client_by_record_number
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -470,7 +470,7 @@ class DisclosureLookupForm(forms.Form):
 
     def clean_record_number(self):
         number = self.cleaned_data["record_number"].strip()
-        client = Client.objects.filter(record_number=number).first()
+        client = client_by_record_number(number)
         if client is None:
             raise forms.ValidationError("No client has this record number.")
         self.client = client

@@ -102,6 +102,13 @@ def client_match(term: str, *, via: str = "") -> Q:
     return cond
 
 
+def client_by_record_number(number: str) -> Client | None:
+    """The client a typed record number names, compared as the search compares it (case and spaces
+    ignored); None when no client, or more than one, has it."""
+    found = list(Client.objects.filter(search_record=record_key(number))[:2])
+    return found[0] if len(found) == 1 else None
+
+
 @dataclass(frozen=True)
 class ClientSearch:
     clients: list[Client]

@@ -421,3 +421,13 @@ def test_audit_client_disclosures_lists_exports_containing_client(auditor_client
     assert mine.context["runs"][0].event.details["rows"] == 2
     viewed = AuditEvent.objects.filter(action=AuditEvent.Action.VIEW, object_id=str(person.public_id))
     assert viewed.get().actor == auditor
+
+
+@pytest.mark.parametrize("typed", ["r-1234", " R-1234 ", "r- 1234"])
+def test_audit_disclosures_lookup_ignores_case_and_spaces_like_the_client_search(auditor_client, typed):
+    person = ClientFactory(record_number="R-1234")
+
+    found = auditor_client.post(reverse("audit_disclosures"), {"record_number": typed})
+
+    assert found.status_code == 302
+    assert found.url == reverse("audit_client_disclosures", args=[person.public_id])
