@@ -15,13 +15,13 @@ Pure: standard library and the sibling pure modules only (no Django), like `rule
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 from . import instruments
 from .instruments import Item
-from .rules import Readiness, Substance
+from .rules import Bands, Readiness, Substance
 
 
 class Kind(StrEnum):
@@ -71,6 +71,8 @@ class Answer:
     nullable: bool = False  # may be null in §2 (a withdrawal scale for a substance not listed)
     score: Callable[[list[int]], int] | None = None  # computes the stored total from the inputs
     instrument: str = ""  # the instrument's short name, for item answers given by instrument
+    band: str = ""  # its key in the rules' bands (DESIGN.md §3), when it has a band
+    short: str = ""  # the instrument's name in a table of scores
     identifier: bool = False  # identifies the person (none of §2 does; client identity is separate)
 
 
@@ -152,6 +154,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         _items(instruments.CIWA_AR_ITEMS, when_substance=_ALCOHOL),
         heading="CIWA-Ar (alcohol withdrawal)",
         column="ciwa_ar",
+        band="ciwa_ar",
+        short="CIWA-Ar",
         maximum=instruments.CIWA_AR_MAX,
         nullable=True,
         score=instruments.ciwa_ar_score,
@@ -164,6 +168,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         _items(instruments.COWS_ITEMS, when_substance=_OPIOIDS),
         heading="COWS (opioid withdrawal)",
         column="cows",
+        band="cows",
+        short="COWS",
         maximum=instruments.COWS_MAX,
         nullable=True,
         score=instruments.cows_score,
@@ -185,6 +191,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
             ),
         ),
         column="pawss",
+        band="pawss",
+        short="PAWSS",
         maximum=instruments.PAWSS_MAX,
         nullable=True,
     ),
@@ -209,7 +217,9 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         "dsm5_criteria",
         "severity",
         "DSM-5 criteria met in the last 12 months (primary substance)",
-        (
+        band="dsm5",
+        short="DSM-5 criteria met",
+        inputs=(
             Input(
                 "dsm5_criteria",
                 "DSM-5 criteria met in the last 12 months (primary substance)",
@@ -227,6 +237,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         _items(instruments.PHQ9_ITEMS),
         heading="PHQ-9 (over the last 2 weeks: 0 not at all … 3 nearly every day)",
         column="phq9_total",
+        band="phq9",
+        short="PHQ-9",
         maximum=instruments.PHQ9_MAX,
         score=instruments.phq9_score,
         instrument="phq9",
@@ -247,6 +259,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         _items(instruments.GAD7_ITEMS),
         heading="GAD-7 (over the last 2 weeks)",
         column="gad7_total",
+        band="gad7",
+        short="GAD-7",
         maximum=instruments.GAD7_MAX,
         score=instruments.gad7_score,
         instrument="gad7",
@@ -271,6 +285,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         "mental_health",
         "C-SSRS screener",
         heading="C-SSRS screener",
+        band="cssrs",
+        short="C-SSRS screener risk",
         inputs=(
             _yes_no("cssrs_wish_dead", "Q1 Wished to be dead or not wake up (past month)", key="wish_dead"),
             _yes_no(
@@ -333,6 +349,26 @@ ANSWER_OF_COLUMN: dict[str, str] = {
     **{a.column: a.name for a in ANSWERS.values() if a.column},
     **{i.name: f"{a.name}.{i.key}" for a in ANSWERS.values() if not a.column for i in a.inputs if i.key},
 }
+# The answers that have a band, in the order of the rules' bands (DESIGN.md §3; the exports' band columns).
+BAND_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Bands))
+BANDED: dict[str, Answer] = {a.band: a for a in ANSWERS.values() if a.band}
+
+
+def scores(snapshot: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(instrument, score, band) for each banded answer of a stored snapshot: a total as it is, the number of
+    items of a list (DSM-5 criteria), no score for an object (C-SSRS, rated by its band alone)."""
+    rows = []
+    for key in BAND_KEYS:
+        a = BANDED[key]
+        value = (snapshot or {}).get(a.name)
+        if a.name in MULTI_ANSWERS:
+            value = len(value) if value is not None else None
+        elif a.name in OBJECT_ANSWERS:
+            value = None
+        rows.append((a.short, value, bands.get(key)))
+    return rows
+
+
 # How the parser words a substance that opens answers ("ciwa_ar is required when alcohol is listed").
 LISTED: dict[Substance, str] = {
     Substance.ALCOHOL: "alcohol is listed",

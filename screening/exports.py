@@ -140,15 +140,10 @@ _SUBSTANCE_CODES = tuple(code for code, _ in _SUBSTANCE_INPUT.choices)
 _DSM5_CODES = tuple(code for code, _ in _DSM5_INPUT.choices)
 # Choice answers stored as "" when unanswered; typed output gives null.
 _BLANK_AS_NULL = {
-    "mental_health_condition",
-    "readiness",
-    "cssrs.behavior",
-    "override_reason",
-    "decision",
-    "final_level",
-    "recommended_level",
+    *(answers.ANSWER_OF_COLUMN[i.name] for i in answers.INPUTS.values() if i.kind is answers.Kind.CHOICE),
+    *_CODES,
 }
-BAND_KEYS = ("phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs")
+BAND_KEYS = answers.BAND_KEYS
 
 
 def _answer_name(field: str) -> str:

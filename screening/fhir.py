@@ -90,10 +90,7 @@ _RECOMMENDATION = (
     [
         _q("rules_version", "Rule set version", "string"),
         _q("recommended_level", "Recommended level of care", "choice", _level_options()),
-        *[
-            _q(f"band_{k}", f"Band: {k}", "string")
-            for k in ("phq9", "gad7", "ciwa_ar", "cows", "pawss", "dsm5", "cssrs")
-        ],
+        *[_q(f"band_{k}", f"Band: {k}", "string") for k in answers.BAND_KEYS],
         _q("flags", "Flags", "choice", _codes(rules.Flag), repeats=True),
         _q("pathway", "Pathway (ordered steps of care)", "choice", _codes(rules.Step), repeats=True),
         _q("reasons", "Reason codes, in rule-table order", "string", repeats=True),

@@ -233,3 +233,25 @@ def test_identifiers_never_reach_a_deidentified_export():
     for a in answers.ANSWER_TABLE:
         names = {f"cssrs.{k}" for k in questionnaire.CSSRS_FIELDS} if a.name == "cssrs" else {a.name}
         assert (names & deidentified == set()) if a.identifier else names <= deidentified, a.name
+
+
+def test_every_band_of_the_rules_has_one_answer_and_a_row_in_the_scores_table():
+    rec = rules.evaluate(questionnaire.parse(baseline())).to_dict()
+
+    rows = answers.scores(baseline(), rec["bands"])
+
+    assert set(answers.BANDED) == set(rec["bands"]) == set(answers.BAND_KEYS)
+    assert [name for name, _, _ in rows] == [
+        "PHQ-9",
+        "GAD-7",
+        "CIWA-Ar",
+        "COWS",
+        "PAWSS",
+        "DSM-5 criteria met",
+        "C-SSRS screener risk",
+    ]
+    by_name = {name: (score, band) for name, score, band in rows}
+    assert by_name["DSM-5 criteria met"] == (3, "mild")
+    assert by_name["C-SSRS screener risk"] == (None, "none")
+    assert by_name["COWS"] == (None, None)
+    assert set(exports.BAND_KEYS) == set(answers.BAND_KEYS)

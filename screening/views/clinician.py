@@ -172,7 +172,7 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
         "emergency": rules.Flag.EMERGENCY_REFERRAL in flags,
         "pathway": rec.get("pathway", []),
         "reasons": rec.get("reasons", []),
-        "scores": _scores(screening),
+        "scores": answers.scores(screening.answers_snapshot, rec.get("bands", {})),
         # The IOP goals and groups apply when IOP is recommended or chosen.
         "is_iop": rules.Level.IOP in (screening.recommended_level, screening.final_level),
         "detox_headline": rec.get("pathway", [None])[0] == rules.Step.MEDICALLY_SUPERVISED_DETOX,
@@ -196,20 +196,6 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
         )
         context["sign_form"] = forms.get("sign_form") or SignForm()
     return context
-
-
-def _scores(screening: Screening) -> list[tuple[str, object, str | None]]:
-    bands = (screening.recommendation or {}).get("bands", {})
-    snap = screening.answers_snapshot or {}
-    return [
-        ("PHQ-9", snap.get("phq9_total"), bands.get("phq9")),
-        ("GAD-7", snap.get("gad7_total"), bands.get("gad7")),
-        ("CIWA-Ar", snap.get("ciwa_ar"), bands.get("ciwa_ar")),
-        ("COWS", snap.get("cows"), bands.get("cows")),
-        ("PAWSS", snap.get("pawss"), bands.get("pawss")),
-        ("DSM-5 criteria met", len(snap.get("dsm5_criteria", [])) if snap else None, bands.get("dsm5")),
-        ("C-SSRS screener risk", None, bands.get("cssrs")),
-    ]
 
 
 @login_required
