@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, DateField, Func, IntegerField, Q
 from django.db.models.functions import TruncWeek
 
-from .models import FLAG_FIELDS, Level, Screening
+from .models import FLAG_FIELDS, FLAG_LABELS, Level, Screening
 
 LEVELS = tuple(Level.values)
 LEVEL_LABELS = dict(Level.choices)
@@ -166,7 +166,7 @@ def build(queryset, start: dt.date, end: dt.date) -> Dashboard:
         flags.update(b)
         if minutes is not None:
             histogram[minutes] = histogram.get(minutes, 0) + n
-    d.flags = sorted(((code.replace("_", " ").capitalize(), flags[code]) for code in FLAG_FIELDS), key=lambda i: -i[1])
+    d.flags = sorted(((FLAG_LABELS[code], flags[code]) for code in FLAG_FIELDS), key=lambda i: -i[1])
     d.signed = sum(histogram.values())
     middle = median_minutes(histogram)
     d.median_to_signature = None if middle is None else dt.timedelta(minutes=middle)

@@ -10,11 +10,11 @@ from django.contrib.auth import get_user_model
 
 from . import rules
 from .forms import DayField, HistoryFilterForm
-from .models import FLAG_FIELDS, Level, Screening
+from .models import FLAG_FIELDS, FLAG_LABELS, Level, Screening
 from .permissions import CLINICIAN
 from .selectors import DateRange, client_match
 
-FLAG_CHOICES = [(code, code.replace("_", " ").capitalize()) for code in FLAG_FIELDS]
+FLAG_CHOICES = list(FLAG_LABELS.items())
 VERSION_CHOICES = [(v, v) for v in rules.RULE_SETS]
 YES_NO = [("yes", "Yes"), ("no", "No")]
 

@@ -269,6 +269,7 @@ class ScreeningQuerySet(models.QuerySet):
 
 
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
+FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}  # "Emergency referral"
 
 
 def _answer_field(inp: answers.Input) -> dict[str, models.Field]:

@@ -412,6 +412,16 @@ IOP_GOALS: tuple[str, ...] = (
 )
 
 
+def iop_program_applies(recommended: str, final: str = "") -> bool:
+    """Whether the IOP goals and specialty groups (DESIGN.md §1) belong on a screening: IOP recommended or chosen."""
+    return Level.IOP in (recommended, final)
+
+
+def specialty_groups_kept(final: str) -> bool:
+    """Specialty groups are offered alongside IOP: they are kept only when IOP is the level decided."""
+    return final == Level.IOP
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     code: str

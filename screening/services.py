@@ -150,7 +150,7 @@ def screening_decide(
         screening.decided_at = timezone.now()
         screening.version = F("version") + 1
         screening.save()
-        chosen_groups = sorted(set(groups or ())) if chosen == rules.Level.IOP else []
+        chosen_groups = sorted(set(groups or ())) if rules.specialty_groups_kept(chosen) else []
         SpecialtyInterest.objects.filter(screening=screening).delete()
         SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in chosen_groups)
         action = Action.OVERRIDE if screening.decision == Screening.Decision.OVERRIDDEN else Action.DECIDE

@@ -438,3 +438,25 @@ def test_iop_goals_are_design_program_goals():
         "Help with relapse management",
         "Build coping strategies",
     )
+
+
+@pytest.mark.parametrize(
+    ("recommended", "final", "applies"),
+    [
+        ("iop", "", True),
+        ("iop", "residential", True),
+        ("residential", "iop", True),
+        ("inpatient", "iop", True),
+        ("residential", "", False),
+        ("inpatient", "residential", False),
+        ("residential", "residential", False),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v else "-",
+)
+def test_iop_goals_and_groups_belong_when_iop_is_recommended_or_chosen(recommended, final, applies):
+    assert rules.iop_program_applies(recommended, final) is applies
+
+
+@pytest.mark.parametrize("final", [lv.value for lv in rules.Level])
+def test_specialty_groups_are_kept_only_at_iop(final):
+    assert rules.specialty_groups_kept(final) is (final == "iop")

@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from screening import services
 from screening.models import AuditEvent, Client, Screening
 from tests.factories import ClientFactory, UserFactory, make_screening
 
@@ -188,6 +189,20 @@ def test_screening_detail_query_count_is_constant(clinician_client, django_asser
     # session, user, perms x2, roles, screening, the audit event, specialty groups, amendments
     with django_assert_num_queries(8 + audit_queries()):
         clinician_client.get(url)
+
+
+def test_questionnaire_page_query_count_is_constant(clinician_client, clinician, django_assert_num_queries):
+    draft = services.screening_start(client=ClientFactory(created_by=clinician), clinician=clinician)
+    url = reverse("screening_edit", args=[draft.public_id])
+    clinician_client.get(url)
+
+    # session, user, perms x2, roles, the draft with its client and clinician, the audit event; the
+    # screening it amends only when there is one
+    with django_assert_num_queries(6 + audit_queries()):
+        clinician_client.get(url)
+    amendment = services.screening_amend(screening=make_screening(clinician=clinician), actor=clinician)
+    with django_assert_num_queries(7 + audit_queries()):
+        clinician_client.get(reverse("screening_edit", args=[amendment.public_id]))
 
 
 def test_save_draft_keeps_partial_answers(clinician_client, draft):

@@ -168,13 +168,13 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
     context = {
         "screening": screening,
         "client": screening.client,
-        "flags": [(f, rules.FLAG_TEXT[f]) for f in flags if f != rules.Flag.EMERGENCY_REFERRAL],
+        "flags": [(f, rules.FLAG_TEXT.get(f, f)) for f in flags if f != rules.Flag.EMERGENCY_REFERRAL],
         "emergency": rules.Flag.EMERGENCY_REFERRAL in flags,
         "pathway": rec.get("pathway", []),
         "reasons": rec.get("reasons", []),
         "scores": answers.scores(screening.answers_snapshot, rec.get("bands", {})),
         # The IOP goals and groups apply when IOP is recommended or chosen.
-        "is_iop": rules.Level.IOP in (screening.recommended_level, screening.final_level),
+        "is_iop": rules.iop_program_applies(screening.recommended_level, screening.final_level),
         "detox_headline": rec.get("pathway", [None])[0] == rules.Step.MEDICALLY_SUPERVISED_DETOX,
         "goals": rules.IOP_GOALS,
         "interests": [label for value, label in SpecialtyGroup.choices if value in interests],

@@ -21,14 +21,13 @@ from .. import dashboard as dash
 from .. import replay as replay_mod
 from ..filters import HistoryFilter
 from ..forms import DateRangeForm, ReplayForm
-from ..models import FLAG_FIELDS, AuditEvent, Screening
+from ..models import FLAG_LABELS, AuditEvent, Screening
 
 review_required = permission_required("screening.review_history", raise_exception=True)
 
 PAGE_SIZES = (25, 50, 100)
 # The web replay runs inside a request; larger ranges go to `manage.py replay_rules`.
 WEB_REPLAY_LIMIT = 200_000
-FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}
 
 
 def _int(value, default: int) -> int:
