@@ -438,6 +438,29 @@ def to_columns(raw: Mapping[str, Any], items: Mapping[str, Iterable[int] | None]
     return columns
 
 
+def to_inputs(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """Each input's value from stored columns: a MULTI input as its list of codes, the rest as stored."""
+    return {
+        i.name: [code for code, _ in i.choices if columns.get(i.prefix + code)]
+        if i.kind is Kind.MULTI
+        else columns.get(i.name)
+        for i in INPUTS.values()
+    }
+
+
+def from_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored column values from the inputs' values (the inverse of `to_inputs`; a CHOICE unanswered is "")."""
+    columns: dict[str, Any] = {}
+    for i in INPUTS.values():
+        value = values.get(i.name)
+        if i.kind is Kind.MULTI:
+            chosen = set(value or ())
+            columns.update({i.prefix + code: code in chosen for code, _ in i.choices})
+        else:
+            columns[i.name] = (value or "") if i.kind is Kind.CHOICE else value
+    return columns
+
+
 def _is_choice_column(a: Answer) -> bool:
     return any(i.name == a.column and i.kind is Kind.CHOICE for i in a.inputs)
 

@@ -89,7 +89,7 @@ def _input_field(inp: answers.Input) -> forms.Field:
             label=inp.label, choices=inp.choices, widget=forms.CheckboxSelectMultiple, required=False
         )
     if inp.kind is Kind.CHOICE:
-        if len(inp.choices) <= 3:  # a short list reads best as radios
+        if _widget(inp) == "radios":
             return forms.ChoiceField(label=inp.label, choices=inp.choices, widget=forms.RadioSelect, required=False)
         return forms.ChoiceField(label=inp.label, choices=[("", "—"), *inp.choices], required=False)
     numbers = [(str(n), str(n)) for n in range(inp.maximum + 1)]
@@ -107,13 +107,10 @@ def _input_field(inp: answers.Input) -> forms.Field:
     )
 
 
-def _to_form(inp: answers.Input, values: dict) -> object:
-    """A stored column value as the form shows it."""
-    if inp.kind is Kind.MULTI:
-        return [code for code, _ in inp.choices if values.get(inp.prefix + code)]
-    value = values.get(inp.name)
-    if inp.kind is Kind.YES_NO:
-        return None if value is None else ("yes" if value else "no")
+def _to_form(inp: answers.Input, value: object) -> object:
+    """An input's stored value as the form shows it (yes/no as "yes"/"no")."""
+    if inp.kind is Kind.YES_NO and value is not None:
+        return "yes" if value else "no"
     return value
 
 
@@ -266,8 +263,8 @@ class ScreeningForm(forms.Form):
 
     @classmethod
     def initial_from(cls, screening: Screening) -> dict:
-        values = screening.answer_values()
-        return {"version": screening.version, **{i.name: _to_form(i, values) for i in answers.INPUTS.values()}}
+        values = answers.to_inputs(screening.answer_values())
+        return {"version": screening.version, **{n: _to_form(answers.INPUTS[n], v) for n, v in values.items()}}
 
     def clean(self):
         # Inputs that do not apply (a scale for a substance not listed, a follow-up after a no) are cleared or
@@ -290,17 +287,7 @@ class ScreeningForm(forms.Form):
 
     def answer_columns(self) -> dict:
         """Cleaned answers as Screening column values."""
-        data = self.cleaned_data
-        columns = {}
-        for inp in answers.INPUTS.values():
-            if inp.kind is Kind.MULTI:
-                chosen = set(data.get(inp.name) or ())
-                columns.update({inp.prefix + code: code in chosen for code, _ in inp.choices})
-            elif inp.kind is Kind.CHOICE:
-                columns[inp.name] = data.get(inp.name) or ""
-            else:
-                columns[inp.name] = data.get(inp.name)
-        return columns
+        return answers.from_inputs(self.cleaned_data)
 
 
 class DecisionForm(forms.Form):

@@ -195,6 +195,16 @@ def unfinished_screenings(clinician, *, limit: int = 20) -> list[Screening]:
     )
 
 
+def last_saved_by(screening: Screening) -> str | None:
+    """The username of whoever last saved a draft's answers (its latest change event), if anyone."""
+    return (
+        AuditEvent.objects.filter(object_id=str(screening.public_id), action=AuditEvent.Action.CHANGE)
+        .order_by("-id")
+        .values_list("actor_username", flat=True)
+        .first()
+    )
+
+
 def amendments_of(screening: Screening) -> list[Screening]:
     """The screenings that amend this one, oldest first."""
     return list(screening.amendments.order_by("created_at", "id"))

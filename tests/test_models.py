@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from screening import models, rules
-from screening.models import Screening, SpecialtyInterest
+from screening.models import FLAG_FIELDS, Screening, SpecialtyInterest
 from tests.factories import ClientFactory, make_screening
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +96,10 @@ def test_answers_round_trip_through_columns():
 
     assert raw["substances"] == ["alcohol", "sedatives"] and raw["daily_sedative_use"] is True
     assert raw["cssrs"]["wish_dead"] is True and raw["cssrs"]["behavior"] == "never"
+
+
+def test_one_flag_column_per_rules_flag():
+    columns = {f.name for f in Screening._meta.fields if f.name.startswith("flag_")}
+
+    assert columns == set(FLAG_FIELDS.values())
+    assert set(FLAG_FIELDS) == {f.value for f in rules.Flag}

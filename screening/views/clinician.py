@@ -139,13 +139,7 @@ def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> d
         }
         for name in exc.changed
     ]
-    last_save = (
-        AuditEvent.objects.filter(object_id=str(exc.current.public_id), action=AuditEvent.Action.CHANGE)
-        .order_by("-id")
-        .values_list("actor_username", flat=True)
-        .first()
-    )
-    return {"rows": rows, "by": last_save or "another user", "at": exc.current.updated_at}
+    return {"rows": rows, "by": selectors.last_saved_by(exc.current) or "another user", "at": exc.current.updated_at}
 
 
 @login_required
