@@ -52,5 +52,8 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        audit_context(request)
-        return self.get_response(request)
+        ctx = audit_context(request)
+        response = self.get_response(request)
+        # The id goes back to the caller, so a problem report can name the request it is about.
+        response["X-Request-ID"] = ctx.request_id
+        return response

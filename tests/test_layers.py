@@ -4,6 +4,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
@@ -40,12 +41,17 @@ def test_middleware_sets_the_audit_context_once_per_request():
     request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9")
     seen = []
 
-    AuditContextMiddleware(lambda r: seen.append(r.audit))(request)
+    def view(r):
+        seen.append(r.audit)
+        return HttpResponse()
+
+    response = AuditContextMiddleware(view)(request)
 
     (ctx,) = seen
     assert ctx.address == "203.0.113.9"
     assert len(ctx.request_id) == 32
     assert audit_context(request) is ctx  # the edge helpers reuse it
+    assert response["X-Request-ID"] == ctx.request_id
 
 
 def test_each_request_gets_its_own_request_id():
@@ -86,3 +92,11 @@ def test_view_passes_the_request_address_down(clinician_client):
 
     client = Client.objects.get(record_number="T-EDGE")
     assert AuditEvent.objects.get(object_id=str(client.public_id)).ip_address == "192.0.2.44"
+
+
+def test_the_request_id_goes_back_on_the_response(client):
+    first = client.get(reverse("login"))
+    second = client.get(reverse("login"))
+
+    assert len(first["X-Request-ID"]) == 32
+    assert first["X-Request-ID"] != second["X-Request-ID"]
