@@ -83,7 +83,6 @@ _PERSON = (
         ),
     ],
 )
-_ITEM_GROUP_TEXT = {"phq9": "PHQ-9 items", "gad7": "GAD-7 items", "ciwa_ar": "CIWA-Ar items", "cows": "COWS items"}
 _RECOMMENDATION = (
     "recommendation",
     "Recommendation (rules output)",
@@ -138,7 +137,7 @@ def _groups() -> list[dict]:
             "item": [
                 {
                     "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
-                    "text": _ITEM_GROUP_TEXT[answers.ANSWERS[name].instrument],
+                    "text": f"{answers.ANSWERS[name].short} items",
                     "type": "group",
                     "item": [_q(i.name, i.label, "integer") for i in items],
                 }
