@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from django.db import connection, models
+from django.db.models.fields import AutoFieldMixin
 
 
 @functools.cache
@@ -58,7 +59,8 @@ def _converter(field: models.Field, vendor: str) -> Callable | None:
 
 def insert_rows(model: type[models.Model], rows: Iterable[models.Model]) -> int:
     """INSERT the given instances (stubs or full) in bulk; returns the row count."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Every column but a generated key (a one-to-one primary key, as RiskSummary's, is written).
+    fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
     plan = [(f.attname, _converter(f, connection.vendor)) for f in fields]
     values = [[(conv(obj.__dict__[name]) if conv else obj.__dict__[name]) for name, conv in plan] for obj in rows]
     if not values:

@@ -516,26 +516,82 @@ class Screening(ScreeningAnswers):
 
     @property
     def domains(self) -> dict | None:
-        """The six-domain risk summary (DESIGN.md §10): stored with the recommendation, or — for one stored
-        before the summary existed — computed from its stored answers under its rule set, never written back."""
+        """The six-domain risk summary (DESIGN.md §10) of the recommendation, from its RiskSummary row."""
         if not self.recommendation:
             return None
-        stored = self.recommendation.get("domains")
-        if stored is None:
-            answers_ = questionnaire.parse(self.answers_snapshot)
-            stored = rules.evaluate(answers_, self.rules_version).to_dict()["domains"]
-        # In Domain order: PostgreSQL's jsonb keeps keys in an order of its own.
-        return {d.value: stored[d.value] for d in rules.Domain}
+        try:
+            return self.risk_summary.as_dict()
+        except RiskSummary.DoesNotExist:
+            return None
+
+    def result(self) -> rules.Recommendation:
+        """The stored recommendation evaluated again from its stored answers under its own rule set version."""
+        return rules.evaluate(questionnaire.parse(self.answers_snapshot), self.rules_version)
 
     def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
         """Store a rules outcome with the exact answers it came from; no save."""
         self.recommended_level = result.level.value
         self.rules_version = result.rules_version
         out = result.to_dict()
-        self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands", "domains")}
+        self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands")}
         self.answers_snapshot = answers_snapshot
         for code, name in FLAG_FIELDS.items():
             setattr(self, name, code in out["flags"])
+
+
+RATING_MAX = int(max(rules.Rating))  # 4, severe
+
+
+def rating_field(domain: rules.Domain) -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(
+        domain.value.replace("_", " "), validators=[MinValueValidator(0), MaxValueValidator(RATING_MAX)]
+    )
+
+
+class RiskSummary(models.Model):
+    """The six-domain risk summary of a recommendation (DESIGN.md §10), beside the screening it explains.
+
+    Derived data: written with each recommendation, and once by migration 0009 for those made before
+    the summary existed, so a signed row is never rewritten and pages and exports read the six ratings
+    like any other column. A reopened screening's summary goes with its recommendation.
+    """
+
+    screening = models.OneToOneField(
+        "Screening", on_delete=models.PROTECT, primary_key=True, related_name="risk_summary"
+    )
+    withdrawal = rating_field(rules.Domain.WITHDRAWAL)
+    physical = rating_field(rules.Domain.PHYSICAL)
+    mental = rating_field(rules.Domain.MENTAL)
+    readiness = rating_field(rules.Domain.READINESS)
+    continued_use = rating_field(rules.Domain.CONTINUED_USE)
+    environment = rating_field(rules.Domain.ENVIRONMENT)
+    evidence = models.JSONField(help_text="Each domain's evidence: rule codes, then signals, in table order.")
+
+    class Meta:
+        constraints = [_range_check(d.value, RATING_MAX) for d in rules.Domain]
+
+    def __str__(self) -> str:
+        return f"Risk summary of screening {self.screening_id}"
+
+    @classmethod
+    def of(cls, screening: Screening, result: rules.Recommendation) -> RiskSummary:
+        """The summary of a rules outcome for a screening; not saved."""
+        return cls(
+            screening_id=screening.pk,  # by id: bulk inserts pass bare stubs (screening.bulk)
+            evidence={d.domain.value: list(d.evidence) for d in result.domains},
+            **{d.domain.value: d.rating for d in result.domains},
+        )
+
+    def as_dict(self) -> dict:
+        """The `domains` shape of DESIGN.md §10, in Domain order."""
+        return {
+            d.value: {
+                "rating": getattr(self, d.value),
+                "label": rules.RATING_LABELS[getattr(self, d.value)],
+                "evidence": self.evidence.get(d.value, []),
+            }
+            for d in rules.Domain
+        }
 
 
 class SpecialtyGroup(models.TextChoices):

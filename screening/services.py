@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import answers, audit, questionnaire, rules
-from .models import FLAG_FIELDS, AuditEvent, Client, Level, Screening, SpecialtyInterest
+from .models import FLAG_FIELDS, AuditEvent, Client, Level, RiskSummary, Screening, SpecialtyInterest
 
 Action = AuditEvent.Action
 Context = audit.AuditContext | None
@@ -90,6 +90,7 @@ def screening_complete(*, screening: Screening, actor, context: Context = None) 
         screening.completed_at = timezone.now()
         screening.version = F("version") + 1
         screening.save()
+        RiskSummary.of(screening, result).save(force_insert=True)
         audit.record(
             action=Action.COMPLETE,
             actor=actor,
@@ -196,6 +197,7 @@ def screening_reopen(*, screening: Screening, actor, context: Context = None) ->
         screening.status = Screening.Status.DRAFT
         screening.version = F("version") + 1
         screening.save()
+        RiskSummary.objects.filter(screening=screening).delete()  # derived from the recommendation cleared above
         SpecialtyInterest.objects.filter(screening=screening).delete()
         audit.record(
             action=Action.CHANGE,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from screening import questionnaire, rules
-from screening.models import Client, Screening
+from screening.models import Client, RiskSummary, Screening
 from screening.permissions import ensure_roles
 from tests.answers import baseline
 
@@ -92,4 +92,6 @@ def make_screening(
             s.signed_by = clinician
             s.signed_at = created + dt.timedelta(minutes=45)
     s.save()
+    if status != Screening.Status.DRAFT:
+        RiskSummary.of(s, result).save(force_insert=True)
     return s

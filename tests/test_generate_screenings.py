@@ -67,3 +67,11 @@ def test_generated_clients_can_be_found_by_search():
 
     assert client in found
     assert client in selectors.client_search(client.record_number.lower()).clients
+
+
+@pytest.mark.django_db
+def test_generated_screenings_carry_their_six_domain_summary():
+    call_command("generate_screenings", 5, seed=9, stdout=io.StringIO())
+
+    for s in Screening.objects.all():
+        assert s.domains == s.result().to_dict()["domains"]

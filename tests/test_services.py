@@ -1,10 +1,16 @@
-import pytest
+import importlib
 
-from screening import questionnaire, rules, services
-from screening.models import AuditEvent, Screening
+import pytest
+from django.apps import apps as django_apps
+
+from screening import questionnaire, services
+from screening.models import AuditEvent, RiskSummary, Screening
 from tests.factories import PASSWORD, ClientFactory, UserFactory, make_screening
 
 pytestmark = pytest.mark.django_db
+summarize_earlier = importlib.import_module(
+    "screening.migrations.0010_risk_summary_of_earlier_recommendations"
+).summarize_earlier
 
 
 def test_save_draft_conflict_names_changed_fields(clinician):
@@ -87,25 +93,39 @@ def test_amend_refuses_unsigned(clinician):
         services.screening_amend(screening=s, actor=clinician)
 
 
-def test_complete_stores_the_six_domain_summary(clinician):
+def test_complete_stores_the_six_domain_summary_beside_the_screening(clinician):
     s = make_screening(status="draft", clinician=clinician, lives_with_substance_users=True)
 
     done = services.screening_complete(screening=s, actor=clinician)
 
-    stored = done.recommendation["domains"]
-    assert stored["environment"]["rating"] == 2 and "HOME_SUBSTANCE_USE" in stored["environment"]["evidence"]
-    assert done.domains == stored
+    summary = RiskSummary.objects.get(screening=done)
+    assert summary.environment == 2 and "HOME_SUBSTANCE_USE" in summary.evidence["environment"]
+    assert done.domains == done.result().to_dict()["domains"]
     assert list(done.domains) == ["withdrawal", "physical", "mental", "readiness", "continued_use", "environment"]
+    assert "domains" not in done.recommendation  # one place: the summary row
 
 
-def test_domains_of_a_recommendation_stored_before_the_summary_are_computed_not_written(clinician):
-    s = make_screening(clinician=clinician, lives_with_substance_users=True)
-    old = {k: v for k, v in s.recommendation.items() if k != "domains"}
-    Screening.objects.filter(pk=s.pk).update(recommendation=old)  # as stored before issue 9
-    s.refresh_from_db()
+def test_reopen_drops_the_summary_with_the_recommendation_and_completion_makes_it_again(clinician):
+    s = make_screening(status="completed", clinician=clinician, lives_with_substance_users=True)
 
-    domains = s.domains
+    services.screening_reopen(screening=s, actor=clinician)
 
-    assert domains["environment"]["rating"] == 2
-    assert domains == rules.evaluate(questionnaire.parse(s.answers_snapshot), s.rules_version).to_dict()["domains"]
-    assert "domains" not in Screening.objects.get(pk=s.pk).recommendation
+    assert not RiskSummary.objects.filter(screening=s).exists()
+    services.screening_complete(screening=s, actor=clinician)
+    assert RiskSummary.objects.get(screening=s).environment == 2
+
+
+def test_migration_summarizes_earlier_recommendations_once_without_touching_them(clinician):
+    earlier = make_screening(clinician=clinician, pregnant=True, substances=["alcohol"])
+    RiskSummary.objects.filter(screening=earlier).delete()  # as stored before the summary existed
+    row = Screening.objects.filter(pk=earlier.pk).values().get()
+    already = make_screening(clinician=clinician)
+    kept = RiskSummary.objects.get(screening=already).evidence
+
+    summarize_earlier(django_apps, None)
+
+    assert Screening.objects.get(pk=earlier.pk).domains == earlier.result().to_dict()["domains"]
+    assert Screening.objects.get(pk=earlier.pk).domains["physical"]["rating"] == 3
+    assert Screening.objects.filter(pk=earlier.pk).values().get() == row
+    assert RiskSummary.objects.get(screening=already).evidence == kept
+    assert RiskSummary.objects.count() == 2

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from screening import audit, questionnaire, rules, synthetic
 from screening.bulk import insert_rows, instance_stub
-from screening.models import AuditEvent, Client, Screening
+from screening.models import AuditEvent, Client, RiskSummary, Screening
 
 GIVEN = [
     "Alex",
@@ -117,7 +117,19 @@ class Command(BaseCommand):
                 )
                 for c in clients:
                     c.id = ids[c.record_number]
-                insert_rows(Screening, [self._screening(rng, c, clinicians) for c in clients])
+                made_now = [self._screening(rng, c, clinicians) for c in clients]
+                insert_rows(Screening, [s for s, _ in made_now])
+                # Each recommendation's six-domain summary beside it (the screenings' ids are known only now).
+                ids = dict(
+                    Screening.objects.filter(public_id__in=[s.public_id for s, _ in made_now]).values_list(
+                        "public_id", "id"
+                    )
+                )
+                summaries = []
+                for s, result in made_now:
+                    s.id = ids[s.public_id]
+                    summaries.append(RiskSummary.of(s, result))
+                insert_rows(RiskSummary, summaries)
             made += size
         audit.record(
             action=AuditEvent.Action.CREATE,
@@ -139,7 +151,7 @@ class Command(BaseCommand):
             users.append(user)
         return users
 
-    def _screening(self, rng, client, clinicians) -> Screening:
+    def _screening(self, rng, client, clinicians) -> tuple[Screening, rules.Recommendation]:
         raw = synthetic.answer_set(rng)
         items = raw.pop("_items")
         answers = questionnaire.parse(raw)
@@ -181,4 +193,4 @@ class Command(BaseCommand):
             s.decision = Screening.Decision.OVERRIDDEN
             s.override_reason = rng.choice(OVERRIDE_REASONS)
             s.override_text = OVERRIDE_TEXT[s.override_reason]
-        return s
+        return s, result
