@@ -16,11 +16,17 @@ def summarize_earlier(apps, schema_editor):
 
     Screening = apps.get_model("screening", "Screening")
     RiskSummary = apps.get_model("screening", "RiskSummary")
-    pending = Screening.objects.filter(recommendation__isnull=False, risk_summary__isnull=True).order_by("id")
+    # Keyset pages over the screenings with a recommendation; per page, one lookup of the summaries that
+    # already exist (an anti-join on every page would grow with the table).
+    recommended = Screening.objects.filter(recommendation__isnull=False).order_by("id")
     last = 0
-    while batch := list(pending.filter(id__gt=last).values_list("id", "answers_snapshot", "rules_version")[:BATCH]):
+    while batch := list(recommended.filter(id__gt=last).values_list("id", "answers_snapshot", "rules_version")[:BATCH]):
+        last = batch[-1][0]
+        done = set(RiskSummary.objects.filter(screening_id__in=[pk for pk, _, _ in batch]).values_list("pk", flat=True))
         rows = []
         for pk, snapshot, version in batch:
+            if pk in done:
+                continue
             result = rules.evaluate(questionnaire.parse(snapshot), version)
             rows.append(
                 RiskSummary(
@@ -30,7 +36,6 @@ def summarize_earlier(apps, schema_editor):
                 )
             )
         RiskSummary.objects.bulk_create(rows)
-        last = batch[-1][0]
 
 
 class Migration(migrations.Migration):
