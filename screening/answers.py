@@ -344,6 +344,7 @@ TOTAL_COLUMNS: tuple[str, ...] = tuple(a.column for a in ANSWERS.values() if a.s
 COLUMNS: tuple[str, ...] = INPUT_COLUMNS + TOTAL_COLUMNS
 # The instruments whose totals are computed from item inputs: answer name -> its item inputs.
 INSTRUMENTS: dict[str, tuple[Input, ...]] = {a.name: a.inputs for a in ANSWERS.values() if a.score is not None}
+ITEM_COLUMNS: tuple[str, ...] = tuple(i.name for inputs in INSTRUMENTS.values() for i in inputs)
 # The §2 name ("phq9_item9", "cssrs.plan") of each column that holds one answer.
 ANSWER_OF_COLUMN: dict[str, str] = {
     **{a.column: a.name for a in ANSWERS.values() if a.column},

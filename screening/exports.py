@@ -127,7 +127,7 @@ _ANSWERS = tuple(
     if a.name not in answers.MULTI_ANSWERS
     for column in ((a.column,) if a.column else tuple(i.name for i in a.inputs))
 )
-_ITEMS = tuple(i.name for inputs in answers.INSTRUMENTS.values() for i in inputs)
+_ITEMS = answers.ITEM_COLUMNS
 _CODES = ("recommended_level", "decision", "final_level", "override_reason")
 # Columns written as they are stored: numbers, booleans and closed code lists (CheckConstraints), so
 # they never need CSV quoting or formula escaping. The CSV writer has the database format them.

@@ -511,7 +511,8 @@ class Screening(ScreeningAnswers):
 
     def compute_totals(self) -> None:
         """Score each instrument whose items are all answered; a partial instrument has no total."""
-        for name, value in answers.compute_totals(self.answer_values()).items():
+        items = {name: getattr(self, name) for name in answers.ITEM_COLUMNS}
+        for name, value in answers.compute_totals(items).items():
             setattr(self, name, value)
 
     @property
@@ -532,7 +533,7 @@ class Screening(ScreeningAnswers):
         """Store a rules outcome with the exact answers it came from; no save."""
         self.recommended_level = result.level.value
         self.rules_version = result.rules_version
-        out = result.to_dict()
+        out = result.to_dict(domains=False)  # the summary lives beside the record (RiskSummary)
         self.recommendation = {k: out[k] for k in ("flags", "pathway", "reasons", "bands")}
         self.answers_snapshot = answers_snapshot
         for code, name in FLAG_FIELDS.items():
@@ -576,10 +577,11 @@ class RiskSummary(models.Model):
     @classmethod
     def of(cls, screening: Screening, result: rules.Recommendation) -> RiskSummary:
         """The summary of a rules outcome for a screening; not saved."""
+        domains = result.domains
         return cls(
             screening_id=screening.pk,  # by id: bulk inserts pass bare stubs (screening.bulk)
-            evidence={d.domain.value: list(d.evidence) for d in result.domains},
-            **{d.domain.value: d.rating for d in result.domains},
+            evidence={d.domain.value: list(d.evidence) for d in domains},
+            **{d.domain.value: d.rating for d in domains},
         )
 
     def as_dict(self) -> dict:

@@ -33,6 +33,8 @@ CSSRS_BOOL_FIELDS: tuple[str, ...] = tuple(i.key for i in ANSWERS["cssrs"].input
 # C-SSRS follow-ups and the question whose yes opens them: key -> opener's key.
 _CSSRS_KEY = {i.name: i.key for i in ANSWERS["cssrs"].inputs}
 CSSRS_FOLLOW_UPS: dict[str, str] = {i.key: _CSSRS_KEY[i.when_yes] for i in ANSWERS["cssrs"].inputs if i.when_yes}
+# The answers a listed substance opens, with that substance.
+_OPENED = tuple((a, s) for a in ANSWERS.values() if (s := opened_by(a)) is not None)
 _PHQ9_OTHER_ITEMS_MAX = sum(item.max_score for item in PHQ9_ITEMS[:-1])  # items 1-8; item 9 is its own answer
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Answers))
@@ -185,9 +187,8 @@ def _check_consistency(values: dict[str, Any], err) -> None:
     if subs is not None:
         # The answers a listed substance opens (the answer map's "applies when"): required once it is
         # listed, null (or, for a yes/no, false) while it is not.
-        for answer in ANSWERS.values():
-            substance = opened_by(answer)
-            if substance is None or answer.name not in values:
+        for answer, substance in _OPENED:
+            if answer.name not in values:
                 continue
             listed, value, phrase = substance in subs, values[answer.name], LISTED[substance]
             if answer.nullable:

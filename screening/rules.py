@@ -707,9 +707,9 @@ class Recommendation:
     def reason_codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.reasons)
 
-    def to_dict(self) -> dict:
-        """The JSON shape of DESIGN.md §4 'Output', with the `domains` of §10."""
-        return {
+    def to_dict(self, *, domains: bool = True) -> dict:
+        """The JSON shape of DESIGN.md §4 'Output', with the `domains` of §10 unless told otherwise."""
+        out = {
             "level": str(self.level),
             "flags": [str(f) for f in self.flags],
             "pathway": [str(s) for s in self.pathway],
@@ -724,8 +724,10 @@ class Recommendation:
                 "dsm5": self.bands.dsm5,
                 "cssrs": self.bands.cssrs,
             },
-            "domains": {str(d.domain): d.to_dict() for d in self.domains},
         }
+        if domains:
+            out["domains"] = {str(d.domain): d.to_dict() for d in self.domains}
+        return out
 
 
 # Override policy (DESIGN.md §5): while one of these flags is raised, the clinician may not
