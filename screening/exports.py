@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, InterfaceError, connection
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.db.models import Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -733,7 +733,10 @@ def filename(fmt: str, deidentified: bool, export_id: uuid.UUID) -> str:
 
 @dataclass
 class ExportRunner:
-    """One export: `stream()` yields the bytes; the audit event is written when the stream ends."""
+    """One export. `start()` notes it and writes its `started` audit event, committed, before any byte is
+    made (if that fails, nothing is sent); `stream()` yields the bytes; an end event (rows, bytes, SHA-256,
+    outcome) is written when the stream ends. An export whose process or database went away mid-stream
+    keeps its started event and no end: it shows as interrupted."""
 
     fmt: str
     deidentified: bool
@@ -748,21 +751,53 @@ class ExportRunner:
         if self.fmt not in WRITERS:
             raise ValueError(f"unknown format {self.fmt!r}")
         self.export_id = uuid.uuid4()
+        self.run: ExportRun | None = None
+        self.started: AuditEvent | None = None
         self.event: AuditEvent | None = None
 
     @property
     def filename(self) -> str:
         return filename(self.fmt, self.deidentified, self.export_id)
 
-    def stream(self) -> Iterator[bytes]:
+    def _details(self, **more) -> dict:
+        return {
+            "export_id": str(self.export_id),
+            "format": self.fmt,
+            "deidentified": self.deidentified,
+            "filters": self.filters.as_details(),
+            "via": self.via,
+            **more,
+        }
+
+    def start(self) -> AuditEvent:
+        """Note the export and write its started event in one committed transaction, before any byte."""
         actor = self.actor if self.actor is not None and self.actor.is_authenticated else None
-        run = ExportRun.objects.create(
-            public_id=self.export_id,
-            actor=actor,
-            format=self.fmt,
-            deidentified=self.deidentified,
-            actor_username=self.actor_username or (actor.get_username() if actor is not None else ""),
-        )
+        with transaction.atomic():
+            run = ExportRun.objects.create(
+                public_id=self.export_id,
+                actor=actor,
+                format=self.fmt,
+                deidentified=self.deidentified,
+                actor_username=self.actor_username or (actor.get_username() if actor is not None else ""),
+            )
+            started = audit.record(
+                action=AuditEvent.Action.EXPORT,
+                actor=actor,
+                context=self.context,
+                actor_username=run.actor_username,
+                obj=run,
+                object_type="export",
+                details=self._details(phase="started"),
+            )
+            ExportRun.objects.filter(pk=run.pk).update(started_event=started)
+        self.run, self.started = run, started
+        return started
+
+    def stream(self) -> Iterator[bytes]:
+        if self.started is None:
+            self.start()
+        run = self.run
+        actor = run.actor
         qs = export_queryset(self.filters)
         writer, fields = WRITERS[self.fmt]
         sha, rows, size, outcome = hashlib.sha256(), 0, 0, "failed"
@@ -799,16 +834,13 @@ class ExportRunner:
                 actor_username=run.actor_username,
                 obj=run,
                 object_type="export",
-                details={
-                    "export_id": str(self.export_id),
-                    "format": self.fmt,
-                    "deidentified": self.deidentified,
-                    "filters": self.filters.as_details(),
-                    "rows": rows,
-                    "bytes": size,
-                    "sha256": sha.hexdigest(),
-                    "outcome": outcome,
-                    "via": self.via,
-                },
+                details=self._details(
+                    phase=outcome,
+                    outcome=outcome,
+                    started_event=self.started.pk,
+                    rows=rows,
+                    bytes=size,
+                    sha256=sha.hexdigest(),
+                ),
             )
             ExportRun.objects.filter(pk=run.pk).update(event=self.event)

@@ -689,10 +689,12 @@ class AuditEvent(models.Model):
 
 
 class ExportRun(models.Model):
-    """One export of screening records (issue 5): who ran it, and the audit event written when it finished.
+    """One export of screening records: who ran it, its `started` audit event (written and committed before
+    its first byte) and the event written when it ended.
 
-    The audit event is the tamper-evident record; this row exists so that the clients an export
-    contained can be listed (accounting of disclosures), even for an export that was cut short.
+    The audit events are the tamper-evident record; this row exists so that the clients an export
+    contained can be listed (accounting of disclosures), even for an export that was cut short. One
+    started but never ended — the process or the database went away mid-export — is "interrupted".
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -703,6 +705,9 @@ class ExportRun(models.Model):
     actor_username = models.CharField(max_length=150, blank=True, default="")
     format = models.CharField(max_length=8)
     deidentified = models.BooleanField()
+    started_event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="export_run_started"
+    )
     event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="export_run")
 
     class Meta:
@@ -710,6 +715,13 @@ class ExportRun(models.Model):
 
     def __str__(self) -> str:
         return f"Export {self.public_id} ({self.format})"
+
+    @property
+    def outcome(self) -> str:
+        """completed, cut_short or failed as its end event says; interrupted if it never ended."""
+        if self.event is not None:
+            return self.event.details.get("outcome", "")
+        return "interrupted" if self.started_event_id else ""
 
 
 class ExportDisclosure(models.Model):

@@ -320,9 +320,13 @@ def object_events(obj) -> QuerySet:
 
 
 def recent_exports(*, limit: int = 10) -> list[ExportRun]:
-    return list(ExportRun.objects.select_related("event").order_by("-started_at", "-id")[:limit])
+    return list(ExportRun.objects.select_related("started_event", "event").order_by("-started_at", "-id")[:limit])
 
 
 def exports_disclosing(client: Client) -> QuerySet:
     """The exports whose records included this client (the accounting of disclosures), newest first."""
-    return ExportRun.objects.filter(disclosures__client=client).select_related("event").order_by("-started_at", "-id")
+    return (
+        ExportRun.objects.filter(disclosures__client=client)
+        .select_related("started_event", "event")
+        .order_by("-started_at", "-id")
+    )

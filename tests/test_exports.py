@@ -206,10 +206,12 @@ def test_export_is_logged_with_rows_and_sha256_of_bytes_sent(auditor_client, aud
         make_screening(created_at=NOW - dt.timedelta(days=days))
 
     response = _post_export(auditor_client, format="jsonl", deidentified="yes")
-    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).exists()  # not before the stream ends
+    # Started before any byte; the end with its figures only once the stream has ended.
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT, details__phase="started").exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT, details__phase="completed").exists()
     body = _body(response)
 
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="completed")
     assert event.actor == auditor
     assert event.details["rows"] == 3
     assert event.details["bytes"] == len(body)
@@ -231,7 +233,7 @@ def test_export_cut_short_is_still_logged(auditor_client):
     next(stream)  # the first page is asked for: the header piece has been handed on
     stream.close()
 
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="cut_short")
     assert event.details["outcome"] == "cut_short"
     assert event.details["bytes"] == len(first)
     assert event.details["rows"] == 0
@@ -263,8 +265,10 @@ def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries,
     # usernames once.
     export_queries = 1 + 4 + 1 if exports.database_writes_csv() else 4 + 3 + 1
 
-    # The run, the pages, then the audit event and the run's link to it. Independent of the number of rows.
-    with django_assert_num_queries(1 + export_queries + audit_queries + 1):
+    runner.start()  # the run and its started event, before any byte (tests/test_export_audit.py)
+
+    # The pages, then the end event and the run's link to it. Independent of the number of rows.
+    with django_assert_num_queries(export_queries + audit_queries + 1):
         pieces = list(runner.stream())
 
     assert len(pieces) == 1 + 3  # header, then one piece per page
@@ -389,7 +393,7 @@ def test_export_csv_cut_short_on_several_connections_stops_its_workers(settings)
     first_page = next(stream)
     stream.close()
 
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="cut_short")
     assert event.details["outcome"] == "cut_short"
     assert first_page.count(b"\r\n") == 2
     # Every page sent was noted; pages the workers had finished may be noted too (over-reported, never under).
@@ -483,7 +487,7 @@ def test_export_command_writes_file_and_logs(tmp_path):
     bundle = json.loads(body)
     assert bundle["resourceType"] == "Bundle"
     assert len(bundle["entry"]) == 1
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="completed")
     assert event.details["via"] == "command"
     assert event.details["sha256"] == hashlib.sha256(body).hexdigest()
     assert event.actor is None and event.actor_username.endswith("(command line)")
@@ -552,4 +556,4 @@ def test_export_extreme_dates_are_not_an_error(auditor_client):
     response = _post_export(auditor_client, since="0001-01-01", until="9999-12-31")
 
     assert len(_csv_rows(_body(response))) == 1
-    assert AuditEvent.objects.get(action=AuditEvent.Action.EXPORT).details["outcome"] == "completed"
+    assert AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="completed").details["rows"] == 1

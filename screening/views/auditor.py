@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +24,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import audit, exports, fhir, selectors
 from ..forms import AuditFilterForm, DisclosureLookupForm, ExportForm
 from ..models import AuditEvent, Client
+
+logger = logging.getLogger(__name__)
 
 AUDITOR_PERMS = ("screening.view_auditevent", "screening.verify_audit")
 EVENTS_PER_PAGE = 50
@@ -43,6 +47,20 @@ def export(request):
                 actor=request.user,
                 context=request.audit,
             )
+            try:
+                runner.start()  # the started event is committed before any byte is made
+            except DatabaseError:
+                logger.exception("export %s: its audit event could not be written; nothing was sent", runner.export_id)
+                form.add_error(
+                    None,
+                    "The export could not be recorded in the audit trail, so nothing was exported. Try again later.",
+                )
+                return render(
+                    request,
+                    "screening/export_form.html",
+                    {"form": form, "recent": selectors.recent_exports()},
+                    status=503,
+                )
             response = StreamingHttpResponse(runner.stream(), content_type=exports.CONTENT_TYPES[data["format"]])
             response["Content-Disposition"] = f'attachment; filename="{runner.filename}"'
             response["Cache-Control"] = "no-store"

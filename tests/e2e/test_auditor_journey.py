@@ -50,7 +50,9 @@ def test_auditor_exports_last_month_deidentified_and_verifies_trail(page, sign_i
     assert b"Journey" not in csv_bytes + jsonl_bytes + fhir_bytes
     assert len(jsonl_bytes.splitlines()) == 1 + 3
     assert len(json.loads(fhir_bytes)["entry"]) == 3
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).count() == 3
+    exports_logged = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT)
+    assert exports_logged.filter(details__phase="started").count() == 3  # each before its first byte
+    assert exports_logged.filter(details__phase="completed").count() == 3
 
     page.reload()
     expect(page.get_by_role("table", name=re.compile("The last 3 exports"))).to_be_visible()
@@ -64,7 +66,7 @@ def test_auditor_exports_last_month_deidentified_and_verifies_trail(page, sign_i
 
     page.get_by_label("Action").select_option("export")
     page.get_by_role("button", name="Filter").click()
-    expect(page.get_by_role("table", name="3 events, newest first")).to_be_visible()
+    expect(page.get_by_role("table", name="6 events, newest first")).to_be_visible()  # started and completed, each
 
     page.get_by_role("link", name="Accounting of disclosures").click()
     page.get_by_label("Client record number").fill("J-0002")
