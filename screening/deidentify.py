@@ -41,4 +41,5 @@ class Pseudonymizer:
 
     def __call__(self, kind: str, value: object) -> str:
         digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-        return f"{kind[0].upper()}-{digest[:16]}"
+        # Lower case and spelled out ("person-3f2a…"): never read as a record number ("P-10234", stored upper case).
+        return f"{kind}-{digest[:16]}"

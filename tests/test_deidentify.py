@@ -99,3 +99,17 @@ def test_deidentified_pseudonym_links_rows_of_one_person_within_export(auditor_c
     assert not set(people) & {r["person"] for r in second}  # not linkable across exports
     assert all(set(r) == {"record_type", *exports.columns(True)} for r in first)
     assert all(isinstance(r["created_year"], int) for r in first)
+
+
+@pytest.mark.parametrize("record_number", ["P-10234", "SYN-0000001", "T-000001"])
+def test_pseudonyms_cannot_be_mistaken_for_record_numbers(record_number):
+    # An auditor read "P-3f2a…" as a program record number ("P-10234"). Record numbers are stored upper
+    # case (ClientForm); pseudonyms are lower case and say what they stand for.
+    p = Pseudonymizer(b"k" * 32)
+
+    person, screening = p("person", 7), p("screening", 7)
+
+    assert person.startswith("person-") and screening.startswith("screening-")
+    for pseudonym in (person, screening):
+        assert pseudonym != pseudonym.upper()
+        assert not pseudonym.upper().startswith(record_number.split("-")[0] + "-")

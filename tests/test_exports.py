@@ -437,7 +437,7 @@ def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
     assert "export_csv" in sql or not exports.database_writes_csv()  # the database's writer ran on PostgreSQL
     for secret in (key.hex(), *pads):
         assert secret not in sql
-    assert body.count(b"\r\nS-") == len(NASTY) + 1
+    assert body.count(b"\r\nscreening-") == len(NASTY) + 1
 
 
 @pytest.mark.parametrize(
