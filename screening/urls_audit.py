@@ -7,6 +7,7 @@ from .views import auditor
 urlpatterns = [
     path("exports/", auditor.export, name="export"),
     path("exports/fhir/questionnaire.json", auditor.fhir_questionnaire, name="fhir_questionnaire"),
+    path("exports/data-dictionary/", auditor.data_dictionary, name="data_dictionary"),
     path("log/", auditor.audit_log, name="audit_log"),
     path("log/verify/", auditor.audit_verify, name="audit_verify"),
     path("disclosures/", auditor.audit_disclosures, name="audit_disclosures"),

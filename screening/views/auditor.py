@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import audit, exports, fhir, selectors
+from .. import audit, dictionary, exports, fhir, selectors
 from ..forms import AuditFilterForm, DisclosureLookupForm, ExportForm
 from ..models import AuditEvent, Client
 
@@ -85,6 +85,21 @@ def fhir_questionnaire(request):
     )
     response["Content-Disposition"] = f'attachment; filename="questionnaire-{fhir.QUESTIONNAIRE_ID}.json"'
     return response
+
+
+@login_required
+@permission_required("screening.export_records", raise_exception=True)
+@require_GET
+def data_dictionary(request):
+    """Every exported column: the page, or the file (?format=csv|json) to keep beside an export."""
+    fmt = request.GET.get("format")
+    if fmt in dictionary.FORMATS:
+        text = dictionary.as_csv() if fmt == "csv" else dictionary.as_json()
+        content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+        response = HttpResponse(text, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="iop-screening-data-dictionary.{fmt}"'
+        return response
+    return render(request, "screening/data_dictionary.html", {"entries": dictionary.entries()})
 
 
 def _client_disclosures_url(event: AuditEvent) -> str:

@@ -92,3 +92,20 @@ def test_clinician_cannot_open_auditor_pages(page, sign_in):
     expect(page.get_by_role("link", name="Exports")).to_have_count(0)
     response = page.goto(reverse("audit_log"))
     assert response.status == 403
+
+
+def test_auditor_reads_the_data_dictionary_from_the_export_page(page, sign_in):
+    UserFactory(username="auditor", role="auditor")
+    sign_in("auditor")
+    page.goto(reverse("export"))
+
+    page.get_by_role("link", name="data dictionary").click()
+
+    table = page.get_by_role("table", name=re.compile(r"\d+ columns"))
+    expect(table).to_be_visible()
+    expect(table.get_by_role("rowheader", name="phq9_total")).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_role("link", name=re.compile("CSV")).click()
+    assert Path(info.value.path()).read_text().startswith("variable_field_name,")
+    assert_accessible(page)
+    screenshot(page, "auditor-data-dictionary")
