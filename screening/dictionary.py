@@ -14,7 +14,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 
-from . import answers, exports, instruments
+from . import answers, exports, instruments, rules
 from .answers import Kind
 from .models import Level, Screening
 
@@ -146,6 +146,18 @@ def entry(column: str) -> Entry:
         label, choices = _CODES[column]
         return Entry(
             column, "recommendation" if column == "recommended_level" else "decision", label, "choice", choices
+        )
+    if column in exports.DOMAIN_COLUMNS:
+        row = next(r for r in rules.DOMAINS if f"domain_{r.domain.value}" == column)
+        ratings = ", ".join(f"{int(r)} {r.label}" for r in rules.Rating)
+        return Entry(
+            column,
+            "recommendation",
+            f"Six-domain risk summary (DESIGN.md §10): {row.title.lower()}",
+            "integer",
+            minimum=0,
+            maximum=int(max(rules.Rating)),
+            unit_or_band=f"ratings: {ratings}",
         )
     if column.startswith("band_"):
         key = column.removeprefix("band_")

@@ -30,9 +30,9 @@ from django.db.models import Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from . import answers, audit, fhir
+from . import answers, audit, fhir, rules
 from .deidentify import AGE_CAP, AGE_CAP_LABEL, Pseudonymizer, age_on, safe_age, safe_birth_year
-from .models import AuditEvent, ExportDisclosure, ExportRun, Screening
+from .models import AuditEvent, ExportDisclosure, ExportRun, RiskSummary, Screening
 from .notices import REDISCLOSURE_NOTICE
 from .selectors import DateRange
 
@@ -92,6 +92,8 @@ _HEAD = (
     "override_text",
     "recommendation",
     "rules_version",
+    # The six-domain ratings, from the summary beside the record (RiskSummary), in rules.Domain order.
+    *(f"risk_summary__{d.value}" for d in rules.Domain),
 )
 (
     _ID,
@@ -115,7 +117,10 @@ _HEAD = (
     _OVR_TEXT,
     _REC,
     _RULES,
+    _DOMAIN0,
+    *_,
 ) = range(len(_HEAD))
+_DOMAINS = slice(_DOMAIN0, _DOMAIN0 + len(rules.Domain))
 _SUBSTANCE_INPUT, _DSM5_INPUT = (answers.INPUTS[name] for name in answers.MULTI_ANSWERS)
 _SUBSTANCES = _SUBSTANCE_INPUT.columns
 _DSM5 = _DSM5_INPUT.columns
@@ -177,7 +182,8 @@ DEIDENTIFIED_IDENTITY_COLUMNS = (
     "signed_year",
 )
 PLAIN_COLUMNS = ("substances", "dsm5_criteria", *(_answer_name(f) for f in _ANSWERS), *_ITEMS, *_CODES)
-SUMMARY_COLUMNS = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), "flags", "pathway", "reasons")
+DOMAIN_COLUMNS = tuple(f"domain_{d.value}" for d in rules.Domain)
+SUMMARY_COLUMNS = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), "flags", "pathway", "reasons", *DOMAIN_COLUMNS)
 STAFF_COLUMNS = ("override_text", "clinician", "decided_by", "signed_by")
 # Text that people typed (not a closed code list): the cells CSV escaping must cover.
 FREE_TEXT_COLUMNS = ("record_number", "given_name", "family_name", *STAFF_COLUMNS)
@@ -260,6 +266,7 @@ class RowBuilder:
             list(rec.get("flags", ())),
             list(rec.get("pathway", ())),
             [r["code"] for r in rec.get("reasons", ())],
+            *row[_DOMAINS],
         ]
         if not self.deidentified:
             out += self.staff(row)
@@ -341,6 +348,14 @@ def _plain_sql(vendor: str) -> str:
             cells.append(f"COALESCE(CAST({col(name)} AS TEXT), '')")
     cells.append(col("rules_version"))
     cells.extend(_summary_sql(vendor, col("recommendation")))
+    # The six-domain ratings from the summary beside the record: one indexed lookup per row, no join, so the
+    # CSV's SQL reads the same rows whatever else the query joins.
+    summary = RiskSummary._meta.db_table
+    ratings = " || ',' || ".join(f'CAST(r."{d.value}" AS TEXT)' for d in rules.Domain)
+    empty = "," * (len(rules.Domain) - 1)
+    cells.append(
+        f"COALESCE((SELECT {ratings} FROM \"{summary}\" r WHERE r.\"screening_id\" = {col('id')}), '{empty}')"
+    )
     return " || ',' || ".join(cells)
 
 

@@ -548,3 +548,16 @@ def test_export_extreme_dates_are_not_an_error(auditor_client):
 
     assert len(_csv_rows(_body(response))) == 1
     assert AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="completed").details["rows"] == 1
+
+
+@pytest.mark.parametrize("deidentified", ["no", "yes"])
+def test_csv_and_jsonl_carry_the_six_domain_ratings_from_the_summary_beside_the_record(auditor_client, deidentified):
+    s = make_screening(created_at=NOW - dt.timedelta(days=1), pregnant=True, lives_with_substance_users=True)
+    expected = {f"domain_{k}": v["rating"] for k, v in s.domains.items()}
+
+    (csv_row,) = _csv_rows(_body(_post_export(auditor_client, deidentified=deidentified)))
+    _, (json_row,) = _jsonl(_body(_post_export(auditor_client, format="jsonl", deidentified=deidentified)))
+
+    assert {k: int(csv_row[k]) for k in exports.DOMAIN_COLUMNS} == expected
+    assert {k: json_row[k] for k in exports.DOMAIN_COLUMNS} == expected
+    assert expected["domain_physical"] == 3 and expected["domain_environment"] == 2
