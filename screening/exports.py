@@ -353,9 +353,7 @@ def _plain_sql(vendor: str) -> str:
     summary = RiskSummary._meta.db_table
     ratings = " || ',' || ".join(f'CAST(r."{d.value}" AS TEXT)' for d in rules.Domain)
     empty = "," * (len(rules.Domain) - 1)
-    cells.append(
-        f"COALESCE((SELECT {ratings} FROM \"{summary}\" r WHERE r.\"screening_id\" = {col('id')}), '{empty}')"
-    )
+    cells.append(f'COALESCE((SELECT {ratings} FROM "{summary}" r WHERE r."screening_id" = {col("id")}), \'{empty}\')')
     return " || ',' || ".join(cells)
 
 
