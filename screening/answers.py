@@ -48,6 +48,7 @@ class Input:
     when_yes: str = ""  # applies only when this yes/no input is answered yes
     optional: bool = False  # completion does not need it
     help: str = ""
+    loinc: str = ""  # the LOINC code of the question, where one exists
     default_when_closed: Any = None  # the value it takes when it does not apply (None: cleared)
 
     @property
@@ -73,6 +74,8 @@ class Answer:
     instrument: str = ""  # the instrument's short name, for item answers given by instrument
     band: str = ""  # its key in the rules' bands (DESIGN.md §3), when it has a band
     short: str = ""  # the instrument's name in a table of scores
+    loinc: str = ""  # the LOINC code of the total, where one exists
+    loinc_panel: str = ""  # the LOINC code of the instrument's panel
     identifier: bool = False  # identifies the person (none of §2 does; client identity is separate)
 
 
@@ -92,7 +95,7 @@ def _yes_no(name: str, label: str, **kw) -> Input:
 
 
 def _items(items: tuple[Item, ...], **kw) -> tuple[Input, ...]:
-    return tuple(Input(i.key, i.label, Kind.SCORE, maximum=i.max_score, **kw) for i in items)
+    return tuple(Input(i.key, i.label, Kind.SCORE, maximum=i.max_score, loinc=i.loinc, **kw) for i in items)
 
 
 def _bool_answer(section: str, name: str, label: str, **kw) -> Answer:
@@ -239,6 +242,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         column="phq9_total",
         band="phq9",
         short="PHQ-9",
+        loinc="44261-6",  # PHQ-9 total score
+        loinc_panel="44249-1",
         maximum=instruments.PHQ9_MAX,
         score=instruments.phq9_score,
         instrument="phq9",
@@ -261,6 +266,8 @@ ANSWER_TABLE: tuple[Answer, ...] = (
         column="gad7_total",
         band="gad7",
         short="GAD-7",
+        loinc="70274-6",  # GAD-7 total score
+        loinc_panel="69737-5",
         maximum=instruments.GAD7_MAX,
         score=instruments.gad7_score,
         instrument="gad7",

@@ -64,7 +64,15 @@ def _answer_item(answer: answers.Answer) -> dict:
     if answer.column in answers.INPUTS or answer.name in answers.MULTI_ANSWERS:
         inp = answers.INPUTS.get(answer.column) or answer.inputs[0]
         return {**_input_item(inp, answer.name), "text": answer.label}
-    return _q(answer.name, answer.label, "integer")
+    return _coded(_q(answer.name, answer.label, "integer"), answer.loinc, answer.label)
+
+
+LOINC = "http://loinc.org"
+
+
+def _coded(item: dict, loinc: str, display: str) -> dict:
+    """The item with its LOINC code, where it has one."""
+    return {**item, "code": [{"system": LOINC, "code": loinc, "display": display}]} if loinc else item
 
 
 def _level_options() -> list[str]:
@@ -135,12 +143,16 @@ def _groups() -> list[dict]:
             "text": "Item-level answers",
             "type": "group",
             "item": [
-                {
-                    "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
-                    "text": f"{answers.ANSWERS[name].short} items",
-                    "type": "group",
-                    "item": [_q(i.name, i.label, "integer") for i in items],
-                }
+                _coded(
+                    {
+                        "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
+                        "text": f"{answers.ANSWERS[name].short} items",
+                        "type": "group",
+                        "item": [_coded(_q(i.name, i.label, "integer"), i.loinc, i.label) for i in items],
+                    },
+                    answers.ANSWERS[name].loinc_panel,
+                    f"{answers.ANSWERS[name].short} panel",
+                )
                 for name, items in answers.INSTRUMENTS.items()
             ],
         }

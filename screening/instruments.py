@@ -19,11 +19,15 @@ class Item:
     label: str
     max_score: int
     min_score: int = 0
+    loinc: str = ""  # the item's LOINC code, where LOINC's published panel has one
 
 
 # PHQ-9, Kroenke, Spitzer & Williams (2001): nine items scored 0-3.
+# LOINC codes of the PHQ-9 panel (44249-1) in item order, as HL7 US Core's PHQ-9 Questionnaire example
+# (input/examples/Questionnaire-phq-9-example.json, built from LOINC with LHC-Forms) gives them.
+PHQ9_LOINC = ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8")
 PHQ9_ITEMS: tuple[Item, ...] = tuple(
-    Item(f"phq9_{n}", label, 3)
+    Item(f"phq9_{n}", label, 3, loinc=PHQ9_LOINC[n - 1])
     for n, label in enumerate(
         (
             "Little interest or pleasure in doing things",
@@ -41,8 +45,11 @@ PHQ9_ITEMS: tuple[Item, ...] = tuple(
 )
 
 # GAD-7, Spitzer et al. (2006): seven items scored 0-3.
+# LOINC codes of the GAD-7 panel (69737-5) in item order, as HL7's Personal Health Record IG GAD-7 example
+# (QuestionnaireResponseScoredAssessmentGAD7Example) gives them with each item's text.
+GAD7_LOINC = ("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7")
 GAD7_ITEMS: tuple[Item, ...] = tuple(
-    Item(f"gad7_{n}", label, 3)
+    Item(f"gad7_{n}", label, 3, loinc=GAD7_LOINC[n - 1])
     for n, label in enumerate(
         (
             "Feeling nervous, anxious, or on edge",

@@ -118,3 +118,33 @@ def test_fhir_export_with_no_rows_is_a_valid_empty_bundle(auditor_client):
 
     assert "entry" not in data
     Bundle.model_validate(data)
+
+
+def _items_by_link(items: list[dict]) -> dict:
+    found = {}
+    for item in items:
+        found[item["linkId"]] = item
+        found.update(_items_by_link(item.get("item", [])))
+    return found
+
+
+def test_questionnaire_codes_phq9_and_gad7_items_totals_and_panels_with_loinc():
+    resource = fhir.questionnaire()
+    Questionnaire.model_validate(resource)  # still a valid R4 Questionnaire
+    items = _items_by_link(resource["item"])
+
+    def loinc(link_id):
+        (coding,) = items[link_id]["code"]
+        assert coding["system"] == "http://loinc.org"
+        return coding["code"]
+
+    # PHQ-9 (panel 44249-1) and GAD-7 (panel 69737-5), items in order, from LOINC's published panels.
+    assert [loinc(f"phq9_{n}") for n in range(1, 10)] == [
+        "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8",
+    ]  # fmt: skip
+    assert [loinc(f"gad7_{n}") for n in range(1, 8)] == [
+        "69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7",
+    ]  # fmt: skip
+    assert (loinc("phq9_total"), loinc("gad7_total")) == ("44261-6", "70274-6")
+    assert (loinc("section.phq9_items"), loinc("section.gad7_items")) == ("44249-1", "69737-5")
+    assert "code" not in items["ciwa_nausea"]  # no LOINC code verified for CIWA-Ar items: none given
