@@ -711,12 +711,12 @@ def write_fhir(pages, build: RowBuilder, export_id: uuid.UUID) -> Iterator[tuple
         build.usernames.load(page)
         parts = []
         for r in page:
-            entry = fhir.bundle_entry(
+            for entry in fhir.bundle_entries(
                 dict(zip(cols, build(r), strict=True)), deidentified=build.deidentified, export_id=export_id
-            )
-            parts.append((fhir.ENTRIES_OPEN if first else ",") + encode(entry))
-            first = False
-        yield "".join(parts).encode(), len(parts)
+            ):
+                parts.append((fhir.ENTRIES_OPEN if first else ",") + encode(entry))
+                first = False
+        yield "".join(parts).encode(), len(page)
     # FHIR JSON allows no empty array: a Bundle with no screenings has no "entry" at all.
     yield (fhir.BUNDLE_TAIL_EMPTY if first else fhir.BUNDLE_TAIL_WITH_ENTRIES).encode(), 0
 

@@ -205,8 +205,8 @@ def _response_items(items: list[dict], row: dict) -> list[dict]:
     for item in items:
         if item["type"] == "group":
             children = _response_items(item["item"], row)
-            if children:
-                out.append({"linkId": item["linkId"], "text": item["text"], "item": children})
+            if children:  # item text is optional in a response: the Questionnaire holds it
+                out.append({"linkId": item["linkId"], "item": children})
             continue
         answers = _answers(item, row.get(item["linkId"]))
         if answers:
@@ -243,11 +243,97 @@ def questionnaire_response(row: dict, *, deidentified: bool, export_id: uuid.UUI
     return resource
 
 
-def bundle_entry(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> dict:
-    return {
-        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-        "resource": questionnaire_response(row, deidentified=deidentified, export_id=export_id),
+# Observations beside each QuestionnaireResponse: one per instrument total, its band as interpretation, and
+# one for the six-domain ratings. LOINC where a total has a verified code, else the program's own system.
+TOTAL_SYSTEM = f"{BASE}/CodeSystem/instrument-total"
+BAND_SYSTEM = f"{BASE}/CodeSystem/band"
+DOMAIN_SYSTEM = f"{BASE}/CodeSystem/risk-domain"
+RATING_SYSTEM = f"{BASE}/CodeSystem/risk-rating"
+_SURVEY = [
+    {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "survey",
+                "display": "Survey",
+            }
+        ]
     }
+]
+# (export column of the total, its band column, the answer it comes from), in the order of the rules' bands.
+_TOTALS = tuple(
+    (
+        "dsm5_count" if a.name == "dsm5_criteria" else a.name,
+        f"band_{key}",
+        a,
+    )
+    for key, a in answers.BANDED.items()
+    if a.name not in answers.OBJECT_ANSWERS
+)
+
+
+def _observation(qr_url: str, code: dict, subject: dict, effective: str, **value) -> dict:
+    return {
+        "resourceType": "Observation",
+        "meta": {"security": SECURITY},
+        "status": "final",
+        "category": _SURVEY,
+        "code": code,
+        "subject": subject,
+        "effectiveDateTime": effective,
+        "derivedFrom": [{"reference": qr_url}],
+        **value,
+    }
+
+
+def observations(row: dict, qr: dict, qr_url: str) -> list[dict]:
+    """The instrument totals with their bands, and the six-domain ratings, of one exported row."""
+    out = []
+    for column, band_column, a in _TOTALS:
+        total = len(row[a.name]) if a.name in answers.MULTI_ANSWERS else row.get(a.name)
+        if total is None:
+            continue
+        code = {"system": LOINC, "code": a.loinc} if a.loinc else {"system": TOTAL_SYSTEM, "code": column}
+        band = row.get(band_column)
+        interpretation = {"interpretation": [{"coding": [{"system": BAND_SYSTEM, "code": band}], "text": band}]}
+        out.append(
+            _observation(
+                qr_url,
+                {"coding": [{**code, "display": f"{a.short} total"}], "text": f"{a.short} total"},
+                qr["subject"],
+                qr["authored"],
+                valueInteger=total,
+                **(interpretation if band else {}),
+            )
+        )
+    ratings = [(d, row.get(f"domain_{d.value}")) for d in rules.Domain]
+    if any(r is not None for _, r in ratings):
+        components = [
+            {
+                "code": {"coding": [{"system": DOMAIN_SYSTEM, "code": d.value}], "text": d.value.replace("_", " ")},
+                "valueInteger": r,
+                "interpretation": [
+                    {
+                        "coding": [{"system": RATING_SYSTEM, "code": rules.RATING_LABELS[r]}],
+                        "text": rules.RATING_LABELS[r],
+                    }
+                ],
+            }
+            for d, r in ratings
+            if r is not None
+        ]
+        code = {"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"}
+        out.append(_observation(qr_url, code, qr["subject"], qr["authored"], component=components))
+    return out
+
+
+def bundle_entries(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> list[dict]:
+    """The QuestionnaireResponse of one exported row, then its Observations, each a Bundle entry."""
+    qr_url = f"urn:uuid:{uuid.uuid4()}"
+    qr = questionnaire_response(row, deidentified=deidentified, export_id=export_id)
+    entries = [{"fullUrl": qr_url, "resource": qr}]
+    entries += [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": o} for o in observations(row, qr, qr_url)]
+    return entries
 
 
 def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> str:

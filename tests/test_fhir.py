@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -58,11 +59,15 @@ def test_fhir_export_bundle_validates_and_refers_to_questionnaire(auditor_client
 
     bundle = Bundle.model_validate(data)
     assert bundle.type == "collection"
-    assert len(bundle.entry) == 2
+    responses = [e for e in data["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"]
+    assert len(responses) == 2
     assert [c.code for c in bundle.meta.security][:2] == ["42CFRPart2", "NORDSCLCD"]
     assert bundle.meta.extension[0].valueString == exports.REDISCLOSURE_NOTICE
     types = _linkids(fhir.questionnaire()["item"])
     for entry in data["entry"]:
+        if entry["resource"]["resourceType"] == "Observation":
+            Observation.model_validate(entry["resource"])
+            continue
         qr = QuestionnaireResponse.model_validate(entry["resource"])
         assert qr.questionnaire == fhir.QUESTIONNAIRE_CANONICAL
         answered = _linkids_answers(entry["resource"]["item"])
@@ -148,3 +153,23 @@ def test_questionnaire_codes_phq9_and_gad7_items_totals_and_panels_with_loinc():
     assert (loinc("phq9_total"), loinc("gad7_total")) == ("44261-6", "70274-6")
     assert (loinc("section.phq9_items"), loinc("section.gad7_items")) == ("44249-1", "69737-5")
     assert "code" not in items["ciwa_nausea"]  # no LOINC code verified for CIWA-Ar items: none given
+
+
+def test_fhir_export_adds_observations_of_totals_bands_and_domains_linked_to_the_response(auditor_client):
+    s = make_screening(created_at=NOW - dt.timedelta(days=1), pregnant=True)
+
+    entries = _export_fhir(auditor_client, "yes")["entry"]
+
+    (qr,) = [e for e in entries if e["resource"]["resourceType"] == "QuestionnaireResponse"]
+    observations = [Observation.model_validate(e["resource"]) for e in entries if e is not qr]
+    assert observations and all(o.derivedFrom[0].reference == qr["fullUrl"] for o in observations)
+    by_code = {o.code.coding[0].code: o for o in observations}
+    rec = s.recommendation["bands"]
+    assert by_code["44261-6"].valueInteger == s.phq9_total  # PHQ-9 total, LOINC
+    assert by_code["44261-6"].interpretation[0].coding[0].code == rec["phq9"]
+    assert by_code["70274-6"].valueInteger == s.gad7_total  # GAD-7 total, LOINC
+    assert by_code["dsm5_count"].valueInteger == len(s.answers_snapshot["dsm5_criteria"])
+    assert "cows" not in by_code  # no total, no Observation
+    ratings = {c.code.coding[0].code: c.valueInteger for c in by_code["summary"].component}
+    assert ratings == {k: v["rating"] for k, v in s.domains.items()}
+    assert all(o.subject.identifier.value == qr["resource"]["subject"]["identifier"]["value"] for o in observations)

@@ -49,7 +49,8 @@ def test_auditor_exports_last_month_deidentified_and_verifies_trail(page, sign_i
     assert len(rows) == 3 and len({r["person"] for r in rows}) == 1
     assert b"Journey" not in csv_bytes + jsonl_bytes + fhir_bytes
     assert len(jsonl_bytes.splitlines()) == 1 + 3
-    assert len(json.loads(fhir_bytes)["entry"]) == 3
+    fhir_types = [e["resource"]["resourceType"] for e in json.loads(fhir_bytes)["entry"]]
+    assert fhir_types.count("QuestionnaireResponse") == 3 and "Observation" in fhir_types
     exports_logged = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT)
     assert exports_logged.filter(details__phase="started").count() == 3  # each before its first byte
     assert exports_logged.filter(details__phase="completed").count() == 3
