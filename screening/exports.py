@@ -195,8 +195,9 @@ def columns(deidentified: bool) -> tuple[str, ...]:
     return (*IDENTITY_COLUMNS, *PLAIN_COLUMNS, *SUMMARY_COLUMNS, *STAFF_COLUMNS)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: dt.datetime | None, tz) -> str | None:
+    """ISO 8601 in the program's time zone, with its offset: the time the screens show, unambiguous."""
+    return value.astimezone(tz).isoformat() if value is not None else None
 
 
 class Usernames(dict):
@@ -251,10 +252,10 @@ class RowBuilder:
             age,
             str(row[_AMENDS_PUBLIC]) if row[_AMENDS_PUBLIC] is not None else None,
             row[_STATUS],
-            created.isoformat(),
-            _iso(row[_COMPLETED]),
-            _iso(row[_DECIDED]),
-            _iso(row[_SIGNED]),
+            _iso(created, self._tz),
+            _iso(row[_COMPLETED], self._tz),
+            _iso(row[_DECIDED], self._tz),
+            _iso(row[_SIGNED], self._tz),
         ]
 
     def tail(self, row: tuple) -> list:
@@ -447,12 +448,17 @@ def _pg_text_cell(col: str) -> str:
     return f"""(CASE WHEN {col} IS NULL OR {col} = '' THEN '' WHEN {col} ~ '[",\\r\\n]' THEN {quoted} ELSE {escaped} END)"""
 
 
-def _pg_iso(col: str) -> str:
-    """SQL twin of `datetime.isoformat()` for the UTC datetimes Django reads: microseconds only when not zero."""
-    utc = f"({col} AT TIME ZONE 'UTC')"
+def _pg_iso(col: str, tz_name: str) -> str:
+    """SQL twin of `_iso`: local time in `tz_name`, microseconds only when not zero, then the UTC offset then."""
+    local = f"({col} AT TIME ZONE '{tz_name}')"
+    offset = f"EXTRACT(EPOCH FROM ({local} - ({col} AT TIME ZONE 'UTC')))::int"
+    sign = f"CASE WHEN {offset} < 0 THEN '-' ELSE '+' END"
+    hours = f"lpad((abs({offset}) / 3600)::text, 2, '0')"
+    minutes = f"lpad((abs({offset}) % 3600 / 60)::text, 2, '0')"
     return (
-        f"""COALESCE(to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') """
-        f"""|| CASE WHEN to_char({utc}, 'US') = '000000' THEN '' ELSE to_char({utc}, '.US') END || '+00:00', '')"""
+        f"""COALESCE(to_char({local}, 'YYYY-MM-DD"T"HH24:MI:SS') """
+        f"""|| CASE WHEN to_char({local}, 'US') = '000000' THEN '' ELSE to_char({local}, '.US') END """
+        f"""|| {sign} || {hours} || ':' || {minutes}, '')"""
     )
 
 
@@ -488,7 +494,7 @@ def _pg_line(build: RowBuilder, tz_name: str) -> str | tuple[str, str]:
         "a.years::text",
         f"COALESCE({c('amends__public_id')}::text, '')",
         c("status"),
-        *(_pg_iso(c(n)) for n in ("created_at", "completed_at", "decided_at", "signed_at")),
+        *(_pg_iso(c(n), tz_name) for n in ("created_at", "completed_at", "decided_at", "signed_at")),
         c("plain_csv"),
         *(_pg_text_cell(c(n)) for n in ("override_text", *(f"{r}__username" for r in _STAFF_RELATIONS))),
     ]

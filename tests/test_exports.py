@@ -561,3 +561,17 @@ def test_csv_and_jsonl_carry_the_six_domain_ratings_from_the_summary_beside_the_
     assert {k: int(csv_row[k]) for k in exports.DOMAIN_COLUMNS} == expected
     assert {k: json_row[k] for k in exports.DOMAIN_COLUMNS} == expected
     assert expected["domain_physical"] == 3 and expected["domain_environment"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_identified_times_are_local_iso_8601_with_their_offset(auditor_client, settings, fmt):
+    # An auditor compared exported times (UTC) with the screens (local time) and found them hours apart.
+    settings.TIME_ZONE = "America/New_York"
+    created = dt.datetime(2026, 7, 4, 14, 30, 5, 123456, tzinfo=dt.UTC)  # 10:30:05.123456 in New York (EDT)
+    make_screening(created_at=created)
+
+    body = _body(_post_export(auditor_client, format=fmt, since="2026-07-01", until="2026-07-31"))
+
+    row = _csv_rows(body)[0] if fmt == "csv" else _jsonl(body)[1][0]
+    assert row["created_at"] == "2026-07-04T10:30:05.123456-04:00"
+    assert dt.datetime.fromisoformat(row["signed_at"]).utcoffset() == dt.timedelta(hours=-4)
