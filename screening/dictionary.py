@@ -49,8 +49,8 @@ _OTHER: dict[str, tuple[str, str, str, str]] = {
     "birth_year": ("identity", "Year of birth; empty from age 90", "integer", _DE),
     "age_at_screening": (
         "identity",
-        'Completed years on the local day the screening started; de-identified: "90+" from 90',
-        "integer",
+        'Completed years on the local day the screening started; de-identified: "90+" from 90 (so text)',
+        "text",
         "both",
     ),
     "amends": ("identity", "UUID of the signed screening this one corrects, else empty", "text", _ID),

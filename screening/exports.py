@@ -791,7 +791,7 @@ class ExportRunner:
     def start(self) -> AuditEvent:
         """Note the export and write its started event in one committed transaction, before any byte."""
         actor = self.actor if self.actor is not None and self.actor.is_authenticated else None
-        with transaction.atomic():
+        with transaction.atomic(durable=True):  # committed here, never a savepoint of a caller's transaction
             run = ExportRun.objects.create(
                 public_id=self.export_id,
                 actor=actor,
@@ -834,11 +834,12 @@ class ExportRunner:
             else:
                 pieces = writer(pages(), build, self.export_id)
             for piece, n in pieces:
-                yield piece
-                # Counted once the consumer asks for more: these bytes were handed on.
+                # Counted as it is handed on: a download cut short while this piece was on its way is
+                # over-reported (like its disclosures), never under-reported.
                 sha.update(piece)
                 size += len(piece)
                 rows += n
+                yield piece
             outcome = "completed"
         except GeneratorExit:
             outcome = "cut_short"
@@ -846,20 +847,21 @@ class ExportRunner:
         finally:
             if pieces is not None:
                 pieces.close()  # the writer's own clean-up (and any page workers) ends before the event
-            self.event = audit.record(
-                action=AuditEvent.Action.EXPORT,
-                actor=actor,
-                context=self.context,
-                actor_username=run.actor_username,
-                obj=run,
-                object_type="export",
-                details=self._details(
-                    phase=outcome,
-                    outcome=outcome,
-                    started_event=self.started.pk,
-                    rows=rows,
-                    bytes=size,
-                    sha256=sha.hexdigest(),
-                ),
-            )
-            ExportRun.objects.filter(pk=run.pk).update(event=self.event)
+            with transaction.atomic():  # the end event and the run's link to it, together
+                self.event = audit.record(
+                    action=AuditEvent.Action.EXPORT,
+                    actor=actor,
+                    context=self.context,
+                    actor_username=run.actor_username,
+                    obj=run,
+                    object_type="export",
+                    details=self._details(
+                        phase=outcome,
+                        outcome=outcome,
+                        started_event=self.started.pk,
+                        rows=rows,
+                        bytes=size,
+                        sha256=sha.hexdigest(),
+                    ),
+                )
+                ExportRun.objects.filter(pk=run.pk).update(event=self.event)

@@ -64,15 +64,15 @@ def _answer_item(answer: answers.Answer) -> dict:
     if answer.column in answers.INPUTS or answer.name in answers.MULTI_ANSWERS:
         inp = answers.INPUTS.get(answer.column) or answer.inputs[0]
         return {**_input_item(inp, answer.name), "text": answer.label}
-    return _coded(_q(answer.name, answer.label, "integer"), answer.loinc, answer.label)
+    return _coded(_q(answer.name, answer.label, "integer"), answer.loinc)
 
 
 LOINC = "http://loinc.org"
 
 
-def _coded(item: dict, loinc: str, display: str) -> dict:
-    """The item with its LOINC code, where it has one."""
-    return {**item, "code": [{"system": LOINC, "code": loinc, "display": display}]} if loinc else item
+def _coded(item: dict, loinc: str) -> dict:
+    """The item with its LOINC code, where it has one (no display: ours is not LOINC's name, the text says it)."""
+    return {**item, "code": [{"system": LOINC, "code": loinc}]} if loinc else item
 
 
 def _level_options() -> list[str]:
@@ -148,10 +148,9 @@ def _groups() -> list[dict]:
                         "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
                         "text": f"{answers.ANSWERS[name].short} items",
                         "type": "group",
-                        "item": [_coded(_q(i.name, i.label, "integer"), i.loinc, i.label) for i in items],
+                        "item": [_coded(_q(i.name, i.label, "integer"), i.loinc) for i in items],
                     },
                     answers.ANSWERS[name].loinc_panel,
-                    f"{answers.ANSWERS[name].short} panel",
                 )
                 for name, items in answers.INSTRUMENTS.items()
             ],
@@ -272,11 +271,11 @@ _TOTALS = tuple(
 )
 
 
-def _observation(qr_url: str, code: dict, subject: dict, effective: str, **value) -> dict:
+def _observation(qr_url: str, code: dict, subject: dict, effective: str, status: str, **value) -> dict:
     return {
         "resourceType": "Observation",
         "meta": {"security": SECURITY},
-        "status": "final",
+        "status": status,
         "category": _SURVEY,
         "code": code,
         "subject": subject,
@@ -287,7 +286,13 @@ def _observation(qr_url: str, code: dict, subject: dict, effective: str, **value
 
 
 def observations(row: dict, qr: dict, qr_url: str) -> list[dict]:
-    """The instrument totals with their bands, and the six-domain ratings, of one exported row."""
+    """The instrument totals with their bands, and the six-domain ratings, of one exported row.
+
+    Effective when the answers were scored (completed; de-identified, the year started, as the row says);
+    final once signed, preliminary while the screening may still be reopened.
+    """
+    effective = str(row["created_year"]) if "created_year" in row else row["completed_at"]
+    status = "final" if row["status"] == "signed" else "preliminary"
     out = []
     for column, band_column, a in _TOTALS:
         total = len(row[a.name]) if a.name in answers.MULTI_ANSWERS else row.get(a.name)
@@ -299,9 +304,10 @@ def observations(row: dict, qr: dict, qr_url: str) -> list[dict]:
         out.append(
             _observation(
                 qr_url,
-                {"coding": [{**code, "display": f"{a.short} total"}], "text": f"{a.short} total"},
+                {"coding": [code], "text": f"{a.short} total"},
                 qr["subject"],
-                qr["authored"],
+                effective,
+                status,
                 valueInteger=total,
                 **(interpretation if band else {}),
             )
@@ -323,7 +329,7 @@ def observations(row: dict, qr: dict, qr_url: str) -> list[dict]:
             if r is not None
         ]
         code = {"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"}
-        out.append(_observation(qr_url, code, qr["subject"], qr["authored"], component=components))
+        out.append(_observation(qr_url, code, qr["subject"], effective, status, component=components))
     return out
 
 

@@ -24,11 +24,11 @@ def _linkids(items, types=None) -> dict[str, str]:
     return types
 
 
-def _export_fhir(client, deidentified: str) -> dict:
+def _export_fhir(client, deidentified: str, since: str = "2026-01-01") -> dict:
     response = client.post(
         reverse("export"),
         {
-            "since": "2026-01-01",
+            "since": since,
             "until": timezone.localdate().isoformat(),
             "format": "fhir",
             "deidentified": deidentified,
@@ -173,3 +173,21 @@ def test_fhir_export_adds_observations_of_totals_bands_and_domains_linked_to_the
     ratings = {c.code.coding[0].code: c.valueInteger for c in by_code["summary"].component}
     assert ratings == {k: v["rating"] for k, v in s.domains.items()}
     assert all(o.subject.identifier.value == qr["resource"]["subject"]["identifier"]["value"] for o in observations)
+
+
+@pytest.mark.parametrize(("deidentified", "status"), [("no", "signed"), ("yes", "signed"), ("no", "completed")])
+def test_observations_are_dated_when_scored_and_final_only_once_signed(auditor_client, deidentified, status):
+    created = dt.datetime(2025, 12, 31, 23, 0, tzinfo=dt.UTC)  # signed 45 minutes later, in 2026 UTC
+    s = make_screening(created_at=created, status=status, final_level="iop" if status == "completed" else None)
+
+    data = _export_fhir(auditor_client, deidentified, since="2025-12-01")
+
+    observations = [e["resource"] for e in data["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert observations
+    expected_status = "final" if status == "signed" else "preliminary"
+    for o in observations:
+        assert o["status"] == expected_status
+        if deidentified == "yes":
+            assert o["effectiveDateTime"] == str(timezone.localtime(created).year)  # the row's created_year
+        else:
+            assert dt.datetime.fromisoformat(o["effectiveDateTime"]) == s.completed_at

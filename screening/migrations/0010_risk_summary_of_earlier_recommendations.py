@@ -27,7 +27,12 @@ def summarize_earlier(apps, schema_editor):
         for pk, snapshot, version in batch:
             if pk in done:
                 continue
-            result = rules.evaluate(questionnaire.parse(snapshot), version)
+            try:
+                result = rules.evaluate(questionnaire.parse(snapshot), version)
+            except (questionnaire.QuestionnaireError, ValueError) as error:
+                # One stored snapshot today's parser refuses must not undo the rest: name it and go on.
+                print(f"\n  screening id {pk}: no risk summary ({error.__class__.__name__})", end="")
+                continue
             rows.append(
                 RiskSummary(
                     screening_id=pk,
