@@ -395,7 +395,7 @@ def iter_pages(qs, fields, page: int = PAGE) -> Iterator[list[tuple]]:
 
 def _csv_head_piece(cols, export_id: uuid.UUID) -> bytes:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = csv.writer(buf, lineterminator="\n")  # LF, as PostgreSQL's COPY writes
     # A BOM so spreadsheets read UTF-8; the notice is the first line, then the header row.
     buf.write("\ufeff")
     writer.writerow([f"NOTICE (42 CFR Part 2): {REDISCLOSURE_NOTICE} Export {export_id}."])
@@ -417,10 +417,10 @@ def write_csv(pages: Iterator[list[tuple]], build: RowBuilder, export_id: uuid.U
                 text_cell(v) if i in head_text else ("" if v is None else str(v)) for i, v in enumerate(build.head(r))
             )
             if build.deidentified:
-                lines.append(f"{head},{r[-1]}\r\n")
+                lines.append(f"{head},{r[-1]}\n")
             else:
                 staff = ",".join(text_cell(v) for v in build.staff(r))
-                lines.append(f"{head},{r[-1]},{staff}\r\n")
+                lines.append(f"{head},{r[-1]},{staff}\n")
         yield "".join(lines).encode(), len(page)
 
 
@@ -485,7 +485,7 @@ def _pg_line(build: RowBuilder, tz_name: str) -> str | tuple[str, str]:
             f"COALESCE(date_part('year', {c('signed_at')} AT TIME ZONE '{tz_name}')::int::text, '')",
             c("plain_csv"),
         ]
-        return " || ',' || ".join(between), " || ',' || ".join(after) + " || E'\\r\\n'"
+        return " || ',' || ".join(between), " || ',' || ".join(after) + " || E'\\n'"
     cells = [
         f"{c('public_id')}::text",
         f"{c('client__public_id')}::text",
@@ -498,7 +498,7 @@ def _pg_line(build: RowBuilder, tz_name: str) -> str | tuple[str, str]:
         c("plain_csv"),
         *(_pg_text_cell(c(n)) for n in ("override_text", *(f"{r}__username" for r in _STAFF_RELATIONS))),
     ]
-    return " || ',' || ".join(cells) + " || E'\\r\\n'"
+    return " || ',' || ".join(cells) + " || E'\\n'"
 
 
 def _deidentified_lines(rows: list[tuple], pseudonymize: Pseudonymizer) -> str:

@@ -338,7 +338,7 @@ def test_export_csv_database_and_python_writers_give_the_same_bytes(monkeypatch,
         monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
         runner = exports.ExportRunner(fmt="csv", deidentified=deidentified, filters=exports.ExportFilters(), page=4)
         body = b"".join(runner.stream())
-        notice, rest = body.split(b"\r\n", 1)  # the notice names the export, different each time
+        notice, rest = body.split(b"\n", 1)  # the notice names the export, different each time
         assert notice.startswith(b'\xef\xbb\xbf"NOTICE (42 CFR Part 2)')
         return rest
 
@@ -369,7 +369,7 @@ def test_export_csv_pages_on_several_connections_give_the_same_bytes(monkeypatch
     def export(database: bool, page: int) -> tuple[bytes, exports.ExportRunner]:
         monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
         runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=page)
-        return b"".join(runner.stream()).split(b"\r\n", 1)[1], runner
+        return b"".join(runner.stream()).split(b"\n", 1)[1], runner
 
     python, _ = export(database=False, page=100)
     parallel, runner = export(database=True, page=2)
@@ -396,7 +396,7 @@ def test_export_csv_cut_short_on_several_connections_stops_its_workers(settings)
 
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="cut_short")
     assert event.details["outcome"] == "cut_short"
-    assert first_page.count(b"\r\n") == 2
+    assert first_page.count(b"\n") == 2
     # Every page sent was noted; pages the workers had finished may be noted too (over-reported, never under).
     assert 2 <= ExportDisclosure.objects.count() <= 11
     assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
@@ -438,7 +438,7 @@ def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
     assert "export_csv" in sql or not exports.database_writes_csv()  # the database's writer ran on PostgreSQL
     for secret in (key.hex(), *pads):
         assert secret not in sql
-    assert body.count(b"\r\nscreening-") == len(NASTY) + 1
+    assert body.count(b"\nscreening-") == len(NASTY) + 1
 
 
 @pytest.mark.parametrize(
@@ -577,3 +577,12 @@ def test_identified_times_are_local_iso_8601_with_their_offset(auditor_client, s
     row = _csv_rows(body)[0] if fmt == "csv" else _jsonl(body)[1][0]
     assert row["created_at"] == "2026-07-04T10:30:05.123456-04:00"
     assert dt.datetime.fromisoformat(row["signed_at"]).utcoffset() == dt.timedelta(hours=-4)
+
+
+def test_csv_lines_end_with_lf_like_copy(auditor_client):
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+
+    body = _body(_post_export(auditor_client))
+
+    assert b"\r\n" not in body
+    assert body.count(b"\n") == 3  # notice, header, one row
