@@ -14,25 +14,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection
-from django.urls import reverse
 from django.utils import timezone
 
 from screening import audit, exports
 from screening.models import AuditEvent, ExportDisclosure, ExportRun
 from tests.factories import make_screening
+from tests.test_exports import _post_export
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = timezone.now()
-
-
-def _post_export(client, **changes):
-    data = {
-        "since": (NOW - dt.timedelta(days=30)).date().isoformat(),
-        "until": timezone.localdate().isoformat(),
-        "format": "csv",
-        "deidentified": "no",
-    } | changes
-    return client.post(reverse("export"), data)
 
 
 def _export_events(phase: str):
