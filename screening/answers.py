@@ -1,13 +1,9 @@
 """The answer map: every questionnaire answer of DESIGN.md §2 named once, with everything derived from it.
 
-Each `Answer` is one name of §2 with its section, label, kind, range or choices, the stored
-column(s) it lives in and the `Input`s a clinician fills in to give it (an instrument's items,
-whose total is computed; a list's choices; the C-SSRS questions). The model's answer columns, the
-questionnaire form, the draft-save service, the answer pages, the exports and the FHIR Questionnaire
-all read this table, so adding a question is one row here plus its tests.
-
-"Applies when" rules — which inputs a listed substance or a yes opens up — are data on the inputs;
-`applicable`, `missing` and `clear_inapplicable` answer them for the form and the services.
+Each `Answer` has its section, label, kind, range or choices, stored column(s) and the `Input`s a clinician
+fills in to give it. The model, form, draft-save service, answer pages, exports and FHIR Questionnaire all
+read this table, so adding a question is one row here plus its tests. "Applies when" rules are data on the
+inputs (`applicable`, `missing`, `clear_inapplicable` answer them).
 
 Pure: standard library and the sibling pure modules only (no Django), like `rules` and `instruments`.
 """
@@ -15,7 +11,7 @@ Pure: standard library and the sibling pure modules only (no Django), like `rule
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -63,9 +59,9 @@ class Answer:
     """One answer of DESIGN.md §2 and how it is collected and stored."""
 
     name: str
-    section: str
     label: str
     inputs: tuple[Input, ...]
+    section: str = ""  # set by the table's section keys (`_sectioned`)
     heading: str = ""  # an instrument's heading above its items
     column: str = ""  # the column holding the §2 value itself, when it is one column
     maximum: int | None = None  # integer answers: 0..maximum
@@ -90,21 +86,44 @@ class Section:
         return tuple(i for a in self.answers for i in a.inputs)
 
 
-def _yes_no(name: str, label: str, **kw) -> Input:
-    return Input(name, label, Kind.YES_NO, **kw)
+def _one(name: str, label: str, kind=Kind.YES_NO, choices=None, *, band="", short="", nullable=False, **kw) -> Answer:
+    """An answer given by one input of its name and label, stored in the column of that name (a list: one column
+    per choice); a score shares its input's maximum."""
+    inp = Input(name, label, kind, tuple((choices or {}).items()), **kw)
+    maximum = inp.maximum if kind is Kind.SCORE else None
+    column = "" if kind is Kind.MULTI else name
+    return Answer(name, label, (inp,), column=column, maximum=maximum, nullable=nullable, band=band, short=short)
 
 
-def _items(items: tuple[Item, ...], **kw) -> tuple[Input, ...]:
-    return tuple(Input(i.key, i.label, Kind.SCORE, maximum=i.max_score, loinc=i.loinc, **kw) for i in items)
+def _total(name: str, label: str, items: tuple[Item, ...], when: Substance | None = None, **kw) -> Answer:
+    """An instrument's total, in the column of its name, computed from its items; null (`nullable`) while the
+    substance its items wait for is not listed. The instrument (and its band) is the name without "_total"."""
+    inputs = tuple(
+        Input(i.key, i.label, Kind.SCORE, maximum=i.max_score, loinc=i.loinc, when_substance=when) for i in items
+    )
+    key = name.removesuffix("_total")
+    return Answer(name, label, inputs, column=name, instrument=key, band=key, nullable=when is not None, **kw)
 
 
-def _bool_answer(section: str, name: str, label: str, **kw) -> Answer:
-    return Answer(name, section, label, (_yes_no(name, label, **kw),), column=name)
+def _cssrs(key: str, label: str, kind: Kind = Kind.YES_NO, choices=None, follow_up: bool = False) -> Input:
+    """A C-SSRS question: Q3-Q5 follow up a yes to Q2 (left blank after a no, they are a no)."""
+    opener = {"when_yes": "cssrs_suicidal_thoughts", "default_when_closed": False} if follow_up else {}
+    return Input(f"cssrs_{key}", label, kind, tuple((choices or {}).items()), key=key, **opener)
+
+
+def _sectioned(*rows: str | Answer) -> tuple[Answer, ...]:
+    """The answers of `rows`, each in the section whose key last came before it."""
+    table, section = [], ""
+    for row in rows:
+        if isinstance(row, str):
+            section = row
+        else:
+            table.append(replace(row, section=section))
+    return tuple(table)
 
 
 _ALCOHOL, _OPIOIDS, _SEDATIVES = Substance.ALCOHOL, Substance.OPIOIDS, Substance.SEDATIVES
-
-SUBSTANCE_LABELS: dict[str, str] = {
+_SUBSTANCES = {
     "alcohol": "Alcohol",
     "opioids": "Opioids",
     "sedatives": "Sedatives (benzodiazepines, barbiturates)",
@@ -112,18 +131,17 @@ SUBSTANCE_LABELS: dict[str, str] = {
     "cannabis": "Cannabis",
     "other": "Other",
 }
-MENTAL_HEALTH_CHOICES = (
-    ("none", "None"),
-    ("stable", "Diagnosed, stable with treatment"),
-    ("unstable", "Diagnosed, not currently stable"),
-)
-READINESS_CHOICES = tuple((r.value, r.value.capitalize()) for r in Readiness)
-CSSRS_BEHAVIOR_CHOICES = (
-    ("never", "Never"),
-    ("over_3_months", "Yes, over 3 months ago"),
-    ("past_3_months", "Yes, in the past 3 months"),
-)
-_FOLLOW_UP = {"when_yes": "cssrs_suicidal_thoughts", "default_when_closed": False}
+_MENTAL_HEALTH = {
+    "none": "None",
+    "stable": "Diagnosed, stable with treatment",
+    "unstable": "Diagnosed, not currently stable",
+}
+_READINESS = {r.value: r.value.capitalize() for r in Readiness}
+_CSSRS_BEHAVIOR = {
+    "never": "Never",
+    "over_3_months": "Yes, over 3 months ago",
+    "past_3_months": "Yes, in the past 3 months",
+}
 
 SECTION_TITLES: dict[str, str] = {
     "substances": "Substances and withdrawal",
@@ -134,210 +152,130 @@ SECTION_TITLES: dict[str, str] = {
     "home": "Home and life",
 }
 
-# One row per answer of §2, in §2 order.
-ANSWER_TABLE: tuple[Answer, ...] = (
-    Answer(
-        "substances",
-        "substances",
-        "Substances used regularly in the last 30 days",
-        (
-            Input(
-                "substances",
-                "Substances used regularly in the last 30 days",
-                Kind.MULTI,
-                choices=tuple(SUBSTANCE_LABELS.items()),
-                prefix="substance_",
-            ),
-        ),
-    ),
-    Answer(
+# One row per answer of §2, in §2 order, under its section's key.
+ANSWER_TABLE: tuple[Answer, ...] = _sectioned(
+    "substances",
+    _one("substances", "Substances used regularly in the last 30 days", Kind.MULTI, _SUBSTANCES, prefix="substance_"),
+    _total(
         "ciwa_ar",
-        "substances",
         "CIWA-Ar total (alcohol withdrawal)",
-        _items(instruments.CIWA_AR_ITEMS, when_substance=_ALCOHOL),
+        instruments.CIWA_AR_ITEMS,
+        _ALCOHOL,
         heading="CIWA-Ar (alcohol withdrawal)",
-        column="ciwa_ar",
-        band="ciwa_ar",
         short="CIWA-Ar",
         maximum=instruments.CIWA_AR_MAX,
-        nullable=True,
         score=instruments.ciwa_ar_score,
-        instrument="ciwa_ar",
     ),
-    Answer(
+    _total(
         "cows",
-        "substances",
         "COWS total (opioid withdrawal)",
-        _items(instruments.COWS_ITEMS, when_substance=_OPIOIDS),
+        instruments.COWS_ITEMS,
+        _OPIOIDS,
         heading="COWS (opioid withdrawal)",
-        column="cows",
-        band="cows",
         short="COWS",
         maximum=instruments.COWS_MAX,
-        nullable=True,
         score=instruments.cows_score,
-        instrument="cows",
     ),
-    Answer(
+    _one(
         "pawss",
-        "substances",
         "PAWSS total (risk of complicated alcohol withdrawal)",
-        (
-            Input(
-                "pawss",
-                "PAWSS total (risk of complicated alcohol withdrawal)",
-                Kind.SCORE,
-                maximum=instruments.PAWSS_MAX,
-                when_substance=_ALCOHOL,
-                optional=True,
-                help="Prediction of Alcohol Withdrawal Severity Scale, 10 yes/no items.",
-            ),
-        ),
-        column="pawss",
+        Kind.SCORE,
         band="pawss",
         short="PAWSS",
-        maximum=instruments.PAWSS_MAX,
         nullable=True,
+        maximum=instruments.PAWSS_MAX,
+        when_substance=_ALCOHOL,
+        optional=True,
+        help="Prediction of Alcohol Withdrawal Severity Scale, 10 yes/no items.",
     ),
-    _bool_answer("substances", "withdrawal_seizure_or_dt_history", "Ever had a withdrawal seizure or delirium tremens"),
-    _bool_answer(
-        "substances",
+    _one("withdrawal_seizure_or_dt_history", "Ever had a withdrawal seizure or delirium tremens"),
+    _one(
         "daily_sedative_use",
         "Daily benzodiazepine or barbiturate use",
         when_substance=_SEDATIVES,
         default_when_closed=False,
     ),
-    _bool_answer(
-        "substances",
-        "complicated_withdrawal_now",
-        "Seizure, delirium or new hallucinations in the current withdrawal",
-    ),
-    _bool_answer(
-        "medical", "unstable_medical_condition", "Medical condition that needs 24-hour medical or nursing monitoring"
-    ),
-    _bool_answer("medical", "pregnant", "Currently pregnant"),
-    Answer(
+    _one("complicated_withdrawal_now", "Seizure, delirium or new hallucinations in the current withdrawal"),
+    "medical",
+    _one("unstable_medical_condition", "Medical condition that needs 24-hour medical or nursing monitoring"),
+    _one("pregnant", "Currently pregnant"),
+    "severity",
+    _one(
         "dsm5_criteria",
-        "severity",
         "DSM-5 criteria met in the last 12 months (primary substance)",
+        Kind.MULTI,
+        instruments.DSM5_LABELS,
         band="dsm5",
         short="DSM-5 criteria met",
-        inputs=(
-            Input(
-                "dsm5_criteria",
-                "DSM-5 criteria met in the last 12 months (primary substance)",
-                Kind.MULTI,
-                choices=tuple(instruments.DSM5_LABELS.items()),
-                prefix="dsm5_",
-                optional=True,  # none met is an answer
-            ),
-        ),
+        prefix="dsm5_",
+        optional=True,  # none met is an answer
     ),
-    Answer(
+    "mental_health",
+    _total(
         "phq9_total",
-        "mental_health",
         "PHQ-9 total (depression)",
-        _items(instruments.PHQ9_ITEMS),
+        instruments.PHQ9_ITEMS,
         heading="PHQ-9 (over the last 2 weeks: 0 not at all … 3 nearly every day)",
-        column="phq9_total",
-        band="phq9",
         short="PHQ-9",
         loinc="44261-6",  # PHQ-9 total score
         loinc_panel="44249-1",
         maximum=instruments.PHQ9_MAX,
         score=instruments.phq9_score,
-        instrument="phq9",
     ),
     # Item 9 is an input of the PHQ-9 above; this answer reads its column.
     Answer(
         "phq9_item9",
-        "mental_health",
         "PHQ-9 item 9 (thoughts of death or self-harm)",
         (),
         column="phq9_9",
         maximum=instruments.PHQ9_ITEMS[-1].max_score,
     ),
-    Answer(
+    _total(
         "gad7_total",
-        "mental_health",
         "GAD-7 total (anxiety)",
-        _items(instruments.GAD7_ITEMS),
+        instruments.GAD7_ITEMS,
         heading="GAD-7 (over the last 2 weeks)",
-        column="gad7_total",
-        band="gad7",
         short="GAD-7",
         loinc="70274-6",  # GAD-7 total score
         loinc_panel="69737-5",
         maximum=instruments.GAD7_MAX,
         score=instruments.gad7_score,
-        instrument="gad7",
     ),
-    Answer(
-        "mental_health_condition",
-        "mental_health",
-        "Diagnosed mental-health condition",
-        (
-            Input(
-                "mental_health_condition",
-                "Diagnosed mental-health condition",
-                Kind.CHOICE,
-                choices=MENTAL_HEALTH_CHOICES,
-            ),
-        ),
-        column="mental_health_condition",
-    ),
-    _bool_answer("mental_health", "psychotic_symptoms", "Current psychotic or manic symptoms"),
+    _one("mental_health_condition", "Diagnosed mental-health condition", Kind.CHOICE, _MENTAL_HEALTH),
+    _one("psychotic_symptoms", "Current psychotic or manic symptoms"),
     Answer(
         "cssrs",
-        "mental_health",
         "C-SSRS screener",
+        (
+            _cssrs("wish_dead", "Q1 Wished to be dead or not wake up (past month)"),
+            _cssrs("suicidal_thoughts", "Q2 Thoughts of killing oneself (past month)"),
+            _cssrs("method", "Q3 Thought about how (method)", follow_up=True),
+            _cssrs("intent", "Q4 Some intention of acting on the thoughts", follow_up=True),
+            _cssrs("plan", "Q5 Worked out details of a plan, with intent", follow_up=True),
+            _cssrs(
+                "behavior",
+                "Q6 Ever done, started or prepared to do anything to end one's life",
+                Kind.CHOICE,
+                _CSSRS_BEHAVIOR,
+            ),
+        ),
         heading="C-SSRS screener",
         band="cssrs",
         short="C-SSRS screener risk",
-        inputs=(
-            _yes_no("cssrs_wish_dead", "Q1 Wished to be dead or not wake up (past month)", key="wish_dead"),
-            _yes_no(
-                "cssrs_suicidal_thoughts",
-                "Q2 Thoughts of killing oneself (past month)",
-                key="suicidal_thoughts",
-            ),
-            _yes_no("cssrs_method", "Q3 Thought about how (method)", key="method", **_FOLLOW_UP),
-            _yes_no("cssrs_intent", "Q4 Some intention of acting on the thoughts", key="intent", **_FOLLOW_UP),
-            _yes_no("cssrs_plan", "Q5 Worked out details of a plan, with intent", key="plan", **_FOLLOW_UP),
-            Input(
-                "cssrs_behavior",
-                "Q6 Ever done, started or prepared to do anything to end one's life",
-                Kind.CHOICE,
-                choices=CSSRS_BEHAVIOR_CHOICES,
-                key="behavior",
-            ),
-        ),
     ),
-    _bool_answer("mental_health", "homicidal_ideation", "Thoughts of harming others with intent or a plan"),
-    Answer(
-        "readiness",
-        "readiness",
-        "Stage of change",
-        (Input("readiness", "Stage of change", Kind.CHOICE, choices=READINESS_CHOICES),),
-        column="readiness",
-    ),
-    _bool_answer(
-        "readiness",
-        "relapse_after_outpatient_12mo",
-        "Returned to use after outpatient or IOP treatment in the last 12 months",
-    ),
-    _bool_answer(
-        "readiness",
-        "recent_higher_level_care",
-        "Completed detox, inpatient or residential treatment in the last 30 days",
-    ),
-    _bool_answer("home", "lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs"),
-    _bool_answer("home", "home_safe", "Home is free of violence, abuse and threats"),
-    _bool_answer("home", "stable_housing", "Has stable housing"),
-    _bool_answer("home", "supportive_network", "Has family or friends who support recovery"),
-    _bool_answer("home", "work_or_school_commitments", "Work or school commitments"),
-    _bool_answer("home", "family_commitments", "Caregiving or other family duties"),
-    _bool_answer("home", "can_attend_9h_week", "Can attend at least 9 hours of sessions a week"),
+    _one("homicidal_ideation", "Thoughts of harming others with intent or a plan"),
+    "readiness",
+    _one("readiness", "Stage of change", Kind.CHOICE, _READINESS),
+    _one("relapse_after_outpatient_12mo", "Returned to use after outpatient or IOP treatment in the last 12 months"),
+    _one("recent_higher_level_care", "Completed detox, inpatient or residential treatment in the last 30 days"),
+    "home",
+    _one("lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs"),
+    _one("home_safe", "Home is free of violence, abuse and threats"),
+    _one("stable_housing", "Has stable housing"),
+    _one("supportive_network", "Has family or friends who support recovery"),
+    _one("work_or_school_commitments", "Work or school commitments"),
+    _one("family_commitments", "Caregiving or other family duties"),
+    _one("can_attend_9h_week", "Can attend at least 9 hours of sessions a week"),
 )
 
 SECTIONS: tuple[Section, ...] = tuple(
@@ -360,6 +298,12 @@ ANSWER_OF_COLUMN: dict[str, str] = {
 # The answers that have a band, in the order of the rules' bands (DESIGN.md §3; the exports' band columns).
 BAND_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Bands))
 BANDED: dict[str, Answer] = {a.band: a for a in ANSWERS.values() if a.band}
+# The answers of §2 by kind, for the strict parser.
+MULTI_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if a.inputs and a.inputs[0].kind is Kind.MULTI)
+OBJECT_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if not a.column and len(a.inputs) > 1)
+_CHOICE_COLUMNS = frozenset(i.name for i in INPUTS.values() if i.kind is Kind.CHOICE)
+# How the parser words a substance that opens answers ("ciwa_ar is required when alcohol is listed").
+LISTED = {_ALCOHOL: "alcohol is listed", _OPIOIDS: "opioids are listed", _SEDATIVES: "sedatives are listed"}
 
 
 def scores(snapshot: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -377,14 +321,6 @@ def scores(snapshot: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> list
     return rows
 
 
-# How the parser words a substance that opens answers ("ciwa_ar is required when alcohol is listed").
-LISTED: dict[Substance, str] = {
-    Substance.ALCOHOL: "alcohol is listed",
-    Substance.OPIOIDS: "opioids are listed",
-    Substance.SEDATIVES: "sedatives are listed",
-}
-
-
 def opened_by(answer: Answer) -> Substance | None:
     """The substance that every input of an answer waits for, or None."""
     substances = {i.when_substance for i in answer.inputs}
@@ -395,18 +331,11 @@ def optional(answer: Answer) -> bool:
     return bool(answer.inputs) and all(i.optional for i in answer.inputs)
 
 
-# The answers of §2 by kind, for the strict parser.
-MULTI_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if a.inputs and a.inputs[0].kind is Kind.MULTI)
-OBJECT_ANSWERS: tuple[str, ...] = tuple(a.name for a in ANSWERS.values() if not a.column and len(a.inputs) > 1)
-
-
 def _blank(value: Any) -> Any:
     return None if value == "" else value
 
 
 # --- Stored columns <-> the §2 shape. `values` maps column names to stored values (a row or a form's output).
-
-
 def to_raw(values: Mapping[str, Any]) -> dict[str, Any]:
     """The §2 mapping of stored answer columns (unanswered stays None), for questionnaire.parse."""
     raw: dict[str, Any] = {}
@@ -423,27 +352,24 @@ def to_raw(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_columns(raw: Mapping[str, Any], items: Mapping[str, Iterable[int] | None] | None = None) -> dict[str, Any]:
     """Column values from a §2 mapping and, optionally, item answers by instrument ('phq9': [..]); the inverse
-    of `to_raw`. Without an instrument's items its item columns are None, but for a column a §2 answer
-    itself lives in (PHQ-9 item 9)."""
+    of `to_raw` (an unanswered choice is ""). Without an instrument's items its item columns are None, but for
+    a column a §2 answer itself lives in (PHQ-9 item 9)."""
     columns: dict[str, Any] = {}
     for a in ANSWERS.values():
         value = raw.get(a.name)
         if a.name in MULTI_ANSWERS:
             (inp,) = a.inputs
-            for code, _ in inp.choices:
-                columns[inp.prefix + code] = code in (value or ())
+            columns.update({inp.prefix + code: code in (value or ()) for code, _ in inp.choices})
         elif a.column:
-            columns[a.column] = "" if value is None and _is_choice_column(a) else value
+            columns[a.column] = value
         else:
-            for i in a.inputs:
-                v = (value or {}).get(i.key)
-                columns[i.name] = ("" if v is None else v) if i.kind is Kind.CHOICE else v
+            columns.update({i.name: (value or {}).get(i.key) for i in a.inputs})
     # Item answers last: given, they are the source (PHQ-9 item 9 included); not given, they stay unanswered.
     for name, inputs in INSTRUMENTS.items():
         given = (items or {}).get(ANSWERS[name].instrument)
         for i, v in zip(inputs, given if given is not None else [None] * len(inputs), strict=True):
             columns[i.name] = v if given is not None else columns.get(i.name)
-    return columns
+    return {c: "" if v is None and c in _CHOICE_COLUMNS else v for c, v in columns.items()}
 
 
 def to_inputs(columns: Mapping[str, Any]) -> dict[str, Any]:
@@ -469,10 +395,6 @@ def from_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def _is_choice_column(a: Answer) -> bool:
-    return any(i.name == a.column and i.kind is Kind.CHOICE for i in a.inputs)
-
-
 def compute_totals(values: Mapping[str, Any]) -> dict[str, int | None]:
     """Each instrument's total from its item inputs; an instrument with an unanswered item has no total."""
     totals: dict[str, int | None] = {}
@@ -483,8 +405,6 @@ def compute_totals(values: Mapping[str, Any]) -> dict[str, int | None]:
 
 
 # --- "Applies when": the inputs a listed substance or a yes opens up.
-
-
 def _listed(inp: Input, values: Mapping[str, Any]) -> bool:
     return inp.when_substance is None or inp.when_substance.value in (values.get("substances") or ())
 
@@ -521,8 +441,6 @@ def missing(values: Mapping[str, Any]) -> list[str]:
 
 
 # --- Labels and errors.
-
-
 def column_label(column: str) -> str:
     """What a stored answer column means, for people (conflict pages, data dictionaries)."""
     for a in ANSWERS.values():
@@ -530,8 +448,7 @@ def column_label(column: str) -> str:
             return a.label
         for i in a.inputs:
             if i.kind is Kind.MULTI and column.startswith(i.prefix):
-                code = column.removeprefix(i.prefix)
-                return f"{i.label}: {dict(i.choices)[code]}"
+                return f"{i.label}: {dict(i.choices)[column.removeprefix(i.prefix)]}"
             if i.name == column:
                 return i.label
     raise KeyError(column)
@@ -552,16 +469,12 @@ def error_input(name: str) -> str:
 
 
 # --- Showing answers to people: one rendering for every page and print.
-
-
 def show(value: Any, choices: tuple[tuple[str, str], ...] = ()) -> str:
     """One stored or §2 value as text: a choice by its label, yes/no, a list by its labels."""
     if value is None or value == "":
         return "not answered"
-    if value is True:
-        return "Yes"
-    if value is False:
-        return "No"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
     labels = dict(choices)
     if isinstance(value, list | tuple):
         return ", ".join(labels.get(v, str(v).replace("_", " ")) for v in value) or "none"
