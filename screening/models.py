@@ -15,20 +15,23 @@ from django.utils import timezone
 from . import answers, questionnaire, rules
 
 
-def _choice_check(
-    field: str, choices: type[models.TextChoices], name: str, null: bool = False
-) -> models.CheckConstraint:
-    cond = Q(**{f"{field}__in": choices.values})
-    if null:
-        cond |= Q(**{f"{field}__isnull": True})
-    return models.CheckConstraint(condition=cond, name=f"%(app_label)s_%(class)s_{name}")
-
-
-def _range_check(field: str, maximum: int, minimum: int = 0) -> models.CheckConstraint:
+def _choice_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
     return models.CheckConstraint(
-        condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": minimum, f"{field}__lte": maximum}),
+        condition=Q(**{f"{field}__in": choices.values}), name=f"%(app_label)s_%(class)s_{name}"
+    )
+
+
+def _blank_or_choice_check(field: str, values: list[str]) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{field: ""}) | Q(**{f"{field}__in": values}), name=f"%(app_label)s_%(class)s_{field}_valid"
+    )
+
+
+def _range_check(field: str, maximum: int) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0, f"{field}__lte": maximum}),
         name=f"%(app_label)s_%(class)s_{field}_range",
-        violation_error_message=f"{field} must be from {minimum} to {maximum}.",
+        violation_error_message=f"{field} must be from 0 to {maximum}.",
     )
 
 
@@ -41,12 +44,14 @@ def _paired_check(a: str, b: str, name: str) -> models.CheckConstraint:
     )
 
 
-def score_field(maximum: int, verbose_name: str = "", minimum: int = 0) -> models.PositiveSmallIntegerField:
-    return models.PositiveSmallIntegerField(
-        verbose_name or None,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(minimum), MaxValueValidator(maximum)],
+def score_field(maximum: int, verbose_name: str) -> models.PositiveSmallIntegerField:
+    validators = [MinValueValidator(0), MaxValueValidator(maximum)]
+    return models.PositiveSmallIntegerField(verbose_name or None, null=True, blank=True, validators=validators)
+
+
+def _optional_user() -> models.ForeignKey:
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
 
@@ -67,9 +72,8 @@ _NOT_A_LETTER = re.compile(r"[\W_]+")
 def name_key(text: str) -> str:
     """A name as the client search compares it: accents stripped, case folded, apostrophes dropped and any
     other run of punctuation or spaces made one space ("Müller-O'Brien" → "muller obrien")."""
-    bare = "".join(
-        c for c in unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)) if not unicodedata.combining(c)
-    )
+    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(w for w in _NOT_A_LETTER.split(bare.casefold().translate(_LETTERS)) if w)
 
 
@@ -87,9 +91,8 @@ SEARCH_KEYS = {
 
 
 class SearchKeyField(models.CharField):
-    """Normalized text compared byte by byte: COLLATE "C" on PostgreSQL (SQLite's default, BINARY, already
-    is), so one plain B-tree index serves both a prefix match (`__prefix`) and ORDER BY, whatever the
-    database's own collation."""
+    """Normalized text compared byte by byte (COLLATE "C" on PostgreSQL; SQLite's BINARY already is), so one
+    B-tree index serves both a prefix match (`__prefix`) and ORDER BY, whatever the database's collation."""
 
     def db_parameters(self, connection):
         params = super().db_parameters(connection)
@@ -110,10 +113,9 @@ def _after_prefix(prefix: str) -> str:
 
 @SearchKeyField.register_lookup
 class Prefix(models.Lookup):
-    """`search_key__prefix="mul"`: the key starts with the value, matched by an index range on both databases.
-
-    PostgreSQL: LIKE 'mul%' (the "C" collation lets the planner make it an index range). SQLite: its LIKE
-    ignores ASCII case and so cannot use a BINARY index; the same range is written out instead."""
+    """`search_key__prefix="mul"`: the key starts with the value, matched by an index range on both databases:
+    LIKE 'mul%' on PostgreSQL ("C" collation); on SQLite, whose LIKE ignores ASCII case and so cannot use a
+    BINARY index, the same range written out."""
 
     lookup_name = "prefix"
     prepare_rhs = False
@@ -152,9 +154,8 @@ class ClientQuerySet(models.QuerySet):
         """Remake the search keys of these clients, for rows written around save(): fixtures (loaddata saves
         raw) and bulk inserts (screening.bulk). Returns how many clients were updated."""
         done, last = 0, 0
-        while rows := list(
-            self.filter(pk__gt=last).order_by("pk").only("pk", *(s for s, _ in SEARCH_KEYS.values()))[:batch]
-        ):
+        sources = [source for source, _ in SEARCH_KEYS.values()]
+        while rows := list(self.filter(pk__gt=last).order_by("pk").only("pk", *sources)[:batch]):
             for client in rows:
                 client.fill_search_keys()
             done += self.model._base_manager.bulk_update(rows, list(SEARCH_KEYS), batch_size=batch)
@@ -272,50 +273,35 @@ FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
 FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}  # "Emergency referral"
 
 
-def _answer_field(inp: answers.Input) -> dict[str, models.Field]:
-    """The model column(s) of one input of the answer map; every answer is nullable, a draft may be partial."""
-    if inp.kind is answers.Kind.MULTI:
-        return {inp.prefix + code: models.BooleanField(label, default=False) for code, label in inp.choices}
-    if inp.kind is answers.Kind.YES_NO:
-        return {inp.name: models.BooleanField(inp.label, null=True, blank=True)}
-    if inp.kind is answers.Kind.CHOICE:
-        return {inp.name: models.CharField(inp.label, max_length=32, choices=inp.choices, blank=True, default="")}
-    return {inp.name: score_field(inp.maximum, inp.label)}
-
-
-def _answer_columns() -> dict[str, models.Field]:
+def _answer_columns() -> tuple[dict[str, models.Field], list[models.CheckConstraint]]:
+    """The column(s) of each input of the answer map, then the computed totals, with their checks. Every answer
+    is nullable: a draft may be partial."""
     fields: dict[str, models.Field] = {}
+    checks = []
     for inp in answers.INPUTS.values():
-        fields.update(_answer_field(inp))
-    for name in answers.INSTRUMENTS:
-        a = answers.ANSWERS[name]
-        fields[a.column] = score_field(a.maximum, a.label)
-    return fields
+        if inp.kind is answers.Kind.MULTI:
+            fields.update({inp.prefix + code: models.BooleanField(label, default=False) for code, label in inp.choices})
+        elif inp.kind is answers.Kind.YES_NO:
+            fields[inp.name] = models.BooleanField(inp.label, null=True, blank=True)
+        elif inp.kind is answers.Kind.CHOICE:
+            fields[inp.name] = models.CharField(inp.label, max_length=32, choices=inp.choices, blank=True, default="")
+            checks.append(_blank_or_choice_check(inp.name, [code for code, _ in inp.choices]))
+        else:
+            fields[inp.name] = score_field(inp.maximum, inp.label)
+            checks.append(_range_check(inp.name, inp.maximum))
+    for total in (answers.ANSWERS[name] for name in answers.INSTRUMENTS):
+        fields[total.column] = score_field(total.maximum, total.label)
+        checks.append(_range_check(total.column, total.maximum))
+    return fields, checks
 
 
+_ANSWER_COLUMNS, _ANSWER_CHECKS = _answer_columns()
 # The answer columns (DESIGN.md §2), made from the answer map: one per input, plus the computed totals.
 ScreeningAnswers = type(
     "ScreeningAnswers",
     (models.Model,),
-    {"__module__": __name__, "Meta": type("Meta", (), {"abstract": True}), **_answer_columns()},
+    {"__module__": __name__, "Meta": type("Meta", (), {"abstract": True}), **_ANSWER_COLUMNS},
 )
-
-
-def _answer_constraints() -> list[models.CheckConstraint]:
-    checks = []
-    for inp in answers.INPUTS.values():
-        if inp.kind is answers.Kind.CHOICE:
-            codes = [code for code, _ in inp.choices]
-            checks.append(
-                models.CheckConstraint(
-                    condition=Q(**{inp.name: ""}) | Q(**{f"{inp.name}__in": codes}),
-                    name=f"%(app_label)s_%(class)s_{inp.name}_valid",
-                )
-            )
-        elif inp.kind is answers.Kind.SCORE:
-            checks.append(_range_check(inp.name, inp.maximum))
-    checks += [_range_check(answers.ANSWERS[n].column, answers.ANSWERS[n].maximum) for n in answers.INSTRUMENTS]
-    return checks
 
 
 class Screening(ScreeningAnswers):
@@ -364,15 +350,11 @@ class Screening(ScreeningAnswers):
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True, default="")
     override_reason = models.CharField(max_length=32, choices=OverrideReason.choices, blank=True, default="")
     override_text = models.TextField(blank=True, default="")
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    decided_by = _optional_user()
     decided_at = models.DateTimeField(null=True, blank=True)
 
     # --- Signature.
-    signed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    signed_by = _optional_user()
     signed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScreeningQuerySet.as_manager()
@@ -392,16 +374,8 @@ class Screening(ScreeningAnswers):
             # SQLite builds the same index.
             models.Index(
                 fields=[
-                    "created_at",
-                    "id",
-                    "recommended_level",
-                    "final_level",
-                    "decision",
-                    "override_reason",
-                    "clinician",
-                    "signed_at",
-                    "rules_version",
-                    *FLAG_FIELDS.values(),
+                    *("created_at", "id", "recommended_level", "final_level", "decision", "override_reason"),
+                    *("clinician", "signed_at", "rules_version", *FLAG_FIELDS.values()),
                 ],
                 condition=~Q(status="draft"),
                 name="screening_review_idx",
@@ -409,23 +383,11 @@ class Screening(ScreeningAnswers):
         ]
         constraints = [
             _choice_check("status", ScreeningStatus, "status_valid"),
-            models.CheckConstraint(
-                condition=Q(recommended_level="") | Q(recommended_level__in=Level.values),
-                name="%(app_label)s_%(class)s_recommended_level_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(final_level="") | Q(final_level__in=Level.values),
-                name="%(app_label)s_%(class)s_final_level_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(decision="") | Q(decision__in=ScreeningDecision.values),
-                name="%(app_label)s_%(class)s_decision_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(override_reason="") | Q(override_reason__in=ScreeningOverrideReason.values),
-                name="%(app_label)s_%(class)s_override_reason_valid",
-            ),
-            *_answer_constraints(),
+            _blank_or_choice_check("recommended_level", Level.values),
+            _blank_or_choice_check("final_level", Level.values),
+            _blank_or_choice_check("decision", ScreeningDecision.values),
+            _blank_or_choice_check("override_reason", ScreeningOverrideReason.values),
+            *_ANSWER_CHECKS,
             _paired_check("signed_by", "signed_at", "signature_paired"),
             _paired_check("decided_by", "decided_at", "decision_paired"),
             # A recommendation is stored whole: level, version, output and answers together.
@@ -552,10 +514,8 @@ def rating_field(domain: rules.Domain) -> models.PositiveSmallIntegerField:
 class RiskSummary(models.Model):
     """The six-domain risk summary of a recommendation (DESIGN.md §10), beside the screening it explains.
 
-    Derived data: written with each recommendation, and once by migration 0009 for those made before
-    the summary existed, so a signed row is never rewritten and pages and exports read the six ratings
-    like any other column. A reopened screening's summary goes with its recommendation.
-    """
+    Derived data, written with each recommendation (and by migration 0009 for older ones) so that a signed
+    row is never rewritten; a reopened screening's summary goes with its recommendation."""
 
     screening = models.OneToOneField(
         "Screening", on_delete=models.PROTECT, primary_key=True, related_name="risk_summary"
@@ -646,8 +606,7 @@ class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError("The audit log is append-only.")
 
-    def delete(self):
-        raise AppendOnlyError("The audit log is append-only.")
+    delete = update
 
 
 class AuditEvent(models.Model):
@@ -656,9 +615,7 @@ class AuditEvent(models.Model):
     Action = AuditAction
 
     at = models.DateTimeField(db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    actor = _optional_user()
     actor_username = models.CharField(max_length=150, blank=True, default="")
     action = models.CharField(max_length=20, choices=Action.choices)
     object_type = models.CharField(max_length=40, blank=True, default="")
@@ -689,19 +646,13 @@ class AuditEvent(models.Model):
 
 
 class ExportRun(models.Model):
-    """One export of screening records: who ran it, its `started` audit event (written and committed before
-    its first byte) and the event written when it ended.
-
-    The audit events are the tamper-evident record; this row exists so that the clients an export
-    contained can be listed (accounting of disclosures), even for an export that was cut short. One
-    started but never ended — the process or the database went away mid-export — is "interrupted".
-    """
+    """One export of screening records: who ran it, its `started` audit event (committed before its first
+    byte) and its end event. The events are the tamper-evident record; this row lets the clients an export
+    contained be listed (accounting of disclosures), even if it was cut short or never ended ("interrupted")."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     started_at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    actor = _optional_user()
     actor_username = models.CharField(max_length=150, blank=True, default="")
     format = models.CharField(max_length=8)
     deidentified = models.BooleanField()
@@ -727,13 +678,10 @@ class ExportRun(models.Model):
 class ExportDisclosure(models.Model):
     """A client whose records an export contained: one row per (export, client)."""
 
-    # An export writes one row per client it contains (a million for a million screenings), so each row is
-    # kept cheap: one index besides the primary key — the unique (client, export) pair, which answers "which
-    # exports held this client" and lets an export's pages note a client once — and no foreign-key
-    # constraint in the database. Their checks (a key-share lock on the client row and on the export row,
-    # for every row written) made noting a million clients 2.5 times slower (bench/disclosure_bench.py).
-    # Nothing is lost: rows are written only by the export's own statements, from client ids read from
-    # screenings in that same statement, and clients and exports are never deleted (PROTECT everywhere).
+    # Up to a row per screening exported, so each is cheap: one index (the unique (client, export) pair: "which
+    # exports held this client", and a client noted once) and no foreign-key constraints, whose key-share locks
+    # made noting a million clients 2.5 times slower (bench/disclosure_bench.py). Safe: rows are written only
+    # from client ids read in the same statement, and clients and exports are never deleted (PROTECT).
     export = models.ForeignKey(
         ExportRun, on_delete=models.PROTECT, related_name="disclosures", db_index=False, db_constraint=False
     )
@@ -743,7 +691,7 @@ class ExportDisclosure(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["client", "export"], name="%(app_label)s_%(class)s_client_export"),
+            models.UniqueConstraint(fields=["client", "export"], name="%(app_label)s_%(class)s_client_export")
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,5 @@
-"""Every write that touches more than one row or stores a rules outcome.
-
-Services are keyword-only and atomic, and each records its audit event through
-`audit.record`. Clinical decisions come only from `rules`; scoring only from `instruments`.
-"""
+"""Every write that touches more than one row or stores a rules outcome: keyword-only and atomic, each recording
+its audit event through `audit.record`. Clinical decisions come only from `rules`; scoring only from `instruments`."""
 
 from __future__ import annotations
 
@@ -37,22 +34,31 @@ class ScreeningConflict(ServiceError):
         self.changed = changed
 
 
+def _locked(screening: Screening, refusal: str, status: str = Screening.Status.COMPLETED) -> Screening:
+    """The screening's row, locked until the transaction ends; ServiceError(refusal) unless it is in `status`."""
+    locked = Screening.objects.select_for_update().get(pk=screening.pk)
+    if locked.status != status:
+        raise ServiceError(refusal)
+    return locked
+
+
+@transaction.atomic
 def client_create(*, actor, context: Context = None, **data: Any) -> Client:
     """Register a client and record who did it."""
-    with transaction.atomic():
-        client = Client.objects.create(created_by=actor, **data)
-        audit.record(action=Action.CREATE, actor=actor, context=context, obj=client)
+    client = Client.objects.create(created_by=actor, **data)
+    audit.record(action=Action.CREATE, actor=actor, context=context, obj=client)
     return client
 
 
+@transaction.atomic
 def screening_start(*, client: Client, clinician, context: Context = None) -> Screening:
     """Open a new draft screening for a client."""
-    with transaction.atomic():
-        screening = Screening.objects.create(client=client, clinician=clinician)
-        audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening)
+    screening = Screening.objects.create(client=client, clinician=clinician)
+    audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening)
     return screening
 
 
+@transaction.atomic
 def screening_save_draft(
     *, screening: Screening, data: dict[str, Any], expected_version: int, actor, context: Context = None
 ) -> Screening:
@@ -63,49 +69,37 @@ def screening_save_draft(
     for name in answers.COLUMNS:
         setattr(draft, name, data.get(name, getattr(screening, name)))
     draft.compute_totals()
-    values = {name: getattr(draft, name) for name in answers.COLUMNS}
-    with transaction.atomic():
-        updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
-        count = updated.update(version=F("version") + 1, updated_at=timezone.now(), **values)
-        if count == 0:
-            current = Screening.objects.get(pk=screening.pk)
-            changed = [n for n in answers.COLUMNS if getattr(current, n) != values[n]]
-            raise ScreeningConflict(current, changed)
-        changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
-        audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details={"fields": changed})
+    values = draft.answer_values()
+    updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
+    if not updated.update(version=F("version") + 1, updated_at=timezone.now(), **values):
+        current = Screening.objects.get(pk=screening.pk)
+        raise ScreeningConflict(current, [n for n in answers.COLUMNS if getattr(current, n) != values[n]])
+    changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details={"fields": changed})
     screening.refresh_from_db()
     return screening
 
 
+@transaction.atomic
 def screening_complete(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Validate the stored answers, run the current rules and store the recommendation."""
-    with transaction.atomic():
-        screening = Screening.objects.select_for_update().get(pk=screening.pk)
-        if not screening.is_draft:
-            raise ServiceError("This screening is already completed.")
-        answers = questionnaire.parse(screening.answers_dict())  # raises QuestionnaireError
-        result = rules.evaluate(answers)
-        screening.assign_recommendation(result, questionnaire.to_json(answers))
-        screening.status = Screening.Status.COMPLETED
-        screening.completed_at = timezone.now()
-        screening.version = F("version") + 1
-        screening.save()
-        RiskSummary.of(screening, result).save(force_insert=True)
-        audit.record(
-            action=Action.COMPLETE,
-            actor=actor,
-            context=context,
-            obj=screening,
-            details={
-                "recommended_level": result.level.value,
-                "rules_version": result.rules_version,
-                "flags": [str(f) for f in result.flags],
-            },
-        )
+    screening = _locked(screening, "This screening is already completed.", status=Screening.Status.DRAFT)
+    answers = questionnaire.parse(screening.answers_dict())  # raises QuestionnaireError
+    result = rules.evaluate(answers)
+    screening.assign_recommendation(result, questionnaire.to_json(answers))
+    screening.status = Screening.Status.COMPLETED
+    screening.completed_at = timezone.now()
+    screening.version = F("version") + 1
+    screening.save()
+    RiskSummary.of(screening, result).save(force_insert=True)
+    flags = [str(f) for f in result.flags]
+    details = {"recommended_level": result.level.value, "rules_version": result.rules_version, "flags": flags}
+    audit.record(action=Action.COMPLETE, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
 
 
+@transaction.atomic
 def screening_decide(
     *,
     screening: Screening,
@@ -120,92 +114,70 @@ def screening_decide(
 
     With a final level of IOP, also note the specialty groups the person is interested in (§1).
     """
-    with transaction.atomic():
-        screening = Screening.objects.select_for_update().get(pk=screening.pk)
-        if screening.status != Screening.Status.COMPLETED:
-            raise ServiceError("Only a completed, unsigned screening can be decided.")
-        recommended = rules.Level(screening.recommended_level)
-        chosen = rules.Level(final_level)
-        if chosen == recommended:
-            screening.decision = Screening.Decision.ACCEPTED
-            screening.override_reason = ""
-            screening.override_text = ""
-        else:
-            blockers = rules.override_blockers(recommended, chosen, screening.flags)
-            if blockers:
-                raise ServiceError(
-                    f"A level below {Level(recommended.value).label} cannot be chosen while "
-                    f"{' and '.join(rules.OVERRIDE_BLOCKER_TEXT[f] for f in blockers)} is indicated: "
-                    "that need must be met first.",
-                    field="final_level",
-                )
-            if reason not in Screening.OverrideReason.values:
-                raise ServiceError("Choose the reason for choosing another level.", field="override_reason")
-            if not reason_text.strip():
-                raise ServiceError("Explain the reason for choosing another level.", field="override_text")
-            screening.decision = Screening.Decision.OVERRIDDEN
-            screening.override_reason = reason
-            screening.override_text = reason_text.strip()
-        screening.final_level = chosen.value
-        screening.decided_by = actor
-        screening.decided_at = timezone.now()
-        screening.version = F("version") + 1
-        screening.save()
-        chosen_groups = sorted(set(groups or ())) if rules.specialty_groups_kept(chosen) else []
-        SpecialtyInterest.objects.filter(screening=screening).delete()
-        SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in chosen_groups)
-        action = Action.OVERRIDE if screening.decision == Screening.Decision.OVERRIDDEN else Action.DECIDE
-        audit.record(
-            action=action,
-            actor=actor,
-            context=context,
-            obj=screening,
-            details={
-                "recommended_level": recommended.value,
-                "final_level": chosen.value,
-                "override_reason": screening.override_reason,
-                "specialty_groups": chosen_groups,
-            },
-        )
+    screening = _locked(screening, "Only a completed, unsigned screening can be decided.")
+    recommended = rules.Level(screening.recommended_level)
+    chosen = rules.Level(final_level)
+    if chosen == recommended:
+        decision, reason, reason_text = Screening.Decision.ACCEPTED, "", ""
+    else:
+        if blockers := rules.override_blockers(recommended, chosen, screening.flags):
+            raise ServiceError(
+                f"A level below {Level(recommended.value).label} cannot be chosen while "
+                f"{' and '.join(rules.OVERRIDE_BLOCKER_TEXT[f] for f in blockers)} is indicated: "
+                "that need must be met first.",
+                field="final_level",
+            )
+        if reason not in Screening.OverrideReason.values:
+            raise ServiceError("Choose the reason for choosing another level.", field="override_reason")
+        if not reason_text.strip():
+            raise ServiceError("Explain the reason for choosing another level.", field="override_text")
+        decision = Screening.Decision.OVERRIDDEN
+    screening.decision, screening.override_reason, screening.override_text = decision, reason, reason_text.strip()
+    screening.final_level = chosen.value
+    screening.decided_by = actor
+    screening.decided_at = timezone.now()
+    screening.version = F("version") + 1
+    screening.save()
+    chosen_groups = sorted(set(groups or ())) if rules.specialty_groups_kept(chosen) else []
+    SpecialtyInterest.objects.filter(screening=screening).delete()
+    SpecialtyInterest.objects.bulk_create(SpecialtyInterest(screening=screening, group=g) for g in chosen_groups)
+    audit.record(
+        action=Action.OVERRIDE if screening.is_overridden else Action.DECIDE,
+        actor=actor,
+        context=context,
+        obj=screening,
+        details={
+            "recommended_level": recommended.value,
+            "final_level": chosen.value,
+            "override_reason": screening.override_reason,
+            "specialty_groups": chosen_groups,
+        },
+    )
     screening.refresh_from_db()
     return screening
 
 
+@transaction.atomic
 def screening_reopen(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Take a completed, unsigned screening back to a draft to correct its answers.
 
     The recommendation and any decision are cleared: completion computes them again.
     """
-    with transaction.atomic():
-        screening = Screening.objects.select_for_update().get(pk=screening.pk)
-        if screening.status != Screening.Status.COMPLETED:
-            raise ServiceError("Only a completed, unsigned screening can be reopened; amend a signed one.")
-        previous = screening.recommended_level
-        for name in (
-            "recommended_level",
-            "rules_version",
-            "final_level",
-            "decision",
-            "override_reason",
-            "override_text",
-        ):
-            setattr(screening, name, "")
-        screening.recommendation = screening.answers_snapshot = None
-        screening.decided_by = screening.decided_at = screening.completed_at = None
-        for name in FLAG_FIELDS.values():
-            setattr(screening, name, False)
-        screening.status = Screening.Status.DRAFT
-        screening.version = F("version") + 1
-        screening.save()
-        RiskSummary.objects.filter(screening=screening).delete()  # derived from the recommendation cleared above
-        SpecialtyInterest.objects.filter(screening=screening).delete()
-        audit.record(
-            action=Action.CHANGE,
-            actor=actor,
-            context=context,
-            obj=screening,
-            details={"reopened": True, "previous_recommendation": previous},
-        )
+    screening = _locked(screening, "Only a completed, unsigned screening can be reopened; amend a signed one.")
+    previous = screening.recommended_level
+    for name in ("recommended_level", "rules_version", "final_level", "decision", "override_reason", "override_text"):
+        setattr(screening, name, "")
+    screening.recommendation = screening.answers_snapshot = None
+    screening.decided_by = screening.decided_at = screening.completed_at = None
+    for name in FLAG_FIELDS.values():
+        setattr(screening, name, False)
+    screening.status = Screening.Status.DRAFT
+    screening.version = F("version") + 1
+    screening.save()
+    RiskSummary.objects.filter(screening=screening).delete()  # derived from the recommendation cleared above
+    SpecialtyInterest.objects.filter(screening=screening).delete()
+    details = {"reopened": True, "previous_recommendation": previous}
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
 
@@ -213,26 +185,20 @@ def screening_reopen(*, screening: Screening, actor, context: Context = None) ->
 def screening_sign(*, screening: Screening, password: str, actor, context: Context = None) -> Screening:
     """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
     if not actor.check_password(password):
-        audit.record(
-            action=Action.SIGN_IN_FAILED, actor=actor, context=context, obj=screening, details={"during": "signature"}
-        )
+        details = {"during": "signature"}  # recorded outside the transaction: a refusal must not roll it back
+        audit.record(action=Action.SIGN_IN_FAILED, actor=actor, context=context, obj=screening, details=details)
         raise ServiceError("That password is not correct.", field="password")
     with transaction.atomic():
-        screening = Screening.objects.select_for_update().get(pk=screening.pk)
-        if screening.status != Screening.Status.COMPLETED or not screening.decision:
+        screening = _locked(screening, "Decide the level of care before signing.")
+        if not screening.decision:
             raise ServiceError("Decide the level of care before signing.")
         screening.status = Screening.Status.SIGNED
         screening.signed_by = actor
         screening.signed_at = timezone.now()
         screening.version = F("version") + 1
         screening.save()
-        audit.record(
-            action=Action.SIGN,
-            actor=actor,
-            context=context,
-            obj=screening,
-            details={"final_level": screening.final_level},
-        )
+        details = {"final_level": screening.final_level}
+        audit.record(action=Action.SIGN, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
 
@@ -247,26 +213,17 @@ def amend_refusal(screening: Screening, amendments: list[Screening]) -> str | No
     return None
 
 
+@transaction.atomic
 def screening_amend(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Start a correction of a signed screening: a new draft with its answers, linked to it."""
-    with transaction.atomic():
-        original = Screening.objects.select_for_update().get(pk=screening.pk)
-        amendments = list(original.amendments.all())
-        refusal = amend_refusal(original, amendments)
-        if refusal is not None:
-            raise ServiceError(refusal)
-        existing = next((a for a in amendments if not a.is_signed), None)
-        if existing is not None:
-            return existing  # one open amendment at a time
-        amendment = Screening(client=original.client, clinician=actor, amends=original)
-        for name in answers.COLUMNS:
-            setattr(amendment, name, getattr(original, name))
-        amendment.save()
-        audit.record(
-            action=Action.AMEND,
-            actor=actor,
-            context=context,
-            obj=amendment,
-            details={"amends": str(original.public_id)},
-        )
+    original = Screening.objects.select_for_update().get(pk=screening.pk)
+    amendments = list(original.amendments.all())
+    if refusal := amend_refusal(original, amendments):
+        raise ServiceError(refusal)
+    if existing := next((a for a in amendments if not a.is_signed), None):
+        return existing  # one open amendment at a time
+    amendment = Screening(client=original.client, clinician=actor, amends=original, **original.answer_values())
+    amendment.save()
+    details = {"amends": str(original.public_id)}
+    audit.record(action=Action.AMEND, actor=actor, context=context, obj=amendment, details=details)
     return amendment
