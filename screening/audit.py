@@ -7,6 +7,8 @@ reordering any event breaks the chain from that point; `verify` finds the first 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -39,25 +41,23 @@ class AuditContext:
 SYSTEM = AuditContext()
 
 
-def _canonical(
-    *,
-    at: str,
-    actor_id: int | None,
-    actor_username: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    ip_address: str | None,
-    details: dict,
-    prev_hash: str,
-) -> bytes:
-    return json.dumps(
-        [at, actor_id, actor_username, action, object_type, object_id, ip_address, details, prev_hash],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    ).encode()
+# What an event's hash covers, in this order: `at` as ISO text, then the other columns as stored.
+_HASHED = (
+    "at",
+    "actor_id",
+    "actor_username",
+    "action",
+    "object_type",
+    "object_id",
+    "ip_address",
+    "details",
+    "prev_hash",
+)
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def _canonical(**content: Any) -> bytes:
+    return _encode([content[name] for name in _HASHED]).encode()
 
 
 def _digest(content: bytes) -> str:
@@ -66,19 +66,8 @@ def _digest(content: bytes) -> str:
 
 def event_hash(event: AuditEvent) -> str:
     """The hash an event should carry, recomputed from its stored content."""
-    return _digest(
-        _canonical(
-            at=event.at.isoformat(),
-            actor_id=event.actor_id,
-            actor_username=event.actor_username,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            ip_address=event.ip_address,
-            details=event.details,
-            prev_hash=event.prev_hash,
-        )
-    )
+    content = {name: getattr(event, name) for name in _HASHED[1:]}
+    return _digest(_canonical(at=event.at.isoformat(), **content))
 
 
 def record(
@@ -99,26 +88,16 @@ def record(
         object_type = object_type or obj._meta.model_name
         object_id = object_id or str(getattr(obj, "public_id", obj.pk))
     details = json.loads(json.dumps(details or {}, default=str))  # store exactly what was hashed
-    username = actor_username or (actor.get_username() if actor is not None else "")
-    ip = (context or SYSTEM).address
+    event = AuditEvent(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details)
+    event.actor_username = actor_username or (actor.get_username() if actor is not None else "")
+    event.ip_address = (context or SYSTEM).address
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
         # On SQLite every transaction is IMMEDIATE (settings), so it already holds the write lock.
-        prev = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-        at = timezone.now()
-        event = AuditEvent(
-            at=at,
-            actor=actor,
-            actor_username=username,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            ip_address=ip,
-            details=details,
-            prev_hash=prev,
-        )
+        event.prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        event.at = timezone.now()
         event.hash = event_hash(event)
         event.save(force_insert=True)
     return event
@@ -132,28 +111,7 @@ class Verification:
     problem: str = ""
 
     def as_details(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "first_broken_id": self.first_broken_id,
-            "problem": self.problem,
-        }
-
-
-# The stored columns `event_hash` reads, in `_canonical` order; verify reads only these, as tuples.
-_HASHED_COLUMNS = (
-    "id",
-    "at",
-    "actor_id",
-    "actor_username",
-    "action",
-    "object_type",
-    "object_id",
-    "ip_address",
-    "details",
-    "prev_hash",
-    "hash",
-)
+        return dataclasses.asdict(self)
 
 
 _LINK_PROBLEM = "does not link to the event before it (an event was deleted, inserted or reordered)"
@@ -165,7 +123,7 @@ def _iter_rows(chunk: int, after: int = 0, upto: int | None = None) -> Iterator[
     last = after
     events = AuditEvent.objects.all() if upto is None else AuditEvent.objects.filter(id__lte=upto)
     while True:
-        batch = list(events.filter(id__gt=last).order_by("id").values_list(*_HASHED_COLUMNS)[:chunk])
+        batch = list(events.filter(id__gt=last).order_by("id").values_list("id", *_HASHED, "hash")[:chunk])
         if not batch:
             return
         yield from batch
@@ -184,16 +142,14 @@ class _Span:
     problem: str = ""
 
 
-def _verify_span(after: int, upto: int | None, chunk: int) -> _Span:
-    key = settings.AUDIT_HMAC_KEY.encode()
-    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+def _verify_span(span: tuple[int, int | None], chunk: int) -> _Span:
+    # The hash of `_canonical` and `_digest` inlined, with local names: this loop runs once per event.
+    key, dumps, sha256 = settings.AUDIT_HMAC_KEY.encode(), _encode, hashlib.sha256
     new, compare = hmac.new, hmac.compare_digest
-    sha256 = hashlib.sha256
     prev = first_id = first_prev = None
     checked = 0
-    for event_id, at, actor_id, username, action, otype, oid, ip, details, prev_hash, stored in _iter_rows(
-        chunk, after, upto
-    ):
+    rows = _iter_rows(chunk, *span)
+    for event_id, at, actor_id, username, action, otype, oid, ip, details, prev_hash, stored in rows:
         if first_id is None:
             first_id, first_prev = event_id, prev_hash
         elif prev_hash != prev:
@@ -212,18 +168,13 @@ def _forget_inherited_connections() -> None:
         conn.connection = None
 
 
-def _verify_span_in_child(args: tuple) -> _Span:
-    return _verify_span(*args)
-
-
 def verify(chunk: int = 10_000, workers: int = 1) -> Verification:
     """Walk the whole chain in id order; report the first event whose link or content is wrong.
 
     With workers > 1 (PostgreSQL, outside a transaction) the id range is split into spans checked by forked
     processes; the spans are then joined in order, so the answer is the same as walking alone.
     """
-    spans: list[tuple[int, int | None, int]] = [(0, None, chunk)]
-    results: Iterator[_Span]
+    spans: list[tuple[int, int | None]] = [(0, None)]
     # Inside a transaction the children would not see its uncommitted events: walk alone there.
     if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         bounds = AuditEvent.objects.aggregate(lo=models.Min("id"), hi=models.Max("id"))
@@ -231,19 +182,16 @@ def verify(chunk: int = 10_000, workers: int = 1) -> Verification:
             lo, hi = bounds["lo"] - 1, bounds["hi"]
             n = workers * 4  # several spans a worker, so a slow one does not hold up the rest
             cuts = [lo + (hi - lo) * i // n for i in range(n)] + [hi]
-            spans = [(cuts[i], cuts[i + 1], chunk) for i in range(n)]
-            spans[-1] = (spans[-1][0], None, chunk)  # and whatever is appended meanwhile
+            # The last span also takes whatever is appended meanwhile.
+            spans = [(cuts[i], cuts[i + 1] if i < n - 1 else None) for i in range(n)]
+    check = functools.partial(_verify_span, chunk=chunk)
     if len(spans) > 1:
         connections.close_all()
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_forget_inherited_connections,
-        )
-        with pool:
-            results = list(pool.map(_verify_span_in_child, spans))
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=fork, initializer=_forget_inherited_connections) as pool:
+            results = list(pool.map(check, spans))
     else:
-        results = [_verify_span(*spans[0])]
+        results = [check(spans[0])]
     prev, checked = GENESIS_HASH, 0
     for span in results:
         if span.first_id is None:
