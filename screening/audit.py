@@ -42,17 +42,8 @@ SYSTEM = AuditContext()
 
 
 # What an event's hash covers, in this order: `at` as ISO text, then the other columns as stored.
-_HASHED = (
-    "at",
-    "actor_id",
-    "actor_username",
-    "action",
-    "object_type",
-    "object_id",
-    "ip_address",
-    "details",
-    "prev_hash",
-)
+_HASHED = ("at", "actor_id", "actor_username", "action", "object_type", "object_id", "ip_address")
+_HASHED += ("details", "prev_hash")
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
