@@ -1,14 +1,12 @@
-"""Pure scoring of the validated instruments (DESIGN.md §3).
-
-Standard library only: no Django, no clock, no I/O. Every band boundary is a named
-constant with the publication it comes from.
-"""
+"""Pure scoring of the validated instruments (DESIGN.md §3): standard library only, no clock, no I/O.
+Every band boundary is a named constant with the publication it comes from."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 
 @dataclass(frozen=True)
@@ -22,47 +20,45 @@ class Item:
     loinc: str = ""  # the item's LOINC code, where LOINC's published panel has one
 
 
+def _numbered(prefix: str, max_score: int, labels: tuple[str, ...], loinc: tuple[str, ...] = ()) -> tuple[Item, ...]:
+    """Items keyed prefix_1, prefix_2, ... in the order given, with their LOINC codes if given."""
+    return tuple(
+        Item(f"{prefix}_{n}", label, max_score, loinc=loinc[n - 1] if loinc else "")
+        for n, label in enumerate(labels, 1)
+    )
+
+
 # PHQ-9, Kroenke, Spitzer & Williams (2001): nine items scored 0-3.
 # LOINC codes of the PHQ-9 panel (44249-1) in item order, as HL7 US Core's PHQ-9 Questionnaire example
 # (input/examples/Questionnaire-phq-9-example.json, built from LOINC with LHC-Forms) gives them.
 PHQ9_LOINC = ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8")
-PHQ9_ITEMS: tuple[Item, ...] = tuple(
-    Item(f"phq9_{n}", label, 3, loinc=PHQ9_LOINC[n - 1])
-    for n, label in enumerate(
-        (
-            "Little interest or pleasure in doing things",
-            "Feeling down, depressed, or hopeless",
-            "Trouble falling or staying asleep, or sleeping too much",
-            "Feeling tired or having little energy",
-            "Poor appetite or overeating",
-            "Feeling bad about yourself, or that you are a failure or have let yourself or your family down",
-            "Trouble concentrating on things",
-            "Moving or speaking so slowly that other people could have noticed, or the opposite: being fidgety or restless",
-            "Thoughts that you would be better off dead, or of hurting yourself",
-        ),
-        start=1,
-    )
+_PHQ9_LABELS = (
+    "Little interest or pleasure in doing things",
+    "Feeling down, depressed, or hopeless",
+    "Trouble falling or staying asleep, or sleeping too much",
+    "Feeling tired or having little energy",
+    "Poor appetite or overeating",
+    "Feeling bad about yourself, or that you are a failure or have let yourself or your family down",
+    "Trouble concentrating on things",
+    "Moving or speaking so slowly that other people could have noticed, or the opposite: being fidgety or restless",
+    "Thoughts that you would be better off dead, or of hurting yourself",
 )
+PHQ9_ITEMS: tuple[Item, ...] = _numbered("phq9", 3, _PHQ9_LABELS, PHQ9_LOINC)
 
 # GAD-7, Spitzer et al. (2006): seven items scored 0-3.
 # LOINC codes of the GAD-7 panel (69737-5) in item order, as HL7's Personal Health Record IG GAD-7 example
 # (QuestionnaireResponseScoredAssessmentGAD7Example) gives them with each item's text.
 GAD7_LOINC = ("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7")
-GAD7_ITEMS: tuple[Item, ...] = tuple(
-    Item(f"gad7_{n}", label, 3, loinc=GAD7_LOINC[n - 1])
-    for n, label in enumerate(
-        (
-            "Feeling nervous, anxious, or on edge",
-            "Not being able to stop or control worrying",
-            "Worrying too much about different things",
-            "Trouble relaxing",
-            "Being so restless that it is hard to sit still",
-            "Becoming easily annoyed or irritable",
-            "Feeling afraid, as if something awful might happen",
-        ),
-        start=1,
-    )
+_GAD7_LABELS = (
+    "Feeling nervous, anxious, or on edge",
+    "Not being able to stop or control worrying",
+    "Worrying too much about different things",
+    "Trouble relaxing",
+    "Being so restless that it is hard to sit still",
+    "Becoming easily annoyed or irritable",
+    "Feeling afraid, as if something awful might happen",
 )
+GAD7_ITEMS: tuple[Item, ...] = _numbered("gad7", 3, _GAD7_LABELS, GAD7_LOINC)
 
 # CIWA-Ar, Sullivan et al. (1989): nine items 0-7 and orientation 0-4, total 0-67.
 CIWA_AR_ITEMS: tuple[Item, ...] = (
@@ -94,24 +90,19 @@ COWS_ITEMS: tuple[Item, ...] = (
 )
 
 # PAWSS, Maldonado et al. (2014): ten items scored 0 or 1.
-PAWSS_ITEMS: tuple[Item, ...] = tuple(
-    Item(f"pawss_{n}", label, 1)
-    for n, label in enumerate(
-        (
-            "Previous episodes of alcohol withdrawal",
-            "Previous alcohol withdrawal seizures",
-            "Previous delirium tremens",
-            "Previous alcohol rehabilitation treatment",
-            "Previous blackouts",
-            "Combined alcohol use with other downers (benzodiazepines, barbiturates)",
-            "Combined alcohol use with other substances of abuse",
-            "Blood alcohol level above 200 mg/dL on presentation",
-            "Evidence of increased autonomic activity (heart rate over 120/min, tremor, sweating, agitation, nausea)",
-            "Been intoxicated within the last 30 days",
-        ),
-        start=1,
-    )
+_PAWSS_LABELS = (
+    "Previous episodes of alcohol withdrawal",
+    "Previous alcohol withdrawal seizures",
+    "Previous delirium tremens",
+    "Previous alcohol rehabilitation treatment",
+    "Previous blackouts",
+    "Combined alcohol use with other downers (benzodiazepines, barbiturates)",
+    "Combined alcohol use with other substances of abuse",
+    "Blood alcohol level above 200 mg/dL on presentation",
+    "Evidence of increased autonomic activity (heart rate over 120/min, tremor, sweating, agitation, nausea)",
+    "Been intoxicated within the last 30 days",
 )
+PAWSS_ITEMS: tuple[Item, ...] = _numbered("pawss", 1, _PAWSS_LABELS)
 
 PHQ9_MAX = 27
 GAD7_MAX = 21
@@ -120,22 +111,7 @@ COWS_MAX = sum(i.max_score for i in COWS_ITEMS)  # 48
 PAWSS_MAX = len(PAWSS_ITEMS)  # 10
 
 
-class Dsm5Criterion(StrEnum):
-    """The eleven DSM-5 substance-use-disorder criteria (APA, 2013)."""
-
-    LARGER_AMOUNTS = "larger_amounts"
-    CUT_DOWN = "cut_down"
-    TIME_SPENT = "time_spent"
-    CRAVING = "craving"
-    ROLE_FAILURE = "role_failure"
-    SOCIAL_PROBLEMS = "social_problems"
-    ACTIVITIES_GIVEN_UP = "activities_given_up"
-    HAZARDOUS_USE = "hazardous_use"
-    PHYSICAL_PSYCHOLOGICAL_HARM = "physical_psychological_harm"
-    TOLERANCE = "tolerance"
-    WITHDRAWAL = "withdrawal"
-
-
+# The eleven DSM-5 substance-use-disorder criteria (APA, 2013), each named once with its wording.
 DSM5_LABELS: dict[str, str] = {
     "larger_amounts": "Used in larger amounts or for longer than intended",
     "cut_down": "Wanted or tried to cut down without success",
@@ -149,6 +125,7 @@ DSM5_LABELS: dict[str, str] = {
     "tolerance": "Tolerance",
     "withdrawal": "Withdrawal",
 }
+Dsm5Criterion = StrEnum("Dsm5Criterion", {name.upper(): name for name in DSM5_LABELS})
 
 
 class CssrsBehavior(StrEnum):
@@ -175,13 +152,8 @@ class Cssrs:
 PHQ9_BANDS = ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately_severe"), (20, "severe"))  # Kroenke 2001
 GAD7_BANDS = ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe"))  # Spitzer 2006
 CIWA_AR_BANDS = ((0, "mild"), (10, "moderate"), (19, "severe"))  # ASAM alcohol withdrawal guideline 2020
-COWS_BANDS = (
-    (0, "none"),
-    (5, "mild"),
-    (13, "moderate"),
-    (25, "moderately_severe"),
-    (37, "severe"),
-)  # Wesson & Ling 2003
+# Wesson & Ling 2003
+COWS_BANDS = ((0, "none"), (5, "mild"), (13, "moderate"), (25, "moderately_severe"), (37, "severe"))
 DSM5_BANDS = ((0, "none"), (2, "mild"), (4, "moderate"), (6, "severe"))  # APA DSM-5 2013
 PAWSS_BANDS = ((0, "low"), (4, "high"))  # Maldonado 2014
 
@@ -223,26 +195,9 @@ def score_items(items: Sequence[Item], answers: Sequence[int], name: str) -> int
     return total
 
 
-def phq9_score(answers: Sequence[int]) -> int:
-    """PHQ-9 total from its nine item answers."""
-    return score_items(PHQ9_ITEMS, answers, "PHQ-9")
-
-
-def gad7_score(answers: Sequence[int]) -> int:
-    """GAD-7 total from its seven item answers."""
-    return score_items(GAD7_ITEMS, answers, "GAD-7")
-
-
-def ciwa_ar_score(answers: Sequence[int]) -> int:
-    """CIWA-Ar total from its ten item answers."""
-    return score_items(CIWA_AR_ITEMS, answers, "CIWA-Ar")
-
-
-def cows_score(answers: Sequence[int]) -> int:
-    """COWS total from its eleven item answers."""
-    return score_items(COWS_ITEMS, answers, "COWS")
-
-
-def pawss_score(answers: Sequence[int]) -> int:
-    """PAWSS total from its ten yes/no (1/0) item answers."""
-    return score_items(PAWSS_ITEMS, answers, "PAWSS")
+# Each instrument's total from its item answers (PAWSS: yes/no as 1/0).
+phq9_score = partial(score_items, PHQ9_ITEMS, name="PHQ-9")
+gad7_score = partial(score_items, GAD7_ITEMS, name="GAD-7")
+ciwa_ar_score = partial(score_items, CIWA_AR_ITEMS, name="CIWA-Ar")
+cows_score = partial(score_items, COWS_ITEMS, name="COWS")
+pawss_score = partial(score_items, PAWSS_ITEMS, name="PAWSS")

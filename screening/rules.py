@@ -1,15 +1,14 @@
-"""Level-of-care rules (DESIGN.md §4): validated answers in, a recommendation out, with the
-six-domain risk summary of §10; and the override policy of §5.
+"""Level-of-care rules (DESIGN.md §4): validated answers in, a recommendation out, with the six-domain risk
+summary of §10; and the override policy of §5. Pure: standard library and the sibling `instruments` only.
 
-Pure: standard library and the sibling pure module `instruments` only — no Django, no
-clock, no I/O. Every rule is one row of a table; a rule set version is data (a name and its
-thresholds), so a medical director can issue a new version without editing an old one.
+Every rule is one row of a table; a rule set version is data (a name and its thresholds), so a medical
+director can issue a new version without editing an old one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
 
@@ -28,10 +27,7 @@ class Level(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _LEVEL_RANK[self]
-
-
-_LEVEL_RANK = {Level.IOP: 0, Level.RESIDENTIAL: 1, Level.INPATIENT: 2}
+        return list(Level).index(self)
 
 
 class Substance(StrEnum):
@@ -389,27 +385,28 @@ RULES: tuple[Rule, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class IopReason:
+class Reason:
     code: str
+    level: Level
     text: str
 
 
-IOP_REASONS: tuple[IopReason, ...] = (
-    IopReason("IOP_NO_DETOX", "No need for medically supervised detox."),
-    IopReason("IOP_SEVERITY_MANAGEABLE", "Severity and mental health can be managed in intensive outpatient care."),
-    IopReason("IOP_SAFE_HOME", "Safe, stable home without people who drink or use drugs."),
-    IopReason("IOP_SUPPORTIVE_NETWORK", "Family or friends support recovery."),
-    IopReason("IOP_COMMITMENTS", "Work, school or family commitments make part-time care the better fit."),
-    IopReason("IOP_STEP_DOWN", "Step-down after detox, inpatient or residential care in the last 30 days."),
+# Given at IOP in this order: the first three always, the others when their answer holds (`_iop_reasons`).
+IOP_REASONS: tuple[Reason, ...] = (
+    Reason("IOP_NO_DETOX", Level.IOP, "No need for medically supervised detox."),
+    Reason(
+        "IOP_SEVERITY_MANAGEABLE", Level.IOP, "Severity and mental health can be managed in intensive outpatient care."
+    ),
+    Reason("IOP_SAFE_HOME", Level.IOP, "Safe, stable home without people who drink or use drugs."),
+    Reason("IOP_SUPPORTIVE_NETWORK", Level.IOP, "Family or friends support recovery."),
+    Reason("IOP_COMMITMENTS", Level.IOP, "Work, school or family commitments make part-time care the better fit."),
+    Reason("IOP_STEP_DOWN", Level.IOP, "Step-down after detox, inpatient or residential care in the last 30 days."),
 )
-
+_IOP_ALWAYS = IOP_REASONS[:3]
+_IOP_NETWORK, _IOP_COMMITMENTS, _IOP_STEP_DOWN = IOP_REASONS[3:]
 
 # The program's goals for an IOP outcome (DESIGN.md §1), shown on the recommendation page.
-IOP_GOALS: tuple[str, ...] = (
-    "Establish support mechanisms",
-    "Help with relapse management",
-    "Build coping strategies",
-)
+IOP_GOALS: tuple[str, ...] = ("Establish support mechanisms", "Help with relapse management", "Build coping strategies")
 
 
 def iop_program_applies(recommended: str, final: str = "") -> bool:
@@ -420,13 +417,6 @@ def iop_program_applies(recommended: str, final: str = "") -> bool:
 def specialty_groups_kept(final: str) -> bool:
     """Specialty groups are offered alongside IOP: they are kept only when IOP is the level decided."""
     return final == Level.IOP
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    code: str
-    level: Level
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,18 +663,6 @@ class DomainRating:
 
 
 @dataclass(frozen=True, slots=True)
-class _Evaluated:
-    """What the summary reads, kept from `evaluate`: the summary is worked out only when it is asked for, so
-    a replay of a million screenings that compares levels does not pay for it."""
-
-    answers: Answers
-    facts: _Facts
-    bands: Bands
-    version: str
-    reasons: tuple[Reason, ...]  # the rules that held (and, at IOP, the IOP reasons)
-
-
-@dataclass(frozen=True, slots=True)
 class Recommendation:
     level: Level
     flags: tuple[Flag, ...]
@@ -692,12 +670,15 @@ class Recommendation:
     reasons: tuple[Reason, ...]
     rules_version: str
     bands: Bands
-    evaluated: _Evaluated = field(repr=False, compare=False)
+    # What the summary reads besides the above. It is worked out only when asked for, so a replay of a
+    # million screenings that compares levels does not pay for it.
+    answers: Answers = field(repr=False, compare=False)
+    facts: _Facts = field(repr=False, compare=False)
 
     @property
     def domains(self) -> tuple[DomainRating, ...]:
         """The six-domain risk summary (DESIGN.md §10), one rating per Domain, in Domain order."""
-        return summarize(self.evaluated)
+        return summarize(self)
 
     def domain(self, domain: Domain | str) -> DomainRating:
         """The rating of one domain of the six-domain summary."""
@@ -715,15 +696,7 @@ class Recommendation:
             "pathway": [str(s) for s in self.pathway],
             "reasons": [{"code": r.code, "level": str(r.level), "text": r.text} for r in self.reasons],
             "rules_version": self.rules_version,
-            "bands": {
-                "phq9": self.bands.phq9,
-                "gad7": self.bands.gad7,
-                "ciwa_ar": self.bands.ciwa_ar,
-                "cows": self.bands.cows,
-                "pawss": self.bands.pawss,
-                "dsm5": self.bands.dsm5,
-                "cssrs": self.bands.cssrs,
-            },
+            "bands": {name: getattr(self.bands, name) for name in Bands.__slots__},
         }
         if domains:
             out["domains"] = {str(d.domain): d.to_dict() for d in self.domains}
@@ -733,10 +706,7 @@ class Recommendation:
 # Override policy (DESIGN.md §5): while one of these flags is raised, the clinician may not
 # record a lower level than the recommendation. Each with the phrase messages use for it.
 OVERRIDE_BLOCKER_TEXT: MappingProxyType[Flag, str] = MappingProxyType(
-    {
-        Flag.EMERGENCY_REFERRAL: "an emergency referral",
-        Flag.DETOX_FIRST: "detox first",
-    }
+    {Flag.EMERGENCY_REFERRAL: "an emergency referral", Flag.DETOX_FIRST: "detox first"}
 )
 OVERRIDE_BLOCKING_FLAGS: tuple[Flag, ...] = tuple(OVERRIDE_BLOCKER_TEXT)
 
@@ -753,12 +723,8 @@ def override_blockers(recommended: Level, chosen: Level, flags: Iterable[str]) -
 _Compiled = tuple[tuple[Predicate, Reason, bool, bool, "Flag | None"], ...]
 
 
-def _values(rule_set: RuleSet) -> dict[str, int]:
-    return {name: getattr(rule_set.thresholds, name) for name in Thresholds.__slots__}
-
-
 def _compile(rule_set: RuleSet) -> _Compiled:
-    values = _values(rule_set)
+    values = asdict(rule_set.thresholds)
     return tuple(
         (r.predicate, Reason(r.code, r.level, r.text.format(**values)), r.level is Level.INPATIENT, r.is_detox, r.flag)
         for r in RULES
@@ -769,24 +735,20 @@ _COMPILED: dict[str, _Compiled] = {v: _compile(rs) for v, rs in RULE_SETS.items(
 _RULE_RATING: dict[str, Rating] = {r.code: rule_rating(r) for r in RULES}
 # Per version and domain: its signals with their evidence text filled in, in table order.
 _DOMAIN_SIGNALS: dict[str, dict[Domain, tuple[tuple[Signal, str], ...]]] = {
-    version: {d: tuple((s, s.text.format(**_values(rs))) for s in SIGNALS if s.domain is d) for d in Domain}
+    version: {d: tuple((s, s.text.format(**asdict(rs.thresholds))) for s in SIGNALS if s.domain is d) for d in Domain}
     for version, rs in RULE_SETS.items()
 }
 
 
-def summarize(evaluated: _Evaluated) -> tuple[DomainRating, ...]:
+def summarize(recommendation: Recommendation) -> tuple[DomainRating, ...]:
     """Rate each domain from the rules that held and the signals that hold: the highest rating wins."""
-    a, f, b = evaluated.answers, evaluated.facts, evaluated.bands
-    t = RULE_SETS[evaluated.version].thresholds
-    held_codes = {r.code for r in evaluated.reasons}
+    a, f, b, version = recommendation.answers, recommendation.facts, recommendation.bands, recommendation.rules_version
+    t = RULE_SETS[version].thresholds
+    held_codes = {r.code for r in recommendation.reasons}
     ratings = []
     for row in DOMAINS:
         held = [(int(_RULE_RATING[code]), code) for code in row.rules if code in held_codes]
-        signals = [
-            (int(s.rating), text)
-            for s, text in _DOMAIN_SIGNALS[evaluated.version][row.domain]
-            if s.predicate(a, f, b, t)
-        ]
+        signals = [(int(s.rating), text) for s, text in _DOMAIN_SIGNALS[version][row.domain] if s.predicate(a, f, b, t)]
         found = held + signals
         ratings.append(DomainRating(row.domain, max((r for r, _ in found), default=0), tuple(e for _, e in found)))
     return tuple(ratings)
@@ -794,13 +756,13 @@ def summarize(evaluated: _Evaluated) -> tuple[DomainRating, ...]:
 
 def rule_texts(version: str = RULES_VERSION) -> list[tuple[Rule, str, str]]:
     """Each rule of a version with its threshold and clinician-facing text filled in."""
-    values = _values(RULE_SETS[version])
+    values = asdict(RULE_SETS[version].thresholds)
     return [(r, r.threshold.format(**values), r.text.format(**values)) for r in RULES]
 
 
 def signal_texts(version: str = RULES_VERSION) -> list[tuple[Signal, str]]:
     """Each domain signal of a version with its evidence text filled in."""
-    values = _values(RULE_SETS[version])
+    values = asdict(RULE_SETS[version].thresholds)
     return [(s, s.text.format(**values)) for s in SIGNALS]
 
 
@@ -885,22 +847,15 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     )
 
     # The summary reads only what is decided above, when asked for: it cannot change the level.
-    held = tuple(reasons)
-    return Recommendation(
-        level, tuple(sorted(flags)), pathway, held, version, bands, _Evaluated(answers, facts, bands, version, held)
-    )
-
-
-_IOP_REASON = {r.code: Reason(r.code, Level.IOP, r.text) for r in IOP_REASONS}
-_IOP_ALWAYS = [_IOP_REASON[c] for c in ("IOP_NO_DETOX", "IOP_SEVERITY_MANAGEABLE", "IOP_SAFE_HOME")]
+    return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands, answers, facts)
 
 
 def _iop_reasons(answers: Answers, commitments: bool) -> list[Reason]:
     reasons = list(_IOP_ALWAYS)
     if answers.supportive_network:
-        reasons.append(_IOP_REASON["IOP_SUPPORTIVE_NETWORK"])
+        reasons.append(_IOP_NETWORK)
     if commitments:
-        reasons.append(_IOP_REASON["IOP_COMMITMENTS"])
+        reasons.append(_IOP_COMMITMENTS)
     if answers.recent_higher_level_care:
-        reasons.append(_IOP_REASON["IOP_STEP_DOWN"])
+        reasons.append(_IOP_STEP_DOWN)
     return reasons
