@@ -1,6 +1,5 @@
-"""Django admin for admins (DESIGN.md §6): users and groups stay as Django registers them (user
-management); clinical records and the audit log are registered read-only. Opening a screening here
-is a view of a screening, so it is an audit event like on the review page."""
+"""Django admin for admins (DESIGN.md §6): users and groups stay as Django registers them (user management);
+clinical records and the audit log are registered read-only."""
 
 from django.contrib import admin
 
@@ -31,12 +30,9 @@ class ViewAuditedAdmin(ReadOnlyAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         obj = self.get_object(request, object_id)
         if obj is not None and response.status_code == 200:
+            context = audit_context(request)
             audit.record(
-                action=AuditEvent.Action.VIEW,
-                actor=request.user,
-                context=audit_context(request),
-                obj=obj,
-                details={"via": "admin"},
+                action=AuditEvent.Action.VIEW, actor=request.user, context=context, obj=obj, details={"via": "admin"}
             )
         return response
 
@@ -48,31 +44,14 @@ class ClientAdmin(ViewAuditedAdmin):
     # record numbers in the address. The History page searches by POST.
 
 
+_DECISION_COLUMNS = ("recommended_level", "final_level", "decision", "override_reason", "rules_version")
+_FLAG_FILTERS = ("flag_emergency_referral", "flag_safety_review", "flag_detox_first")
+
+
 @admin.register(Screening)
 class ScreeningAdmin(ViewAuditedAdmin):
-    list_display = (
-        "created_at",
-        "client",
-        "clinician",
-        "recommended_level",
-        "final_level",
-        "decision",
-        "override_reason",
-        "rules_version",
-        "status",
-    )
-    list_filter = (
-        "status",
-        "recommended_level",
-        "final_level",
-        "decision",
-        "override_reason",
-        "rules_version",
-        "clinician",
-        "flag_emergency_referral",
-        "flag_safety_review",
-        "flag_detox_first",
-    )
+    list_display = ("created_at", "client", "clinician", *_DECISION_COLUMNS, "status")
+    list_filter = ("status", *_DECISION_COLUMNS, "clinician", *_FLAG_FILTERS)
     list_select_related = ("client", "clinician")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")

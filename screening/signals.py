@@ -7,27 +7,15 @@ from . import audit
 from .middleware import audit_context
 from .models import AuditEvent
 
-
-@receiver(user_logged_in)
-def _signed_in(sender, request, user, **kwargs):
-    audit.record(
-        action=AuditEvent.Action.SIGN_IN,
-        actor=user,
-        context=audit_context(request),
-        object_type="user",
-        object_id=str(user.pk),
-    )
+_USER_EVENTS = {user_logged_in: AuditEvent.Action.SIGN_IN, user_logged_out: AuditEvent.Action.SIGN_OUT}
 
 
-@receiver(user_logged_out)
-def _signed_out(sender, request, user, **kwargs):
-    if user is not None:
+@receiver([user_logged_in, user_logged_out])
+def _signed_in_or_out(sender, signal, request, user, **kwargs):
+    if user is not None:  # signing out of an anonymous session is nobody's event
+        context = audit_context(request)
         audit.record(
-            action=AuditEvent.Action.SIGN_OUT,
-            actor=user,
-            context=audit_context(request),
-            object_type="user",
-            object_id=str(user.pk),
+            action=_USER_EVENTS[signal], actor=user, context=context, object_type="user", object_id=str(user.pk)
         )
 
 

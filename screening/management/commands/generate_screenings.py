@@ -18,43 +18,10 @@ from screening import audit, questionnaire, rules, synthetic
 from screening.bulk import insert_rows, instance_stub
 from screening.models import AuditEvent, Client, RiskSummary, Screening
 
-GIVEN = [
-    "Alex",
-    "Sam",
-    "Jordan",
-    "Taylor",
-    "Casey",
-    "Riley",
-    "Morgan",
-    "Jamie",
-    "Avery",
-    "Quinn",
-    "Drew",
-    "Robin",
-    "Cameron",
-    "Skyler",
-    "Reese",
-    "Dana",
-    "Emerson",
-    "Harper",
-    "Rowan",
-    "Sage",
-]
-FAMILY = [
-    "Synthetic",
-    "Testperson",
-    "Example",
-    "Sample",
-    "Placeholder",
-    "Fictional",
-    "Madeup",
-    "Demo",
-    "Mock",
-    "Pseudo",
-    "Invented",
-    "Dummy",
-]
-OVERRIDE_REASONS = [r for r in Screening.OverrideReason.values]
+GIVEN = ["Alex", "Sam", "Jordan", "Taylor", "Casey", "Riley", "Morgan", "Jamie", "Avery", "Quinn"]
+GIVEN += ["Drew", "Robin", "Cameron", "Skyler", "Reese", "Dana", "Emerson", "Harper", "Rowan", "Sage"]
+FAMILY = ["Synthetic", "Testperson", "Example", "Sample", "Placeholder", "Fictional"]
+FAMILY += ["Madeup", "Demo", "Mock", "Pseudo", "Invented", "Dummy"]
 OVERRIDE_TEXT = {
     "clinical_judgment": "Clinical picture differs from the screening scores.",
     "patient_preference": "Person prefers this level after discussion of the options.",
@@ -71,6 +38,14 @@ def positive_int(value: str) -> int:
     if n < 0:
         raise ValueError
     return n
+
+
+def _read_ids(model, unique_field: str, stubs: list) -> None:
+    """Give freshly inserted stubs their database ids, found by a unique field."""
+    values = [getattr(stub, unique_field) for stub in stubs]
+    ids = dict(model.objects.filter(**{f"{unique_field}__in": values}).values_list(unique_field, "id"))
+    for stub in stubs:
+        stub.id = ids[getattr(stub, unique_field)]
 
 
 class Command(BaseCommand):
@@ -110,26 +85,12 @@ class Command(BaseCommand):
                 for c in clients:
                     c.fill_search_keys()  # bulk inserts go around Client.save()
                 insert_rows(Client, clients)
-                ids = dict(
-                    Client.objects.filter(record_number__in=[c.record_number for c in clients]).values_list(
-                        "record_number", "id"
-                    )
-                )
-                for c in clients:
-                    c.id = ids[c.record_number]
+                _read_ids(Client, "record_number", clients)
                 made_now = [self._screening(rng, c, clinicians) for c in clients]
                 insert_rows(Screening, [s for s, _ in made_now])
                 # Each recommendation's six-domain summary beside it (the screenings' ids are known only now).
-                ids = dict(
-                    Screening.objects.filter(public_id__in=[s.public_id for s, _ in made_now]).values_list(
-                        "public_id", "id"
-                    )
-                )
-                summaries = []
-                for s, result in made_now:
-                    s.id = ids[s.public_id]
-                    summaries.append(RiskSummary.of(s, result))
-                insert_rows(RiskSummary, summaries)
+                _read_ids(Screening, "public_id", [s for s, _ in made_now])
+                insert_rows(RiskSummary, [RiskSummary.of(s, result) for s, result in made_now])
             made += size
         audit.record(
             action=AuditEvent.Action.CREATE,
@@ -160,8 +121,8 @@ class Command(BaseCommand):
         created = client.created_at + timedelta(minutes=rng.uniform(1, 10))
         completed = created + timedelta(minutes=rng.uniform(15, 60))
         signed = completed + timedelta(minutes=rng.uniform(2, 240))
-        s = instance_stub(Screening)
-        s.__dict__.update(
+        s = instance_stub(
+            Screening,
             public_id=uuid.uuid4(),
             client_id=client.pk,
             clinician_id=clinician.pk,
@@ -191,6 +152,6 @@ class Command(BaseCommand):
             s.decision = Screening.Decision.ACCEPTED
         else:
             s.decision = Screening.Decision.OVERRIDDEN
-            s.override_reason = rng.choice(OVERRIDE_REASONS)
+            s.override_reason = rng.choice(Screening.OverrideReason.values)
             s.override_text = OVERRIDE_TEXT[s.override_reason]
         return s, result
