@@ -8,9 +8,10 @@ which are the DESIGN.md §2 names for the answers.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any
+
+import orjson
 
 from . import answers, rules
 from .answers import Kind
@@ -342,7 +343,7 @@ def bundle_entries(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> li
     return entries
 
 
-def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> str:
+def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> bytes:
     """The Bundle's opening, up to (not including) its entries: the writer streams those after it."""
     head = {
         "resourceType": "Bundle",
@@ -352,9 +353,9 @@ def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) ->
         "type": "collection",
         "timestamp": timestamp.isoformat(),
     }
-    return json.dumps(head, ensure_ascii=False)[:-1]  # drop the closing brace
+    return orjson.dumps(head)[:-1]  # drop the closing brace
 
 
-ENTRIES_OPEN = ',"entry":['
-BUNDLE_TAIL_WITH_ENTRIES = "]}\n"
-BUNDLE_TAIL_EMPTY = "}\n"
+ENTRIES_OPEN = b',"entry":['
+BUNDLE_TAIL_WITH_ENTRIES = b"]}\n"
+BUNDLE_TAIL_EMPTY = b"}\n"

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from screening import exports
-from screening.deidentify import Pseudonymizer, age_on, safe_age, safe_birth_year
+from screening.exports.deidentify import Pseudonymizer, age_on, safe_age, safe_birth_year
 from tests.factories import ClientFactory, make_screening
 
 NOW = timezone.now()

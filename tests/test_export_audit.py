@@ -63,7 +63,7 @@ def test_started_event_is_committed_before_the_first_byte_and_survives_a_databas
     def gone(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(exports, "iter_pages", gone)
+    monkeypatch.setattr(exports.writers, "read", gone)
     monkeypatch.setattr(audit, "record", gone)
     with pytest.raises(OperationalError):
         list(stream)

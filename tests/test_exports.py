@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from django.core.management import ManagementUtility, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -260,10 +260,11 @@ def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries,
     audit_queries = (
         5 if connection.vendor == "postgresql" else 4
     )  # savepoint, (advisory lock), last hash, insert, release
-    # PostgreSQL writes the CSV: PREPARE; one EXECUTE per page of 3 (3 pages, then the empty one) that also
-    # notes the page's clients; DEALLOCATE. Elsewhere, per page: a select and a disclosure insert; the
-    # usernames once.
-    export_queries = 1 + 4 + 1 if exports.database_writes_csv() else 4 + 3 + 1
+    # Per page of 3 (3 pages, then the empty one that ends it): its ids; then in a savepoint (2) the page —
+    # COPY between setting and resetting the time zone (3) on PostgreSQL, a select elsewhere — and the note
+    # of its clients (1).
+    per_page = 2 + (3 if connection.vendor == "postgresql" else 1) + 1
+    export_queries = 3 * (1 + per_page) + 1
 
     runner.start()  # the run and its started event, before any byte (tests/test_export_audit.py)
 
@@ -328,98 +329,52 @@ def _people_with_nasty_text():
     return screenings
 
 
-@pytest.mark.parametrize("deidentified", [False, True], ids=["identified", "deidentified"])
-def test_export_csv_database_and_python_writers_give_the_same_bytes(monkeypatch, deidentified):
-    _people_with_nasty_text()
-    key = b"k" * 32  # the same pseudonym key on both sides, so de-identified rows compare too
-    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: key)
-
-    def export(database: bool) -> bytes:
-        monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
-        runner = exports.ExportRunner(fmt="csv", deidentified=deidentified, filters=exports.ExportFilters(), page=4)
-        body = b"".join(runner.stream())
-        notice, rest = body.split(b"\n", 1)  # the notice names the export, different each time
-        assert notice.startswith(b'\xef\xbb\xbf"NOTICE (42 CFR Part 2)')
-        return rest
-
-    python = export(database=False)
-
-    if connection.vendor == "postgresql":
-        assert export(database=True) == python
-    rows = list(csv.DictReader(io.StringIO(python.decode())))
-    assert len(rows) == len(NASTY) + 1
-    if not deidentified:
-        assert {r["given_name"] for r in rows} == {exports.escape_cell(t) for t in NASTY}
-        assert {r["override_text"] for r in rows} - {""} <= {exports.escape_cell(t) for t in NASTY}
-        assert {r["clinician"] for r in rows} == {"'-lead", "'@nurse", "plain.name"}
-    else:
-        assert {r["created_year"] for r in rows} >= {str(timezone.localdate().year - 1)}
-        assert "90+" in {r["age_at_screening"] for r in rows}
+def _csv_export(deidentified: bool) -> list[list[str]]:
+    """The parsed rows (header first) of a CSV export."""
+    runner = exports.ExportRunner(fmt="csv", deidentified=deidentified, filters=exports.ExportFilters(), page=4)
+    body = b"".join(runner.stream())
+    notice, rest = body.split(b"\n", 1)  # the notice names the export, different each time
+    assert notice.startswith(b'\xef\xbb\xbf"NOTICE (42 CFR Part 2)')
+    assert b"\r\n" not in rest
+    return list(csv.reader(io.StringIO(rest.decode(), newline="")))
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db(transaction=True)
-def test_export_csv_pages_on_several_connections_give_the_same_bytes(monkeypatch, settings):
-    # Outside a transaction (as on the page and in the command), PostgreSQL formats pages on several
-    # connections at once; the bytes, the row count and the disclosures must not change.
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Paris", "CET", "UTC", "Pacific/Chatham"])
+def test_export_csv_copy_and_python_writer_give_the_same_rows(monkeypatch, settings, zone):
+    # PostgreSQL's COPY writes the identified CSV; Python's writer is its reference. Compared on parsed rows:
+    # COPY quotes an empty string where Python writes nothing, and both read back the same. "CET" is a zone
+    # with summer time, not PostgreSQL's fixed +01:00 abbreviation: the session time zone takes zone names.
+    settings.TIME_ZONE = zone
     people = _people_with_nasty_text()
-    settings.EXPORT_CSV_WORKERS = 3
-    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: b"k" * 32)
 
-    def export(database: bool, page: int) -> tuple[bytes, exports.ExportRunner]:
-        monkeypatch.setattr(exports, "database_writes_csv", lambda: database)
-        runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=page)
-        return b"".join(runner.stream()).split(b"\n", 1)[1], runner
+    copied = _csv_export(deidentified=False)
+    monkeypatch.setattr(exports.runner, "writer_class", lambda fmt, deidentified: exports.writers.CsvWriter)
+    python = _csv_export(deidentified=False)
 
-    python, _ = export(database=False, page=100)
-    parallel, runner = export(database=True, page=2)
-
-    assert parallel == python
-    assert len(python.splitlines()) > len(people)
-    assert runner.event.details["rows"] == len(people) + 1
-    run = ExportRun.objects.get(public_id=runner.export_id)
-    assert set(run.disclosures.values_list("client_id", flat=True)) == {s.client_id for s in people}
-    assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_export_csv_cut_short_on_several_connections_stops_its_workers(settings):
-    for days in range(1, 12):
-        make_screening(created_at=NOW - dt.timedelta(days=days))
-    settings.EXPORT_CSV_WORKERS = 2
-    runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=2)
-    stream = runner.stream()
-
-    next(stream)  # header
-    first_page = next(stream)
-    stream.close()
-
-    event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORT, details__phase="cut_short")
-    assert event.details["outcome"] == "cut_short"
-    assert first_page.count(b"\n") == 2
-    # Every page sent was noted; pages the workers had finished may be noted too (over-reported, never under).
-    assert 2 <= ExportDisclosure.objects.count() <= 11
-    assert not [t for t in threading.enumerate() if t.name.startswith("export-csv-")]
+    assert exports.writer_class("csv", False) is exports.writers.CopyCsvWriter
+    assert copied[0] == python[0]
+    for a, b in zip(copied, python, strict=True):
+        assert len(a) == len(b), (len(a), len(b), a[-12:], b[-12:])
+        assert {k: (x, y) for k, x, y in zip(python[0], a, b, strict=True) if x != y} == {}
+    assert len(python) == 1 + len(people) + 1
+    rows = [dict(zip(python[0], r, strict=True)) for r in python[1:]]
+    assert {r["given_name"] for r in rows} == {exports.escape_cell(t) for t in NASTY}
+    assert {r["override_text"] for r in rows} - {""} <= {exports.escape_cell(t) for t in NASTY}
+    assert {r["clinician"] for r in rows} == {"'-lead", "'@nurse", "plain.name"}
+    assert all(r["age_at_screening"].isdigit() for r in rows)  # identified: the age itself, 90 and over too
+    assert {r["date_of_birth"] for r in rows} >= {"1936-01-01", "2000-02-29"}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_export_csv_connections_noting_shared_clients_all_finish(settings):
-    # Pages that share clients are noted on different connections at once: in client order, so that
-    # they wait for each other at worst and never deadlock.
-    people = [ClientFactory() for _ in range(4)]
-    for i in range(40):
-        make_screening(client=people[i % 4], created_at=NOW - dt.timedelta(hours=i + 1))
-    settings.EXPORT_CSV_WORKERS = 4
+def test_export_csv_deidentified_rows():
+    _people_with_nasty_text()
+    rows = _csv_export(deidentified=True)
+    rows = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
-    runners = [exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=2)]
-    runners.append(exports.ExportRunner(fmt="csv", deidentified=True, filters=exports.ExportFilters(), page=2))
-    for runner in runners:
-        b"".join(runner.stream())
-
-    for runner in runners:
-        assert runner.event.details["outcome"] == "completed" and runner.event.details["rows"] == 40
-        run = ExportRun.objects.get(public_id=runner.export_id)
-        assert set(run.disclosures.values_list("client_id", flat=True)) == {c.pk for c in people}
+    assert len(rows) == len(NASTY) + 1
+    assert {r["created_year"] for r in rows} >= {str(timezone.localdate().year - 1)}
+    assert "90+" in {r["age_at_screening"] for r in rows}
+    assert all(r["birth_year"] == "" for r in rows if r["age_at_screening"] == "90+")
 
 
 def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
@@ -427,7 +382,7 @@ def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
     # that makes de-identified pseudonyms must never be part of it.
     _people_with_nasty_text()
     key = bytes(range(32))
-    monkeypatch.setattr("screening.deidentify.secrets.token_bytes", lambda n: key)
+    monkeypatch.setattr("screening.exports.deidentify.secrets.token_bytes", lambda n: key)
     pads = [bytes(b ^ x for b in key.ljust(64, b"\0")).hex() for x in (0x36, 0x5C)]
 
     with CaptureQueriesContext(connection) as queries:
@@ -435,44 +390,43 @@ def test_export_csv_pseudonym_key_never_reaches_sql(monkeypatch):
         body = b"".join(runner.stream())
 
     sql = "\n".join(q["sql"] for q in queries.captured_queries).lower()
-    assert "export_csv" in sql or not exports.database_writes_csv()  # the database's writer ran on PostgreSQL
     for secret in (key.hex(), *pads):
         assert secret not in sql
     assert body.count(b"\nscreening-") == len(NASTY) + 1
 
 
-@pytest.mark.parametrize(
-    ("zone", "database"),
-    [("America/New_York", True), ("Europe/Paris", True), ("UTC", True), ("CET", False), ("EET", False)],
-)
-def test_export_csv_time_zone_abbreviations_leave_the_csv_to_python(settings, zone, database):
-    # PostgreSQL reads "CET" as a fixed +01:00 abbreviation, zoneinfo as a zone with summer time: local
-    # days and ages would differ, so the database only writes the CSV for zones it reads the same way.
-    settings.TIME_ZONE = zone
-
-    assert exports.database_writes_csv() is (database and connection.vendor == "postgresql")
-
-
 @pytest.mark.postgresql
-def test_page_statement_reports_the_error_in_flight_not_its_clean_up():
-    # A failing page inside a transaction: DEALLOCATE then fails too ("transaction is aborted"); the
-    # error raised must be the page's own.
-    page = exports._PageStatement("iop_test_page", "SELECT 1 / ($2 - $1)::int")
-    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic(), page as statement:
-        statement.run(5, 5)
+@pytest.mark.django_db(transaction=True)
+def test_export_csv_copy_leaves_no_session_state():
+    # Behind PgBouncer in transaction mode a server connection is shared between clients: nothing may
+    # outlive a transaction (no session-level PREPARE or SET), and no second connection or thread is used.
+    make_screening(created_at=NOW - dt.timedelta(days=1))
+    make_screening(created_at=NOW - dt.timedelta(days=2))
+    with CaptureQueriesContext(connection) as queries:
+        runner = exports.ExportRunner(fmt="csv", deidentified=False, filters=exports.ExportFilters(), page=1)
+        threads = threading.active_count()
+        body = b"".join(runner.stream())
+        assert threading.active_count() == threads
+
+    sql = "\n".join(q["sql"] for q in queries.captured_queries).upper()
+    assert "PREPARE" not in sql and "SET TIME ZONE" not in sql
+    assert sql.count("SET_CONFIG('TIMEZONE'") == 2 * 2  # set and reset, inside each page's transaction
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('TimeZone'), count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (connection.timezone_name, 0)
+    assert body.count(b"\n") == 2 + 2
 
 
-def test_export_csv_writer_is_chosen_by_database():
-    assert exports.database_writes_csv() is (connection.vendor == "postgresql")
-
-
-def test_text_cell_quotes_by_rfc_4180_wherever_it_sits():
-    assert exports.text_cell("two\nlines") == '"two\nlines"'
-    assert exports.text_cell('say "hi"') == '"say ""hi"""'
-    assert exports.text_cell("=1+1") == "'=1+1"
-    assert exports.text_cell('=HYPERLINK("x")') == '"\'=HYPERLINK(""x"")"'
-    assert exports.text_cell("") == exports.text_cell(None) == ""
-    assert exports.text_cell("plain") == "plain"
+def test_escape_cell_prefixes_formula_starts_only():
+    assert [exports.escape_cell(t) for t in ("=1+1", "+1", "-1", "@a", "\tx", "\rx")] == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@a",
+        "'\tx",
+        "'\rx",
+    ]
+    assert exports.escape_cell("plain -") == "plain -"
 
 
 # --- Command
@@ -500,7 +454,7 @@ def test_export_command_stdout_by_default(capfdbinary):
     call_command("export_records", "--format", "jsonl", "--since", "2026-01-01")
 
     out = capfdbinary.readouterr().out
-    assert out.startswith(b'{"record_type": "notice"')
+    assert out.startswith(b'{"record_type":"notice"')
     assert out.count(b'"record_type":"screening"') == 1
 
 

@@ -1,0 +1,193 @@
+"""The writers: CSV (Python, or PostgreSQL's COPY for identified exports), JSON Lines and a FHIR R4 Bundle.
+
+Each writes a head, then one piece per keyset page of screenings (`page(window)` → bytes and rows), then a
+tail. A window is a queryset of the page's screenings; the runner chooses the windows, notes them as
+disclosed and hashes what it sends.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+
+import orjson
+from django.db import connection
+from django.utils import timezone
+
+from .. import answers, fhir
+from ..models import Screening
+from ..notices import REDISCLOSURE_NOTICE
+from .columns import (
+    ANSWER_COLUMNS,
+    CODE_COLUMNS,
+    DSM5,
+    FIELDS,
+    FREE_TEXT_COLUMNS,
+    STAFF,
+    SUBSTANCES,
+    SUMMARY,
+    TIMES,
+    Row,
+    summary_sql,
+)
+
+# Cells a spreadsheet would read as a formula (OWASP "CSV injection"; tab and CR included).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: str) -> str:
+    """Prefix a formula-looking text cell with an apostrophe so spreadsheets show it as text."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def read(window) -> list[tuple]:
+    """The page's screenings as `FIELDS` tuples, in id order."""
+    return list(window.annotate(**summary_sql(connection.vendor)).order_by("id").values_list(*FIELDS))
+
+
+def csv_line(cells) -> str:
+    """One CSV line (RFC 4180 quoting; LF, as COPY writes). Python's csv module leaves a lone CR unquoted
+    when the line ends in LF, which breaks the row in other readers."""
+    return ",".join('"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells) + "\n"
+
+
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+
+
+class CsvWriter:
+    """CSV with LF line endings (as COPY writes them), a BOM for spreadsheets, the notice, then the header."""
+
+    def __init__(self, row: Row, export_id: uuid.UUID):
+        self.row, self.export_id = row, export_id
+        self.free = frozenset(i for i, c in enumerate(row.columns) if c in FREE_TEXT_COLUMNS)
+
+    def head(self) -> bytes:
+        notice = f"NOTICE (42 CFR Part 2): {REDISCLOSURE_NOTICE} Export {self.export_id}."
+        return ("\ufeff" + csv_line([notice]) + csv_line(self.row.columns)).encode()
+
+    def cell(self, i: int, v) -> str:
+        if v is None:
+            return ""
+        if v is True or v is False:
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return ";".join(v)
+        return escape_cell(v) if i in self.free else str(v)
+
+    def page(self, window) -> tuple[bytes, int]:
+        rows = read(window)
+        cell = self.cell
+        return "".join(csv_line([cell(i, v) for i, v in enumerate(self.row(r))]) for r in rows).encode(), len(rows)
+
+    def tail(self) -> bytes:
+        return b""
+
+
+def copy_cells() -> str:
+    """SQL of the identified CSV's cells over a page row `p` (its columns named as `FIELDS`), in column order.
+
+    The twin of `Row` + `CsvWriter.cell` for PostgreSQL's COPY, which does the quoting (tests compare the
+    two on parsed rows). Times and the local day are in the session's time zone, set for the transaction.
+    """
+    fields = {f.attname: f for f in Screening._meta.concrete_fields}
+    formula = ", ".join("E'" + c.encode("unicode_escape").decode() + "'" for c in FORMULA_START)
+
+    def p(name: str) -> str:
+        return f'p."{name}"'
+
+    def text(name: str) -> str:
+        return f"CASE WHEN left({p(name)}, 1) IN ({formula}) THEN '''' || {p(name)} ELSE NULLIF({p(name)}, '') END"
+
+    def listed(inp) -> str:
+        codes = (f"CASE WHEN {p(c)} THEN '{code}' END" for c, (code, _) in zip(inp.columns, inp.choices, strict=True))
+        return f"NULLIF(concat_ws(';', {', '.join(codes)}), '')"
+
+    def plain(name: str) -> str:
+        kind = fields[name].get_internal_type()
+        return {"BooleanField": f"{p(name)}::text", "CharField": f"NULLIF({p(name)}, '')"}.get(kind, p(name))
+
+    dob, day = p("client__date_of_birth"), f"{p('created_at')}::date"
+    before_birthday = f"(to_char({day}, 'MMDD') < to_char({dob}, 'MMDD'))::int"
+    return ", ".join(
+        [
+            f"{p('public_id')}::text",
+            f"{p('client__public_id')}::text",
+            *(text(f"client__{n}") for n in ("record_number", "given_name", "family_name")),
+            f"to_char({dob}, 'YYYY-MM-DD')",
+            f"date_part('year', {day}) - date_part('year', {dob}) - {before_birthday}",
+            f"{p('amends__public_id')}::text",
+            p("status"),
+            *(f"""to_char({p(t)}, 'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM')""" for t in TIMES),
+            listed(SUBSTANCES),
+            listed(DSM5),
+            *(plain(n) for n in (*ANSWER_COLUMNS, *answers.ITEM_COLUMNS, *CODE_COLUMNS)),
+            *(p(n) for n in SUMMARY),
+            *(text(n) for n in STAFF),
+        ]
+    )
+
+
+class CopyCsvWriter(CsvWriter):
+    """The identified CSV on PostgreSQL: each page is one `COPY (SELECT …) TO STDOUT` on this connection."""
+
+    def __init__(self, row: Row, export_id: uuid.UUID):
+        super().__init__(row, export_id)
+        # A field read twice (an answer that is also an instrument item) is named once; cells use the first.
+        names = ", ".join(f'"{f}"' if FIELDS.index(f) == i else f'"{f}#{i}"' for i, f in enumerate(FIELDS))
+        self.copy = f'COPY (SELECT {copy_cells()} FROM ({{}}) AS p({names}) ORDER BY p."id") TO STDOUT (FORMAT csv)'
+
+    def page(self, window) -> tuple[bytes, int]:
+        """Called inside the page's transaction: the time zone is set for that transaction alone."""
+        query = window.annotate(**summary_sql("postgresql")).order_by("id").values_list(*FIELDS).query
+        sql, params = query.sql_with_params()
+        buf = io.BytesIO()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('TimeZone', %s, true)", [timezone.get_current_timezone_name()])
+            cursor.copy_expert(self.copy.format(cursor.mogrify(sql, params).decode()), buf)
+            rows = cursor.rowcount
+            cursor.execute("SELECT set_config('TimeZone', %s, true)", [connection.timezone_name])
+        return buf.getvalue(), rows
+
+
+class JsonlWriter:
+    """A notice line, then one JSON object per screening (typed: numbers, booleans, lists, null)."""
+
+    def __init__(self, row: Row, export_id: uuid.UUID):
+        self.row, self.export_id = row, export_id
+
+    def head(self) -> bytes:
+        notice = {"record_type": "notice", "notice": REDISCLOSURE_NOTICE, "export_id": str(self.export_id)}
+        return orjson.dumps({**notice, "deidentified": self.row.deidentified, "columns": self.row.columns}) + b"\n"
+
+    def page(self, window) -> tuple[bytes, int]:
+        rows, cols, dumps = read(window), ("record_type", *self.row.columns), orjson.dumps
+        lines = [dumps(dict(zip(cols, ["screening", *self.row(r)], strict=True))) for r in rows]
+        return b"\n".join(lines) + b"\n" if lines else b"", len(rows)
+
+    def tail(self) -> bytes:
+        return b""
+
+
+class FhirWriter:
+    """One Bundle: per screening, a QuestionnaireResponse and the Observations of its totals and domains."""
+
+    def __init__(self, row: Row, export_id: uuid.UUID):
+        self.row, self.export_id, self.first = row, export_id, True
+
+    def head(self) -> bytes:
+        return fhir.bundle_head(export_id=self.export_id, notice=REDISCLOSURE_NOTICE, timestamp=timezone.now())
+
+    def page(self, window) -> tuple[bytes, int]:
+        rows, cols, parts = read(window), self.row.columns, []
+        for r in rows:
+            row = dict(zip(cols, self.row(r), strict=True))
+            for entry in fhir.bundle_entries(row, deidentified=self.row.deidentified, export_id=self.export_id):
+                parts.append(b"," if parts or not self.first else fhir.ENTRIES_OPEN)
+                parts.append(orjson.dumps(entry))
+        self.first = self.first and not parts
+        return b"".join(parts), len(rows)
+
+    def tail(self) -> bytes:
+        # FHIR JSON allows no empty array: a Bundle with no screenings has no "entry" at all.
+        return fhir.BUNDLE_TAIL_EMPTY if self.first else fhir.BUNDLE_TAIL_WITH_ENTRIES
