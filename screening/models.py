@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import unicodedata
 import uuid
@@ -41,6 +43,16 @@ def _paired_check(a: str, b: str, name: str) -> models.CheckConstraint:
         | Q(**{f"{a}__isnull": False, f"{b}__isnull": False}),
         name=f"%(app_label)s_%(class)s_{name}",
         violation_error_message=f"{a} and {b} must both be set or both be empty.",
+    )
+
+
+def _whole_check(name: str, texts: list[str], nullables: list[str], message: str | None = None):
+    """Text and nullable fields all empty, or all set."""
+    empty = Q(**{text: "" for text in texts}, **{f"{field}__isnull": True for field in nullables})
+    full = functools.reduce(operator.and_, [~Q(**{text: ""}) for text in texts])
+    full &= Q(**{f"{field}__isnull": False for field in nullables})
+    return models.CheckConstraint(
+        condition=empty | full, name=f"%(app_label)s_%(class)s_{name}", violation_error_message=message
     )
 
 
@@ -391,22 +403,11 @@ class Screening(ScreeningAnswers):
             _paired_check("signed_by", "signed_at", "signature_paired"),
             _paired_check("decided_by", "decided_at", "decision_paired"),
             # A recommendation is stored whole: level, version, output and answers together.
-            models.CheckConstraint(
-                condition=(
-                    Q(
-                        recommended_level="",
-                        rules_version="",
-                        recommendation__isnull=True,
-                        answers_snapshot__isnull=True,
-                    )
-                    | (
-                        ~Q(recommended_level="")
-                        & ~Q(rules_version="")
-                        & Q(recommendation__isnull=False, answers_snapshot__isnull=False)
-                    )
-                ),
-                name="%(app_label)s_%(class)s_recommendation_whole",
-                violation_error_message="A recommendation needs its level, rules version, output and answers.",
+            _whole_check(
+                "recommendation_whole",
+                ["recommended_level", "rules_version"],
+                ["recommendation", "answers_snapshot"],
+                "A recommendation needs its level, rules version, output and answers.",
             ),
             # Drafts carry no recommendation; completed and signed screenings always do.
             models.CheckConstraint(
@@ -414,11 +415,7 @@ class Screening(ScreeningAnswers):
                 name="%(app_label)s_%(class)s_status_recommendation",
             ),
             # A decision is the final level plus accepted/overridden, set together.
-            models.CheckConstraint(
-                condition=Q(final_level="", decision="", decided_at__isnull=True)
-                | (~Q(final_level="") & ~Q(decision="") & Q(decided_at__isnull=False)),
-                name="%(app_label)s_%(class)s_decision_whole",
-            ),
+            _whole_check("decision_whole", ["final_level", "decision"], ["decided_at"]),
             # An override carries a reason code and text; an acceptance carries neither.
             models.CheckConstraint(
                 condition=Q(decision="overridden", override_text__gt="") & ~Q(override_reason="")

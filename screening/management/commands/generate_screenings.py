@@ -1,8 +1,5 @@
-"""`manage.py generate_screenings N [--seed S]`: N signed screenings of synthetic clients.
-
-Answers come from `screening.synthetic`; every recommendation is computed by the real rules.
-Rows are written with bulk inserts so 100,000 take well under a minute on SQLite.
-"""
+"""`manage.py generate_screenings N [--seed S]`: N signed screenings of synthetic clients, with answers from
+`screening.synthetic` and recommendations by the real rules; bulk inserts write 100,000 in under a minute on SQLite."""
 
 import random
 import uuid

@@ -1,8 +1,5 @@
-"""`manage.py load_demo`: demo users and clients (fixtures/demo.json) and synthetic screenings.
-
-Idempotent: run by `make run` every time; screenings are generated only into an empty database.
-Never used by the tests.
-"""
+"""`manage.py load_demo`: demo users and clients (fixtures/demo.json) and synthetic screenings. Idempotent: run by
+`make run` every time; screenings are generated only into an empty database. Never used by the tests."""
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand

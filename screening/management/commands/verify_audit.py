@@ -1,7 +1,5 @@
 """`manage.py verify_audit`: check the whole hash chain; exit 0 when intact, 1 naming the first broken event.
-
-The result is appended to the log as a `verify` event, which the auditor page shows.
-"""
+The result is appended to the log as a `verify` event, which the auditor page shows."""
 
 import argparse
 import getpass
