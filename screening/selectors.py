@@ -1,8 +1,5 @@
 """Recurring reads: views call these instead of building queries (the reads' counterpart of `services.py`).
-
-Simple, chainable reads are QuerySet methods in `models.py` (`Screening.objects.signed()`,
-`Client.objects.newest_first()`); the reads here combine them into what a page shows.
-"""
+Simple, chainable reads are QuerySet methods in `models.py`; these combine them into what a page shows."""
 
 from __future__ import annotations
 
@@ -15,9 +12,8 @@ from django.utils import timezone
 
 from .models import FLAG_FIELDS, AuditEvent, Client, ExportRun, Screening, name_key, record_key
 
+
 # --- Dates
-
-
 def day_start(day: dt.date) -> dt.datetime:
     """Midnight at the start of a day in the program's time zone, as an aware datetime."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
@@ -25,23 +21,19 @@ def day_start(day: dt.date) -> dt.datetime:
 
 @dataclass(frozen=True)
 class DateRange:
-    """Days in the program's time zone, both ends included; an end left out (None) is open.
-
-    The first and last representable days (0001-01-01, 9999-12-31) are open ends too: the day after
-    9999-12-31 cannot be computed, and midnight of 0001-01-01 east of UTC falls before year 1.
-    """
+    """Days in the program's time zone, both ends included; an end left out (None) is open. So are the first
+    and last representable days: the day after 9999-12-31 cannot be computed, and midnight of 0001-01-01 east
+    of UTC falls before year 1."""
 
     start: dt.date | None = None
     end: dt.date | None = None
 
     @property
-    def since(self) -> dt.datetime | None:
-        """The first instant in the range, or None if it has no start."""
+    def since(self) -> dt.datetime | None:  # the first instant in the range
         return None if self.start in (None, dt.date.min) else day_start(self.start)
 
     @property
-    def until(self) -> dt.datetime | None:
-        """The first instant after the range, or None if it has no end."""
+    def until(self) -> dt.datetime | None:  # the first instant after the range
         return None if self.end in (None, dt.date.max) else day_start(self.end + dt.timedelta(days=1))
 
     @property
@@ -49,13 +41,11 @@ class DateRange:
         return self.start is not None and self.end is not None and self.end < self.start
 
     @property
-    def days(self) -> int | None:
-        """How many days the range holds, or None if an end is open."""
+    def days(self) -> int | None:  # how many days the range holds
         return None if self.start is None or self.end is None else (self.end - self.start).days + 1
 
 
 # --- Clients
-
 SEARCH_LIMIT = 50
 CLIENTS_PER_PAGE = 25
 # "Given Family" is tried at every split of the words; more words than this are not split further.
@@ -63,18 +53,10 @@ MAX_SPLIT_WORDS = 6
 
 
 def client_match(term: str, *, via: str = "") -> Q:
-    """The clients a search term finds, as a condition (`via` is the path to Client, e.g. "client__").
-
-    One behaviour wherever clients are searched. Every comparison is a prefix of a search key
-    (`models.name_key`, `models.record_key`: accents and case ignored, so "jose" finds "José" and
-    "muller" finds "Müller"):
-
-    - "Family, Given" as names are shown: the family name starts with the part before the comma and
-      the given name with the part after it (either part may be left empty);
-    - otherwise the whole term starts the family name, the given name or the record number; or, for
-      several words, the first words start one name and the rest the other ("Given Family", also
-      "Family Given").
-    """
+    """The clients a search term finds, as a condition (`via` is the path to Client, e.g. "client__"), the same
+    wherever clients are searched. Each comparison is a prefix of a search key (`models.name_key`, `record_key`:
+    "jose" finds "José"). "Family, Given" matches each part (either may be empty); otherwise the whole term
+    starts a name or the record number, or its first words start one name and the rest the other."""
 
     def prefix(key: str, value: str) -> Q:
         return Q(**{f"{via}search_{key}__prefix": value})
@@ -138,42 +120,31 @@ def _uuid(value) -> uuid.UUID | None:
 
 
 def client_page(*, after=None, before=None, per_page: int | None = None) -> ClientPage:
-    """A page of clients, newest first: the page after (older than) or before (newer than) a client.
-
-    The cursor is a client's public id (a UUID, or its text), never a record number or a name. Each
-    page is read from the (created_at, id) index starting at the cursor, and nothing counts the
-    table, so the thousandth page costs what the first does. An unknown cursor gives the first page.
-    """
+    """A page of clients, newest first: the page after (older than) or before (newer than) a client, whose public
+    id is the cursor (never a record number or a name). Read from the (created_at, id) index at the cursor and
+    never counted, the thousandth page costs what the first does. An unknown cursor gives the first page."""
     per_page = per_page or CLIENTS_PER_PAGE
     after, before = _uuid(after), _uuid(before)
     cursor = after or before
     mark = Client.objects.filter(public_id=cursor).values_list("created_at", "id").first() if cursor else None
-    if mark is not None:
-        at, pk = mark
-        if after:
-            rows = list(
-                Client.objects.filter(Q(created_at__lt=at) | Q(id__lt=pk), created_at__lte=at).newest_first()[
-                    : per_page + 1
-                ]
-            )
-            return ClientPage(
-                rows[:per_page],
-                newer=rows[0].public_id if rows else None,
-                older=rows[per_page - 1].public_id if len(rows) > per_page else None,
-                first=False,
-            )
-        rows = list(
-            Client.objects.filter(Q(created_at__gt=at) | Q(id__gt=pk), created_at__gte=at).order_by("created_at", "id")[
-                : per_page + 1
-            ]
-        )
+    at, pk = mark or (None, None)
+    if mark is not None and not after:  # newer clients: read upwards from the cursor, then turn the page round
+        upwards = Client.objects.filter(Q(created_at__gt=at) | Q(id__gt=pk), created_at__gte=at)
+        rows = list(upwards.order_by("created_at", "id")[: per_page + 1])
         if rows:
             more = len(rows) > per_page
             rows = rows[:per_page][::-1]
             return ClientPage(rows, newer=rows[0].public_id if more else None, older=rows[-1].public_id, first=False)
-    rows = list(Client.objects.newest_first()[: per_page + 1])
+    first = mark is None or not after
+    clients = (
+        Client.objects if first else Client.objects.filter(Q(created_at__lt=at) | Q(id__lt=pk), created_at__lte=at)
+    )
+    rows = list(clients.newest_first()[: per_page + 1])
     return ClientPage(
-        rows[:per_page], newer=None, older=rows[per_page - 1].public_id if len(rows) > per_page else None, first=True
+        rows[:per_page],
+        newer=None if first or not rows else rows[0].public_id,
+        older=rows[per_page - 1].public_id if len(rows) > per_page else None,
+        first=first,
     )
 
 
@@ -183,6 +154,8 @@ def client_screenings(client: Client) -> list[Screening]:
 
 
 # --- Screenings
+# What the amendment chain and the history show of each screening.
+_SHOWN_COLUMNS = ("public_id", "created_at", "status", "signed_at", "amends_id", "recommended_level", "final_level")
 
 
 def unfinished_screenings(clinician, *, limit: int = 20) -> list[Screening]:
@@ -222,17 +195,7 @@ def amendment_chain(screening: Screening) -> list[Screening]:
         level = list(
             Screening.objects.filter(pk__in=frontier)
             .select_related("signed_by")
-            .only(
-                "id",
-                "public_id",
-                "status",
-                "created_at",
-                "signed_at",
-                "signed_by__username",
-                "amends_id",
-                "recommended_level",
-                "final_level",
-            )
+            .only("id", *_SHOWN_COLUMNS, "signed_by__username")
             .order_by("created_at", "id")
         )
         chain.extend(level)
@@ -245,23 +208,8 @@ def amendment_chain(screening: Screening) -> list[Screening]:
 # says "more than 1,000" and asks for a narrower filter.
 COUNT_CAP = 1000
 MAX_OFFSET = 10_000
-HISTORY_COLUMNS = (
-    "public_id",
-    "created_at",
-    "status",
-    "recommended_level",
-    "final_level",
-    "decision",
-    "override_reason",
-    "rules_version",
-    "signed_at",
-    "amends_id",
-    *FLAG_FIELDS.values(),
-    "client__given_name",
-    "client__family_name",
-    "client__record_number",
-    "clinician__username",
-)
+_PEOPLE = ("client__given_name", "client__family_name", "client__record_number", "clinician__username")
+HISTORY_COLUMNS = (*_SHOWN_COLUMNS, *_PEOPLE, "decision", "override_reason", "rules_version", *FLAG_FIELDS.values())
 
 
 @dataclass(frozen=True)
@@ -298,20 +246,14 @@ def history_page(screenings: QuerySet, *, page: int, per_page: int) -> HistoryPa
 
 
 # --- Audit
-
-
 def audit_events(
     *, actor: str = "", action: str = "", object_type: str = "", object_id: str = "", dates: DateRange = DateRange()
 ) -> QuerySet:
     """Audit events, newest first, filtered by whichever of these are given."""
-    events = AuditEvent.objects.order_by("-id")
     exact = {"actor_username": actor, "action": action, "object_type": object_type, "object_id": object_id}
-    events = events.filter(**{field: value for field, value in exact.items() if value})
-    if dates.since is not None:
-        events = events.filter(at__gte=dates.since)
-    if dates.until is not None:
-        events = events.filter(at__lt=dates.until)
-    return events
+    within = {"at__gte": dates.since, "at__lt": dates.until}
+    events = AuditEvent.objects.order_by("-id").filter(**{field: value for field, value in exact.items() if value})
+    return events.filter(**{field: value for field, value in within.items() if value is not None})
 
 
 def object_events(obj) -> QuerySet:
