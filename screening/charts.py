@@ -33,10 +33,8 @@ class Bar:
     label: str
 
 
-def stacked_bars(
-    weeks: list[tuple[dt.date, dict[str, int]]], labels: dict[str, str], fills: dict[str, str] = LEVEL_FILL
-) -> dict:
-    """Rects for counts per series per week, stacked from the axis in the order of `labels` (key → name)."""
+def stacked_bars(weeks: list[tuple[dt.date, dict[str, int]]], labels: dict[str, str]) -> dict:
+    """Rects for counts per level per week, stacked from the axis in the order of `labels` (key → name)."""
     top = nice_max(max((sum(c.values()) for _, c in weeks), default=0))
     plot_w, plot_h = CHART_W - PAD_L - 8, CHART_H - PAD_B - PAD_T
     slot = plot_w / max(len(weeks), 1)
@@ -49,16 +47,8 @@ def stacked_bars(
             h = plot_h * counts[key] / top
             if h:
                 base -= h
-                bars.append(
-                    Bar(
-                        round(x, 1),
-                        round(base, 1),
-                        round(bar_w, 1),
-                        round(h, 1),
-                        fills[key],
-                        f"Week of {week:%b} {week.day}: {counts[key]} {label}",
-                    )
-                )
+                text = f"Week of {week:%b} {week.day}: {counts[key]} {label}"
+                bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), LEVEL_FILL[key], text))
         if len(weeks) <= 16 or i % max(len(weeks) // 12, 1) == 0:
             ticks.append((round(x + bar_w / 2, 1), f"{week:%b} {week.day}"))
     step = max(top // 5, 1)  # top is 1, 2 or 5 × 10^k, so the steps are whole numbers
@@ -73,7 +63,7 @@ def stacked_bars(
         "right": CHART_W - 8,
         "axis_y": PAD_T + plot_h,
         "label_y": CHART_H - 12,
-        "legend": [(label, fills[key]) for key, label in labels.items()],
+        "legend": [(label, LEVEL_FILL[key]) for key, label in labels.items()],
     }
 
 

@@ -1,16 +1,17 @@
 """Dashboard numbers (issue 4); `charts.py` draws them.
 
-Three aggregate queries over the chosen range, whatever its size: one GROUP BY over (week,
-recommended, final, decision, reason, clinician) whose few hundred rows feed every count and rate,
-one for the flag counts, and one for the median time to signature. The rest is pure Python over
-those rows, tested against hand-computed numbers.
+A few aggregate queries over the chosen range, whatever its size: a GROUP BY over (week, recommended,
+final, decision, reason, clinician) whose few hundred rows feed every count and rate, and one grouped by
+minutes to signature for the flag counts and the median. The rest is pure Python over those rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, DateField, Func, IntegerField, Q
@@ -87,30 +88,18 @@ def summarize(rows, usernames: dict[int, str], start: dt.date, end: dt.date) -> 
 def _all_weeks(start: dt.date, end: dt.date, seen) -> list[dt.date]:
     """Every Monday from the week of `start` to the week of `end`, so empty weeks show as empty."""
     monday = start - dt.timedelta(days=start.weekday())
-    weeks = []
-    while monday <= end:
-        weeks.append(monday)
-        monday += dt.timedelta(days=7)
-    return sorted(set(weeks) | set(seen))
+    weeks = {monday + dt.timedelta(weeks=k) for k in range((end - monday).days // 7 + 1)}
+    return sorted(weeks | set(seen))
 
 
 def median_minutes(histogram: dict[int, int]) -> float | None:
     """The median of values given as {minutes: how many}: the middle one, or the mean of the middle two."""
-    n = sum(histogram.values())
+    values = sorted(histogram)
+    up_to = list(accumulate(histogram[v] for v in values))  # how many values are at or below each
+    n = up_to[-1] if up_to else 0
     if not n:
         return None
-    lo, hi = (n - 1) // 2, n // 2
-    found: dict[int, int] = {}
-    seen = 0
-    for minutes in sorted(histogram):
-        count = histogram[minutes]
-        for position in (lo, hi):
-            if seen <= position < seen + count:
-                found[position] = minutes
-        seen += count
-        if hi in found:
-            break
-    return (found[lo] + found[hi]) / 2
+    return (values[bisect_right(up_to, (n - 1) // 2)] + values[bisect_right(up_to, n // 2)]) / 2
 
 
 class MinutesBetween(Func):
@@ -122,22 +111,12 @@ class MinutesBetween(Func):
         super().__init__(end, start)
 
     def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler,
-            connection,
-            template="FLOOR(EXTRACT(EPOCH FROM (%(expressions)s)) / 60)::integer",
-            arg_joiner=" - ",
-            **extra,
-        )
+        template = "FLOOR(EXTRACT(EPOCH FROM (%(expressions)s)) / 60)::integer"
+        return self.as_sql(compiler, connection, template=template, arg_joiner=" - ", **extra)
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler,
-            connection,
-            template="(CAST(ROUND((julianday(%(expressions)s)) * 86400) AS INTEGER) / 60)",
-            arg_joiner=") - julianday(",
-            **extra,
-        )
+        template = "(CAST(ROUND((julianday(%(expressions)s)) * 86400) AS INTEGER) / 60)"
+        return self.as_sql(compiler, connection, template=template, arg_joiner=") - julianday(", **extra)
 
 
 def build(queryset, start: dt.date, end: dt.date) -> Dashboard:
@@ -159,13 +138,12 @@ def build(queryset, start: dt.date, end: dt.date) -> Dashboard:
         .values("minutes")
         .annotate(n=Count("id"), **{code: Count("id", filter=Q(**{name: True})) for code, name in FLAG_FIELDS.items()})
     )
-    flags = Counter()
-    histogram: dict[int, int] = {}
+    flags, histogram = Counter(), Counter()
     for b in buckets:
         minutes, n = b.pop("minutes"), b.pop("n")
         flags.update(b)
         if minutes is not None:
-            histogram[minutes] = histogram.get(minutes, 0) + n
+            histogram[minutes] += n
     d.flags = sorted(((FLAG_LABELS[code], flags[code]) for code in FLAG_FIELDS), key=lambda i: -i[1])
     d.signed = sum(histogram.values())
     middle = median_minutes(histogram)
