@@ -1,12 +1,8 @@
-"""Settings for IOP Screening, read from environment variables (every one is in .env.example).
+"""Settings for IOP Screening, read from the environment, else from the git-ignored `.env` (or `ENV_FILE`),
+which `make run` and `make test` write with random development keys. Every variable is in .env.example.
 
-Values come from the environment or, for a name the environment leaves unset or empty, from a
-git-ignored `.env` file at the project root (`ENV_FILE` names another): simple KEY=VALUE lines.
-`make run` and `make test` write `.env` with random development keys when it is missing.
-
-Nothing falls back to a published value: without SECRET_KEY and AUDIT_HMAC_KEY, or with a value
-this repository has ever published, the program stops at start naming the setting, and so does a
-boolean or whole number it cannot read. `DATABASE_URL` switches from a SQLite file to PostgreSQL.
+Fail closed: a missing or published secret, or a boolean or number it cannot read, stops the program at
+start naming the setting. `DATABASE_URL` switches from a SQLite file to PostgreSQL.
 """
 
 import os
@@ -17,19 +13,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The secrets the program will not start without; each becomes the setting of the same name.
-# Adding one is adding its name here (`make` then adds a development key for it to `.env`).
+# The secrets the program will not start without, each the setting of its name (`make` gives each a
+# development key in `.env`).
 REQUIRED_SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY")
-# Every value this repository has published for them (and the "change-me-..." shape of the old
-# .env.example ones): anyone can read these, so they are no secret.
-PUBLISHED_SECRETS = frozenset(
-    {
-        "insecure-placeholder-key-for-local-development-only",
-        "insecure-placeholder-audit-key",
-        "change-me-to-50-or-more-random-characters-from-a-secrets-manager-xxxxxxxx",
-        "change-me-to-a-second-long-random-secret-kept-with-the-database-backups",
-    }
-)
+# Values this repository has published for them, which anyone can read; any "change-me-..." value (the
+# old .env.example's) is refused too.
+PUBLISHED_SECRETS = frozenset({"insecure-placeholder-key-for-local-development-only", "insecure-placeholder-audit-key"})
 # Module-level names that are not settings are lower case (Django takes every upper-case name).
 _true_words = frozenset({"1", "true", "yes", "on"})
 _false_words = frozenset({"0", "false", "no", "off"})
@@ -65,8 +54,7 @@ _dotenv = read_env_file(ENV_FILE, required=bool(_env_file_name))
 
 def env(name: str, default: str | None = None) -> str | None:
     """The environment's value, else the .env file's; an empty value counts as unset."""
-    value = os.environ.get(name) or _dotenv.get(name)
-    return value if value else default
+    return os.environ.get(name) or _dotenv.get(name) or default
 
 
 def envbool(name: str, default: bool) -> bool:
@@ -101,11 +89,9 @@ def envsecrets(names: tuple[str, ...]) -> dict[str, str]:
     values = {name: env(name) for name in names}
     missing = [name for name, value in values.items() if value is None]
     published = [
-        name for name, value in values.items() if value in PUBLISHED_SECRETS or (value or "").startswith("change-me")
+        name for name, value in values.items() if value in PUBLISHED_SECRETS or str(value).startswith("change-me")
     ]
-    problems = []
-    if missing:
-        problems.append(f"{', '.join(missing)} not set")
+    problems = [f"{', '.join(missing)} not set"] if missing else []
     if published:
         problems.append(f"{', '.join(published)} set to a value published in this repository")
     if problems:
@@ -186,10 +172,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -218,12 +201,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
 SECURE = envbool("SECURE", False)  # production behind HTTPS
-SESSION_COOKIE_SECURE = SECURE
-CSRF_COOKIE_SECURE = SECURE
-SECURE_SSL_REDIRECT = SECURE
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = SECURE
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if SECURE else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
-SECURE_HSTS_PRELOAD = SECURE
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
