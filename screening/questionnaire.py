@@ -1,12 +1,12 @@
-"""The questionnaire of DESIGN.md §2: strict validation of the answers the answer map names.
+"""The questionnaire of DESIGN.md §2: strict validation of the answers the answer map names. Standard library only.
 
-`parse` turns a raw mapping (parsed JSON, or form data already converted to Python types)
-into the frozen `rules.Answers`, collecting every error by field name. Shared by the web
-form, `manage.py recommend` and the exports. Standard library only.
+`parse` turns a raw mapping (parsed JSON, or form data already converted to Python types) into the frozen
+`rules.Answers`, collecting every error by field name. Shared by the web form, `manage.py recommend` and the exports.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import fields
 from enum import StrEnum
@@ -53,10 +53,6 @@ def _key_name(key: Any) -> str:
     return key if isinstance(key, str) and key.isidentifier() else repr(key)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _choices(enum: type[StrEnum]) -> str:
     return ", ".join(m.value for m in enum)
 
@@ -65,43 +61,30 @@ def parse(raw: Any) -> Answers:
     """Validate a raw answer mapping strictly and return the typed answers, or raise QuestionnaireError."""
     if not isinstance(raw, Mapping):
         raise QuestionnaireError({"__root__": ["must be a JSON object of answers"]})
-    errors: dict[str, list[str]] = {}
-
-    def err(name: str, message: str) -> None:
-        errors.setdefault(name, []).append(message)
-
+    errors: defaultdict[str, list[str]] = defaultdict(list)
     for key in raw:
         if key not in FIELD_NAMES:
-            err(_key_name(key), "unknown field")
+            errors[_key_name(key)].append("unknown field")
     values: dict[str, Any] = {}
     for name in FIELD_NAMES:
         if name not in raw:
-            err(name, "is required")
+            errors[name].append("is required")
 
     for name in BOOL_FIELDS:
         if name in raw:
             if isinstance(raw[name], bool):
                 values[name] = raw[name]
             else:
-                err(name, "must be true or false")
-    for name, maximum in INT_FIELDS.items():
+                errors[name].append("must be true or false")
+    for name, maximum in (*INT_FIELDS.items(), *NULLABLE_INT_FIELDS.items()):
         if name in raw:
-            v = raw[name]
-            if not _is_int(v):
-                err(name, "must be an integer")
-            elif not 0 <= v <= maximum:
-                err(name, f"must be from 0 to {maximum}")
-            else:
-                values[name] = v
-    for name, maximum in NULLABLE_INT_FIELDS.items():
-        if name in raw:
-            v = raw[name]
-            if v is None:
+            v, nullable = raw[name], name in NULLABLE_INT_FIELDS
+            if v is None and nullable:
                 values[name] = None
-            elif not _is_int(v):
-                err(name, "must be an integer or null")
+            elif not isinstance(v, int) or isinstance(v, bool):
+                errors[name].append("must be an integer or null" if nullable else "must be an integer")
             elif not 0 <= v <= maximum:
-                err(name, f"must be from 0 to {maximum}")
+                errors[name].append(f"must be from 0 to {maximum}")
             else:
                 values[name] = v
     for name, enum in CHOICE_FIELDS.items():
@@ -110,79 +93,69 @@ def parse(raw: Any) -> Answers:
             if isinstance(v, str) and v in enum._value2member_map_:
                 values[name] = enum(v)
             else:
-                err(name, f"must be one of: {_choices(enum)}")
+                errors[name].append(f"must be one of: {_choices(enum)}")
 
-    if "substances" in raw:
-        subs = _parse_list(raw["substances"], Substance, "substances", err)
-        if subs is not None:
-            if not subs:
-                err("substances", "choose at least one substance")
-            else:
-                values["substances"] = tuple(Substance(s) for s in subs)
-    if "dsm5_criteria" in raw:
-        crit = _parse_list(raw["dsm5_criteria"], Dsm5Criterion, "dsm5_criteria", err)
-        if crit is not None:
-            values["dsm5_criteria"] = tuple(crit)
-    if "cssrs" in raw:
-        cssrs = _parse_cssrs(raw["cssrs"], err)
-        if cssrs is not None:
-            values["cssrs"] = cssrs
+    if "substances" in raw and (substances := _parse_list(raw, "substances", Substance, errors)) is not None:
+        if substances:
+            values["substances"] = tuple(Substance(s) for s in substances)
+        else:
+            errors["substances"].append("choose at least one substance")
+    if "dsm5_criteria" in raw and (criteria := _parse_list(raw, "dsm5_criteria", Dsm5Criterion, errors)) is not None:
+        values["dsm5_criteria"] = tuple(criteria)
+    if "cssrs" in raw and (cssrs := _parse_cssrs(raw["cssrs"], errors)) is not None:
+        values["cssrs"] = cssrs
 
-    _check_consistency(values, err)
+    _check_consistency(values, errors)
     if errors:
-        raise QuestionnaireError(errors)
+        raise QuestionnaireError(dict(errors))
     return Answers(**values)
 
 
-def _parse_list(v: Any, enum: type[StrEnum], name: str, err) -> list[str] | None:
+def _parse_list(raw: Mapping, name: str, enum: type[StrEnum], errors: defaultdict[str, list[str]]) -> list[str] | None:
+    # Called only for a name given in `raw`: no error is filed under it yet.
+    v = raw[name]
     if not isinstance(v, list):
-        err(name, f"must be a list of: {_choices(enum)}")
+        errors[name].append(f"must be a list of: {_choices(enum)}")
         return None
-    ok = True
     seen: set[str] = set()
     for item in v:
         if not isinstance(item, str) or item not in enum._value2member_map_:
-            err(name, f"{item!r} is not one of: {_choices(enum)}")
-            ok = False
+            errors[name].append(f"{item!r} is not one of: {_choices(enum)}")
         elif item in seen:
-            err(name, f"{item!r} is listed twice")
-            ok = False
+            errors[name].append(f"{item!r} is listed twice")
         else:
             seen.add(item)
-    return list(v) if ok else None
+    return None if name in errors else list(v)
 
 
-def _parse_cssrs(v: Any, err) -> Cssrs | None:
+def _parse_cssrs(v: Any, errors: defaultdict[str, list[str]]) -> Cssrs | None:
     if not isinstance(v, Mapping):
-        err("cssrs", "must be an object with " + ", ".join(CSSRS_FIELDS))
+        errors["cssrs"].append("must be an object with " + ", ".join(CSSRS_FIELDS))
         return None
-    ok = True
+    found: defaultdict[str, list[str]] = defaultdict(list)
     for key in v:
         if key not in CSSRS_FIELDS:
-            err(f"cssrs.{_key_name(key)}", "unknown field")
-            ok = False
+            found[f"cssrs.{_key_name(key)}"].append("unknown field")
     for key in CSSRS_FIELDS:
         if key not in v:
-            err(f"cssrs.{key}", "is required")
-            ok = False
+            found[f"cssrs.{key}"].append("is required")
     for key in CSSRS_BOOL_FIELDS:
         if key in v and not isinstance(v[key], bool):
-            err(f"cssrs.{key}", "must be true or false")
-            ok = False
+            found[f"cssrs.{key}"].append("must be true or false")
     if "behavior" in v and not (isinstance(v["behavior"], str) and v["behavior"] in CssrsBehavior._value2member_map_):
-        err("cssrs.behavior", f"must be one of: {_choices(CssrsBehavior)}")
-        ok = False
+        found["cssrs.behavior"].append(f"must be one of: {_choices(CssrsBehavior)}")
     # The consistency rule is checked whenever its own fields are valid, even if a sibling is not.
     for key, opener in CSSRS_FOLLOW_UPS.items():
         if v.get(opener) is False and v.get(key) is True:
-            err(f"cssrs.{key}", f"must be false when {opener} is false")
-            ok = False
-    if not ok:
+            found[f"cssrs.{key}"].append(f"must be false when {opener} is false")
+    for key, messages in found.items():
+        errors[key].extend(messages)
+    if found:
         return None
     return Cssrs(**{k: v[k] for k in CSSRS_BOOL_FIELDS}, behavior=CssrsBehavior(v["behavior"]))
 
 
-def _check_consistency(values: dict[str, Any], err) -> None:
+def _check_consistency(values: dict[str, Any], errors: defaultdict[str, list[str]]) -> None:
     subs = values.get("substances")
     if subs is not None:
         # The answers a listed substance opens (the answer map's "applies when"): required once it is
@@ -193,19 +166,18 @@ def _check_consistency(values: dict[str, Any], err) -> None:
             listed, value, phrase = substance in subs, values[answer.name], LISTED[substance]
             if answer.nullable:
                 if listed and value is None and not optional(answer):
-                    err(answer.name, f"is required when {phrase}")
+                    errors[answer.name].append(f"is required when {phrase}")
                 elif not listed and value is not None:
-                    err(answer.name, f"must be null unless {phrase}")
+                    errors[answer.name].append(f"must be null unless {phrase}")
             elif value is True and not listed:
-                err(answer.name, f"can be true only when {phrase}")
+                errors[answer.name].append(f"can be true only when {phrase}")
     total, item9 = values.get("phq9_total"), values.get("phq9_item9")
     if total is not None and item9 is not None:
         if item9 > total:
-            err("phq9_item9", "must not exceed phq9_total")
+            errors["phq9_item9"].append("must not exceed phq9_total")
         elif total - item9 > _PHQ9_OTHER_ITEMS_MAX:
-            err(
-                "phq9_item9",
-                f"phq9_total minus phq9_item9 must not exceed {_PHQ9_OTHER_ITEMS_MAX} (the other eight items score 0-3)",
+            errors["phq9_item9"].append(
+                f"phq9_total minus phq9_item9 must not exceed {_PHQ9_OTHER_ITEMS_MAX} (the other eight items score 0-3)"
             )
 
 

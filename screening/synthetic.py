@@ -1,7 +1,5 @@
 """Synthetic answer sets with plausible distributions, for demo data, benchmarks and load tests.
-
-Never real people: every value comes from a seeded random generator.
-"""
+Never real people: every value comes from a seeded random generator."""
 
 from __future__ import annotations
 

@@ -53,22 +53,16 @@ class Command(BaseCommand):
             message = f"FILE: not usable JSON ({type(e).__name__}: {str(e)[:120]})"
             raise CommandError(message, returncode=2) from None
 
-        if isinstance(data, list):
-            results, problems = [], []
-            for index, item in enumerate(data):
-                try:
-                    results.append(rules.evaluate(questionnaire.parse(item)).to_dict())
-                except questionnaire.QuestionnaireError as e:
-                    problems.extend(f"[{index}].{name}: {msg}" for name, msgs in e.errors.items() for msg in msgs)
-            if problems:
-                raise CommandError(
-                    f"invalid answers in {len(problems)} place(s):\n  " + "\n  ".join(problems), returncode=2
-                )
-            output = results
-        else:
+        # An array gets an array back, and each error names its element.
+        many = isinstance(data, list)
+        results, problems = [], []
+        for index, item in enumerate(data if many else [data]):
             try:
-                output = rules.evaluate(questionnaire.parse(data)).to_dict()
+                results.append(rules.evaluate(questionnaire.parse(item)).to_dict())
             except questionnaire.QuestionnaireError as e:
-                lines = [f"{name}: {msg}" for name, msgs in e.errors.items() for msg in msgs]
-                raise CommandError("invalid answers:\n  " + "\n  ".join(lines), returncode=2) from None
-        self.stdout.write(json.dumps(output, indent=indent))
+                where = f"[{index}]." if many else ""
+                problems.extend(f"{where}{name}: {msg}" for name, msgs in e.errors.items() for msg in msgs)
+        if problems:
+            head = f"invalid answers in {len(problems)} place(s)" if many else "invalid answers"
+            raise CommandError(f"{head}:\n  " + "\n  ".join(problems), returncode=2)
+        self.stdout.write(json.dumps(results if many else results[0], indent=indent))

@@ -1,8 +1,6 @@
-"""`manage.py replay_rules --since DATE --until DATE [--version V] [--json]`: what-if replay.
-
-Re-evaluates the stored answer snapshots of completed and signed screenings started from `--since`
-to `--until` (both inclusive, program time zone) under a registered rule set version, and reports
-how many recommendations would change. Stored rows are never modified. Exit status 2 on bad input.
+"""`manage.py replay_rules --since DATE --until DATE [--version V] [--json]`: what-if replay of the completed and
+signed screenings started in those days (inclusive, program time zone) under a registered rule set version.
+Stored rows are never modified. Exit status 2 on bad input.
 """
 
 import datetime as dt
@@ -62,11 +60,8 @@ class Command(BaseCommand):
         since_at, until_at = day_start(start), day_start(end + dt.timedelta(days=1))
         result = replay.replay_range(since_at, until_at, rules_version, keep=limit, workers=workers)
         if as_json:
-            self.stdout.write(
-                json.dumps(
-                    {"since": start.isoformat(), "until": end.isoformat(), **result.to_json()}, ensure_ascii=False
-                )
-            )
+            payload = {"since": start.isoformat(), "until": end.isoformat(), **result.to_json()}
+            self.stdout.write(json.dumps(payload, ensure_ascii=False))
             return
         self.stdout.write(
             f"Replayed {result.total} screenings from {start} to {end} under rule set {rules_version}: "
