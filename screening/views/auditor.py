@@ -1,7 +1,4 @@
-"""Auditor pages (issue 5): exports, the FHIR Questionnaire, the audit trail and the accounting of disclosures.
-
-Views only do HTTP; the writing happens in `screening.exports` and `screening.audit`.
-"""
+"""Auditor pages (issue 5): exports, the FHIR Questionnaire, the audit trail and the accounting of disclosures."""
 
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ import logging
 import uuid
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
@@ -24,15 +20,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import audit, dictionary, exports, fhir, selectors
 from ..forms import AuditFilterForm, DisclosureLookupForm, ExportForm
 from ..models import AuditEvent, Client
+from . import record_view, requires
 
 logger = logging.getLogger(__name__)
 
 AUDITOR_PERMS = ("screening.view_auditevent", "screening.verify_audit")
 EVENTS_PER_PAGE = 50
+NOT_RECORDED = "The export could not be recorded in the audit trail, so nothing was exported. Try again later."
 
 
-@login_required
-@permission_required("screening.export_records", raise_exception=True)
+@requires("screening.export_records")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def export(request):
@@ -51,16 +48,9 @@ def export(request):
                 runner.start()  # the started event is committed before any byte is made
             except DatabaseError:
                 logger.exception("export %s: its audit event could not be written; nothing was sent", runner.export_id)
-                form.add_error(
-                    None,
-                    "The export could not be recorded in the audit trail, so nothing was exported. Try again later.",
-                )
-                return render(
-                    request,
-                    "screening/export_form.html",
-                    {"form": form, "recent": []},  # the database may be what failed: not read again here
-                    status=503,
-                )
+                form.add_error(None, NOT_RECORDED)
+                # The database may be what failed: not read again here.
+                return render(request, "screening/export_form.html", {"form": form, "recent": []}, status=503)
             response = StreamingHttpResponse(runner.stream(), content_type=exports.CONTENT_TYPES[data["format"]])
             response["Content-Disposition"] = f'attachment; filename="{runner.filename}"'
             response["Cache-Control"] = "no-store"
@@ -76,8 +66,7 @@ def export(request):
     return render(request, "screening/export_form.html", {"form": form, "recent": recent}, status=status)
 
 
-@login_required
-@permission_required("screening.export_records", raise_exception=True)
+@requires("screening.export_records")
 @require_GET
 def fhir_questionnaire(request):
     response = HttpResponse(
@@ -87,8 +76,7 @@ def fhir_questionnaire(request):
     return response
 
 
-@login_required
-@permission_required("screening.export_records", raise_exception=True)
+@requires("screening.export_records")
 @require_GET
 def data_dictionary(request):
     """Every exported column: the page, or the file (?format=csv|json) to keep beside an export."""
@@ -111,41 +99,26 @@ def _client_disclosures_url(event: AuditEvent) -> str:
         return ""
 
 
-@login_required
-@permission_required(AUDITOR_PERMS, raise_exception=True)
+@requires(AUDITOR_PERMS)
 @require_GET
 def audit_log(request):
     form = AuditFilterForm(request.GET or None)
     if not form.is_bound:
         events = selectors.audit_events()
     elif form.is_valid():
-        f = form.cleaned_data
-        events = selectors.audit_events(
-            actor=f["actor"],
-            action=f["action"],
-            object_type=f["object_type"],
-            object_id=f["object_id"],
-            dates=form.date_range(),
-        )
+        filters = {name: form.cleaned_data[name] for name in ("actor", "action", "object_type", "object_id")}
+        events = selectors.audit_events(**filters, dates=form.date_range())
     else:
         # Never show unfiltered events under filters the auditor believes applied.
         events = AuditEvent.objects.none()
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     for event in page.object_list:
         event.disclosures_url = _client_disclosures_url(event)
-    return render(
-        request,
-        "screening/audit_log.html",
-        {
-            "form": form,
-            "page": page,
-            "verification": audit.last_verification(),
-        },
-    )
+    context = {"form": form, "page": page, "verification": audit.last_verification()}
+    return render(request, "screening/audit_log.html", context)
 
 
-@login_required
-@permission_required(AUDITOR_PERMS, raise_exception=True)
+@requires(AUDITOR_PERMS)
 @require_POST
 def audit_verify(request):
     result = audit.verify_and_record(actor=request.user, context=request.audit)
@@ -156,29 +129,20 @@ def audit_verify(request):
     return redirect("audit_log")
 
 
-@login_required
-@permission_required(AUDITOR_PERMS, raise_exception=True)
+@requires(AUDITOR_PERMS)
 @require_http_methods(["GET", "POST"])
 def audit_disclosures(request):
     """Find a client by record number (in the POST body, never the URL) for the accounting of disclosures."""
     form = DisclosureLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         return redirect("audit_client_disclosures", public_id=form.client.public_id)
-    status = 400 if form.is_bound else 200
-    return render(request, "screening/audit_disclosures.html", {"form": form}, status=status)
+    return render(request, "screening/audit_disclosures.html", {"form": form}, status=400 if form.is_bound else 200)
 
 
-@login_required
-@permission_required(AUDITOR_PERMS, raise_exception=True)
+@requires(AUDITOR_PERMS)
 @require_GET
 def audit_client_disclosures(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
     runs = selectors.exports_disclosing(client)
-    audit.record(
-        action=AuditEvent.Action.VIEW,
-        actor=request.user,
-        context=request.audit,
-        obj=client,
-        details={"page": "accounting_of_disclosures"},
-    )
+    record_view(request, obj=client, details={"page": "accounting_of_disclosures"})
     return render(request, "screening/audit_client_disclosures.html", {"client": client, "runs": runs})

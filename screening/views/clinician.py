@@ -1,19 +1,17 @@
-"""Clinician pages: clients, the intake questionnaire, the recommendation, decision, signature, amendment.
-
-Views only do HTTP: load, check access, bind the form, call a service, redirect or render.
-"""
+"""Clinician pages: clients, the intake questionnaire, the recommendation, decision, signature, amendment."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from .. import answers, audit, questionnaire, rules, selectors, services
+from .. import answers, questionnaire, rules, selectors, services
 from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
-from ..models import AuditEvent, Client, Screening, SpecialtyGroup
+from ..models import Client, Screening, SpecialtyGroup
+from . import record_view, requires
 
 
 @login_required
@@ -24,8 +22,7 @@ def home(request):
     return render(request, "screening/home.html", {"unfinished": unfinished})
 
 
-@login_required
-@permission_required("screening.view_client", raise_exception=True)
+@requires("screening.view_client")
 def client_list(request):
     """Clients, newest first, a page at a time from a cursor (a client's UUID); a search by name or record
     number is a POST so no name ever sits in a URL."""
@@ -39,8 +36,7 @@ def client_list(request):
     return render(request, "screening/client_list.html", context)
 
 
-@login_required
-@permission_required("screening.add_client", raise_exception=True)
+@requires("screening.add_client")
 def client_create(request):
     form = ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -50,17 +46,15 @@ def client_create(request):
     return render(request, "screening/client_form.html", {"form": form})
 
 
-@login_required
-@permission_required("screening.view_client", raise_exception=True)
+@requires("screening.view_client")
 def client_detail(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
     screenings = selectors.client_screenings(client)
-    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=client)
+    record_view(request, obj=client)
     return render(request, "screening/client_detail.html", {"client": client, "screenings": screenings})
 
 
-@login_required
-@permission_required("screening.add_screening", raise_exception=True)
+@requires("screening.add_screening")
 @require_POST
 def screening_start(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
@@ -72,8 +66,7 @@ def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", 
     return get_object_or_404(Screening.objects.select_related(*related), public_id=public_id)
 
 
-@login_required
-@permission_required("screening.change_screening", raise_exception=True)
+@requires("screening.change_screening")
 def screening_edit(request, public_id):
     """The questionnaire: save as draft at any point, or complete to get the recommendation."""
     # A draft has no decision or signature yet; the screening an amendment corrects loads only if there is one.
@@ -83,7 +76,6 @@ def screening_edit(request, public_id):
     conflict = None
     if request.method == "POST":
         form = ScreeningForm(request.POST)
-        completing = "complete" in request.POST
         if form.is_valid():
             try:
                 # Every well-formed answer is saved, even when completion still needs more.
@@ -102,7 +94,7 @@ def screening_edit(request, public_id):
             else:
                 form.data = form.data.copy()
                 form.data["version"] = screening.version
-                if not completing:
+                if "complete" not in request.POST:
                     messages.success(request, "Draft saved.")
                     return redirect("screening_edit", public_id=public_id)
                 if form.require_complete():
@@ -115,17 +107,9 @@ def screening_edit(request, public_id):
                 messages.info(request, "Your answers are saved as a draft. Completing needs the answers marked below.")
     else:
         form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
-        audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
-    return render(
-        request,
-        "screening/screening_form.html",
-        {
-            "screening": screening,
-            "form": form,
-            "conflict": conflict,
-        },
-        status=409 if conflict else 200,
-    )
+        record_view(request, obj=screening)
+    context = {"screening": screening, "form": form, "conflict": conflict}
+    return render(request, "screening/screening_form.html", context, status=409 if conflict else 200)
 
 
 def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> dict:
@@ -142,14 +126,13 @@ def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> d
     return {"rows": rows, "by": selectors.last_saved_by(exc.current) or "another user", "at": exc.current.updated_at}
 
 
-@login_required
-@permission_required("screening.view_screening", raise_exception=True)
+@requires("screening.view_screening")
 def screening_detail(request, public_id):
     """The recommendation page (completed/signed) or a read-only view of a draft."""
     screening = _load(public_id)
     if screening.is_draft and request.user.has_perm("screening.change_screening"):
         return redirect("screening_edit", public_id=public_id)
-    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
+    record_view(request, obj=screening)
     return render(request, "screening/screening_detail.html", _detail_context(request, screening))
 
 
@@ -192,8 +175,7 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
     return context
 
 
-@login_required
-@permission_required("screening.sign_screening", raise_exception=True)
+@requires("screening.sign_screening")
 @require_POST
 def screening_decide(request, public_id):
     screening = _load(public_id)
@@ -217,22 +199,14 @@ def screening_decide(request, public_id):
     return render(request, "screening/screening_detail.html", _detail_context(request, screening, decision_form=form))
 
 
-@login_required
-@permission_required("screening.sign_screening", raise_exception=True)
+@requires("screening.sign_screening")
 @require_POST
 def screening_reopen(request, public_id):
-    screening = _load(public_id)
-    try:
-        services.screening_reopen(screening=screening, actor=request.user, context=request.audit)
-    except services.ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("screening_detail", public_id=public_id)
-    messages.info(request, "Reopened as a draft: correct the answers, then complete it again.")
-    return redirect("screening_edit", public_id=public_id)
+    done = "Reopened as a draft: correct the answers, then complete it again."
+    return _back_to_editing(request, public_id, services.screening_reopen, done)
 
 
-@login_required
-@permission_required("screening.sign_screening", raise_exception=True)
+@requires("screening.sign_screening")
 @require_POST
 def screening_sign(request, public_id):
     screening = _load(public_id)
@@ -250,18 +224,22 @@ def screening_sign(request, public_id):
     return render(request, "screening/screening_detail.html", _detail_context(request, screening, sign_form=form))
 
 
-@login_required
-@permission_required("screening.sign_screening", raise_exception=True)
+@requires("screening.sign_screening")
 @require_POST
 def screening_amend(request, public_id):
-    screening = _load(public_id)
+    done = "Amendment started: correct the answers, then complete, decide and sign it."
+    return _back_to_editing(request, public_id, services.screening_amend, done)
+
+
+def _back_to_editing(request, public_id, service, done: str):
+    """Reopen or amend: the questionnaire of the draft it gives, or the refusal on the recommendation page."""
     try:
-        amendment = services.screening_amend(screening=screening, actor=request.user, context=request.audit)
+        draft = service(screening=_load(public_id), actor=request.user, context=request.audit)
     except services.ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("screening_detail", public_id=public_id)
-    messages.info(request, "Amendment started: correct the answers, then complete, decide and sign it.")
-    return redirect("screening_edit", public_id=amendment.public_id)
+    messages.info(request, done)
+    return redirect("screening_edit", public_id=draft.public_id)
 
 
 def screening_url(screening: Screening) -> str:

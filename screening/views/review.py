@@ -1,29 +1,24 @@
-"""Admin review pages (issue 4): history, one screening's review, dashboard, what-if replay.
-
-Views only do HTTP: the filters live in `filters.py`, the reads in `selectors.py`, the numbers in
-`dashboard.py` and `replay.py`, the chart geometry in `charts.py`. Every page needs
-`screening.review_history` (the admin role).
-"""
+"""Admin review pages (issue 4): history, one screening's review, dashboard, what-if replay. Every page needs
+`screening.review_history` (the admin role); the numbers come from `dashboard.py`, `replay.py` and `charts.py`."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Prefetch
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from .. import answers, audit, charts, rules, selectors
+from .. import answers, charts, rules, selectors
 from .. import dashboard as dash
 from .. import replay as replay_mod
 from ..filters import HistoryFilter
 from ..forms import DateRangeForm, ReplayForm
-from ..models import FLAG_LABELS, AuditEvent, Screening
+from ..models import FLAG_LABELS, Screening
+from . import record_view, requires
 
-review_required = permission_required("screening.review_history", raise_exception=True)
+review_required = requires("screening.review_history")
 
 PAGE_SIZES = (25, 50, 100)
 # The web replay runs inside a request; larger ranges go to `manage.py replay_rules`.
@@ -42,19 +37,16 @@ def _page_window(number: int, last: int) -> list[int]:
     return sorted(p for p in pages if p >= 1)
 
 
-@login_required
 @review_required
 @require_http_methods(["GET", "POST"])
 def history(request):
-    data: QueryDict = request.GET.copy()
-    data.pop("q", None)  # a client name or record number never comes from the URL
     searching = request.method == "POST"
+    page_param = (request.POST if searching else request.GET).get("page")
+    data: QueryDict = request.GET.copy()
+    data.pop("page", None)
+    data.pop("q", None)  # a client name or record number never comes from the URL
     if searching:
         data["q"] = request.POST.get("q", "")
-        page_param = request.POST.get("page")
-    else:
-        page_param = request.GET.get("page")
-    data.pop("page", None)
     per_page = _int(data.get("per_page"), PAGE_SIZES[0])
     per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
 
@@ -66,18 +58,9 @@ def history(request):
         page = selectors.history_page(filterset.qs, page=_int(page_param, 1), per_page=per_page)
         for s in page.rows:
             s.flag_labels = [FLAG_LABELS[code] for code in s.flags]
-        audit.record(
-            action=AuditEvent.Action.VIEW,
-            actor=request.user,
-            context=request.audit,
-            object_type="history",
-            details={
-                "filters": {k: v for k, v in data.items() if k != "q" and v},
-                "search": bool(data.get("q")),
-                "page": page.number,
-                "rows": len(page.rows),
-            },
-        )
+        filters = {k: v for k, v in data.items() if k != "q" and v}
+        details = {"filters": filters, "search": bool(data.get("q")), "page": page.number, "rows": len(page.rows)}
+        record_view(request, object_type="history", details=details)
     query = data.copy()
     query.pop("q", None)
     return render(
@@ -126,26 +109,20 @@ def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
     return links
 
 
-@login_required
 @review_required
 def review_screening(request, public_id):
-    screening = get_object_or_404(
-        Screening.objects.select_related("client", "clinician", "decided_by", "signed_by").prefetch_related(
-            Prefetch("specialty_interests")
-        ),
-        public_id=public_id,
-    )
-    audit.record(action=AuditEvent.Action.VIEW, actor=request.user, context=request.audit, obj=screening)
+    related = Screening.objects.select_related("client", "clinician", "decided_by", "signed_by")
+    screening = get_object_or_404(related.prefetch_related("specialty_interests"), public_id=public_id)
+    record_view(request, obj=screening)
+    recommendation = screening.recommendation or {}
     return render(
         request,
         "screening/review_screening.html",
         {
             "s": screening,
             "sections": answers.display(screening.answers_snapshot),
-            "recommendation": screening.recommendation or {},
-            "pathway": [
-                step.replace("_", " ").capitalize() for step in (screening.recommendation or {}).get("pathway", [])
-            ],
+            "recommendation": recommendation,
+            "pathway": [step.replace("_", " ").capitalize() for step in recommendation.get("pathway", [])],
             "flags": [(code, rules.FLAG_TEXT.get(code, code)) for code in screening.flags],
             "chain": selectors.amendment_chain(screening),
             "events": list(selectors.object_events(screening)),
@@ -168,7 +145,6 @@ def _presets(today: dt.date) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-@login_required
 @review_required
 def dashboard(request):
     today = timezone.localdate()
@@ -200,17 +176,13 @@ def _pct(rate: dash.Rate) -> str:
 def _duration(value: dt.timedelta | None) -> str:
     if value is None:
         return "—"
-    minutes = round(value.total_seconds() / 60)
-    hours, minutes = divmod(minutes, 60)
+    hours, minutes = divmod(round(value.total_seconds() / 60), 60)
     days, hours = divmod(hours, 24)
-    parts = [f"{days} d"] if days else []
-    if hours or days:
-        parts.append(f"{hours} h")
-    parts.append(f"{minutes} min")
-    return " ".join(parts)
+    if days:
+        return f"{days} d {hours} h {minutes} min"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-@login_required
 @review_required
 def replay(request):
     today = timezone.localdate()
@@ -227,18 +199,8 @@ def replay(request):
         else:
             result = replay_mod.replay(qs, version, keep=200)
             context["result"] = result
-            audit.record(
-                action=AuditEvent.Action.VIEW,
-                actor=request.user,
-                context=request.audit,
-                object_type="replay",
-                details={
-                    "version": version,
-                    "since": str(form.cleaned_data["start"]),
-                    "until": str(form.cleaned_data["end"]),
-                    "total": result.total,
-                    "changed": result.changed,
-                },
-            )
+            days = {"since": str(dates.start), "until": str(dates.end)}
+            details = {"version": version, **days, "total": result.total, "changed": result.changed}
+            record_view(request, object_type="replay", details=details)
     context["limit"] = WEB_REPLAY_LIMIT
     return render(request, "screening/review_replay.html", context)
