@@ -53,41 +53,21 @@ def stacked_bars(weeks: list[tuple[dt.date, dict[str, int]]], labels: dict[str, 
             ticks.append((round(x + bar_w / 2, 1), f"{week:%b} {week.day}"))
     step = max(top // 5, 1)  # top is 1, 2 or 5 × 10^k, so the steps are whole numbers
     grid = [(round(PAD_T + plot_h * (1 - v / top), 1), v) for v in range(0, top + 1, step)]
-    return {
-        "w": CHART_W,
-        "h": CHART_H,
-        "bars": bars,
-        "ticks": ticks,
-        "grid": grid,
-        "left": PAD_L,
-        "right": CHART_W - 8,
-        "axis_y": PAD_T + plot_h,
-        "label_y": CHART_H - 12,
-        "legend": [(label, LEVEL_FILL[key]) for key, label in labels.items()],
-    }
+    frame = dict(w=CHART_W, h=CHART_H, left=PAD_L, right=CHART_W - 8, axis_y=PAD_T + plot_h, label_y=CHART_H - 12)
+    legend = [(label, LEVEL_FILL[key]) for key, label in labels.items()]
+    return dict(frame, bars=bars, ticks=ticks, grid=grid, legend=legend)
 
 
 def hbars(items: list[tuple[str, float, str]], *, maximum: float | None = None, fill: str = BLUE) -> dict:
     """Horizontal bars, one row per (label, value, value as text); labels drawn left of the bars."""
     row, label_w, width = 26, 230, 720
     top = maximum or max((v for _, v, _ in items), default=0) or 1
-    rows = [
-        {
-            "label": label,
-            "text": text,
-            "y": 6 + i * row,
-            "text_y": 6 + i * row + row / 2,
-            "w": round((width - label_w - 80) * value / top, 1),
-            "text_x": round(label_w + 6 + (width - label_w - 80) * value / top, 1),
-        }
-        for i, (label, value, text) in enumerate(items)
-    ]
-    return {
-        "w": width,
-        "h": 12 + row * len(items),
-        "rows": rows,
-        "label_x": label_w - 8,
-        "x": label_w,
-        "bar_h": row - 8,
-        "fill": fill,
-    }
+    longest = width - label_w - 80
+    rows = []
+    for i, (label, value, text) in enumerate(items):
+        y = 6 + i * row
+        w = longest * value / top
+        rows.append(
+            dict(label=label, text=text, y=y, text_y=y + row / 2, w=round(w, 1), text_x=round(label_w + 6 + w, 1))
+        )
+    return dict(w=width, h=12 + row * len(items), rows=rows, label_x=label_w - 8, x=label_w, bar_h=row - 8, fill=fill)

@@ -58,9 +58,7 @@ def summarize(rows, usernames: dict[int, str], start: dt.date, end: dt.date) -> 
     final_level, decision, override_reason, clinician_id, n)."""
     d = Dashboard(start, end)
     per_week: dict[dt.date, Counter] = defaultdict(Counter)
-    decided: Counter = Counter()
-    overridden: Counter = Counter()
-    reasons: Counter = Counter()
+    decided, overridden, reasons = Counter(), Counter(), Counter()
     d.matrix = {a: dict.fromkeys(LEVELS, 0) for a in LEVELS}
     for r in rows:
         n = r["n"]
