@@ -111,25 +111,24 @@ def _cssrs(key: str, label: str, kind: Kind = Kind.YES_NO, choices=None, follow_
     return Input(f"cssrs_{key}", label, kind, tuple((choices or {}).items()), key=key, **opener)
 
 
-def _sectioned(*rows: str | Answer) -> tuple[Answer, ...]:
-    """The answers of `rows`, each in the section whose key last came before it."""
-    table, section = [], ""
+def _sectioned(*rows: tuple[str, str] | Answer) -> tuple[dict[str, str], tuple[Answer, ...]]:
+    """The sections' titles by key, and the answers of `rows`, each in the section (key, title) last before it."""
+    titles: dict[str, str] = {}
+    table: list[Answer] = []
+    section = ""
     for row in rows:
-        if isinstance(row, str):
-            section = row
-        else:
+        if isinstance(row, Answer):
             table.append(replace(row, section=section))
-    return tuple(table)
+        else:
+            section, title = row
+            titles[section] = title
+    return titles, tuple(table)
 
 
 _ALCOHOL, _OPIOIDS, _SEDATIVES = Substance.ALCOHOL, Substance.OPIOIDS, Substance.SEDATIVES
-_SUBSTANCES = {
-    "alcohol": "Alcohol",
-    "opioids": "Opioids",
-    "sedatives": "Sedatives (benzodiazepines, barbiturates)",
-    "stimulants": "Stimulants",
-    "cannabis": "Cannabis",
-    "other": "Other",
+# Substances by name, but sedatives named by their kinds.
+_SUBSTANCES = {s.value: s.value.capitalize() for s in Substance} | {
+    "sedatives": "Sedatives (benzodiazepines, barbiturates)"
 }
 _MENTAL_HEALTH = {
     "none": "None",
@@ -143,18 +142,9 @@ _CSSRS_BEHAVIOR = {
     "past_3_months": "Yes, in the past 3 months",
 }
 
-SECTION_TITLES: dict[str, str] = {
-    "substances": "Substances and withdrawal",
-    "medical": "Medical",
-    "severity": "Addiction severity (DSM-5)",
-    "mental_health": "Mental health and safety",
-    "readiness": "Readiness and history",
-    "home": "Home and life",
-}
-
-# One row per answer of §2, in §2 order, under its section's key.
-ANSWER_TABLE: tuple[Answer, ...] = _sectioned(
-    "substances",
+# One row per answer of §2, in §2 order, under its section's (key, title).
+SECTION_TITLES, ANSWER_TABLE = _sectioned(
+    ("substances", "Substances and withdrawal"),
     _one("substances", "Substances used regularly in the last 30 days", Kind.MULTI, _SUBSTANCES, prefix="substance_"),
     _total(
         "ciwa_ar",
@@ -196,10 +186,10 @@ ANSWER_TABLE: tuple[Answer, ...] = _sectioned(
         default_when_closed=False,
     ),
     _one("complicated_withdrawal_now", "Seizure, delirium or new hallucinations in the current withdrawal"),
-    "medical",
+    ("medical", "Medical"),
     _one("unstable_medical_condition", "Medical condition that needs 24-hour medical or nursing monitoring"),
     _one("pregnant", "Currently pregnant"),
-    "severity",
+    ("severity", "Addiction severity (DSM-5)"),
     _one(
         "dsm5_criteria",
         "DSM-5 criteria met in the last 12 months (primary substance)",
@@ -210,7 +200,7 @@ ANSWER_TABLE: tuple[Answer, ...] = _sectioned(
         prefix="dsm5_",
         optional=True,  # none met is an answer
     ),
-    "mental_health",
+    ("mental_health", "Mental health and safety"),
     _total(
         "phq9_total",
         "PHQ-9 total (depression)",
@@ -264,11 +254,11 @@ ANSWER_TABLE: tuple[Answer, ...] = _sectioned(
         short="C-SSRS screener risk",
     ),
     _one("homicidal_ideation", "Thoughts of harming others with intent or a plan"),
-    "readiness",
+    ("readiness", "Readiness and history"),
     _one("readiness", "Stage of change", Kind.CHOICE, _READINESS),
     _one("relapse_after_outpatient_12mo", "Returned to use after outpatient or IOP treatment in the last 12 months"),
     _one("recent_higher_level_care", "Completed detox, inpatient or residential treatment in the last 30 days"),
-    "home",
+    ("home", "Home and life"),
     _one("lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs"),
     _one("home_safe", "Home is free of violence, abuse and threats"),
     _one("stable_housing", "Has stable housing"),
