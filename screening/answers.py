@@ -126,10 +126,8 @@ def _sectioned(*rows: tuple[str, str] | Answer) -> tuple[dict[str, str], tuple[A
 
 
 _ALCOHOL, _OPIOIDS, _SEDATIVES = Substance.ALCOHOL, Substance.OPIOIDS, Substance.SEDATIVES
-# Substances by name, but sedatives named by their kinds.
-_SUBSTANCES = {s.value: s.value.capitalize() for s in Substance} | {
-    "sedatives": "Sedatives (benzodiazepines, barbiturates)"
-}
+_SUBSTANCES = {s.value: s.value.capitalize() for s in Substance}
+_SUBSTANCES["sedatives"] = "Sedatives (benzodiazepines, barbiturates)"  # named by their kinds
 _MENTAL_HEALTH = {
     "none": "None",
     "stable": "Diagnosed, stable with treatment",
