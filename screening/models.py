@@ -17,43 +17,37 @@ from django.utils import timezone
 from . import answers, questionnaire, rules
 
 
-def _choice_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
+def _check(rule: str, condition: Q, message: str | None = None) -> models.CheckConstraint:
+    """A CheckConstraint named `<app>_<model>_<rule>`; `message` where a user can trigger it."""
     return models.CheckConstraint(
-        condition=Q(**{f"{field}__in": choices.values}), name=f"%(app_label)s_%(class)s_{name}"
+        condition=condition, name=f"%(app_label)s_%(class)s_{rule}", violation_error_message=message
     )
+
+
+def _choice_check(field: str, choices: type[models.TextChoices], rule: str) -> models.CheckConstraint:
+    return _check(rule, Q(**{f"{field}__in": choices.values}))
 
 
 def _blank_or_choice_check(field: str, values: list[str]) -> models.CheckConstraint:
-    return models.CheckConstraint(
-        condition=Q(**{field: ""}) | Q(**{f"{field}__in": values}), name=f"%(app_label)s_%(class)s_{field}_valid"
-    )
+    return _check(f"{field}_valid", Q(**{field: ""}) | Q(**{f"{field}__in": values}))
 
 
 def _range_check(field: str, maximum: int) -> models.CheckConstraint:
-    return models.CheckConstraint(
-        condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0, f"{field}__lte": maximum}),
-        name=f"%(app_label)s_%(class)s_{field}_range",
-        violation_error_message=f"{field} must be from 0 to {maximum}.",
-    )
+    condition = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 0, f"{field}__lte": maximum})
+    return _check(f"{field}_range", condition, f"{field} must be from 0 to {maximum}.")
 
 
-def _paired_check(a: str, b: str, name: str) -> models.CheckConstraint:
-    return models.CheckConstraint(
-        condition=Q(**{f"{a}__isnull": True, f"{b}__isnull": True})
-        | Q(**{f"{a}__isnull": False, f"{b}__isnull": False}),
-        name=f"%(app_label)s_%(class)s_{name}",
-        violation_error_message=f"{a} and {b} must both be set or both be empty.",
-    )
+def _paired_check(a: str, b: str, rule: str) -> models.CheckConstraint:
+    condition = Q(**{f"{a}__isnull": True, f"{b}__isnull": True}) | Q(**{f"{a}__isnull": False, f"{b}__isnull": False})
+    return _check(rule, condition, f"{a} and {b} must both be set or both be empty.")
 
 
-def _whole_check(name: str, texts: list[str], nullables: list[str], message: str | None = None):
+def _whole_check(rule: str, texts: list[str], nullables: list[str], message: str | None = None):
     """Text and nullable fields all empty, or all set."""
     empty = Q(**{text: "" for text in texts}, **{f"{field}__isnull": True for field in nullables})
     full = functools.reduce(operator.and_, [~Q(**{text: ""}) for text in texts])
     full &= Q(**{f"{field}__isnull": False for field in nullables})
-    return models.CheckConstraint(
-        condition=empty | full, name=f"%(app_label)s_%(class)s_{name}", violation_error_message=message
-    )
+    return _check(rule, empty | full, message)
 
 
 def score_field(maximum: int, verbose_name: str) -> models.PositiveSmallIntegerField:
@@ -273,12 +267,8 @@ class ScreeningQuerySet(models.QuerySet):
 
     def created_in(self, dates):
         """Started within a `selectors.DateRange` (either end may be open)."""
-        qs = self
-        if dates.since is not None:
-            qs = qs.filter(created_at__gte=dates.since)
-        if dates.until is not None:
-            qs = qs.filter(created_at__lt=dates.until)
-        return qs
+        bounds = {"created_at__gte": dates.since, "created_at__lt": dates.until}
+        return self.filter(**{lookup: value for lookup, value in bounds.items() if value is not None})
 
 
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
@@ -410,29 +400,28 @@ class Screening(ScreeningAnswers):
                 "A recommendation needs its level, rules version, output and answers.",
             ),
             # Drafts carry no recommendation; completed and signed screenings always do.
-            models.CheckConstraint(
-                condition=Q(status="draft", recommended_level="") | (~Q(status="draft") & ~Q(recommended_level="")),
-                name="%(app_label)s_%(class)s_status_recommendation",
+            _check(
+                "status_recommendation",
+                Q(status="draft", recommended_level="") | (~Q(status="draft") & ~Q(recommended_level="")),
             ),
             # A decision is the final level plus accepted/overridden, set together.
             _whole_check("decision_whole", ["final_level", "decision"], ["decided_at"]),
             # An override carries a reason code and text; an acceptance carries neither.
-            models.CheckConstraint(
-                condition=Q(decision="overridden", override_text__gt="") & ~Q(override_reason="")
+            _check(
+                "override_reason_paired",
+                Q(decision="overridden", override_text__gt="") & ~Q(override_reason="")
                 | (~Q(decision="overridden") & Q(override_reason="", override_text="")),
-                name="%(app_label)s_%(class)s_override_reason_paired",
-                violation_error_message="An override needs a reason code and text.",
+                "An override needs a reason code and text.",
             ),
             # Signed exactly when the status says so, and only after a decision.
-            models.CheckConstraint(
-                condition=Q(status="signed", signed_at__isnull=False, decided_at__isnull=False)
+            _check(
+                "signed_status",
+                Q(status="signed", signed_at__isnull=False, decided_at__isnull=False)
                 | (~Q(status="signed") & Q(signed_at__isnull=True)),
-                name="%(app_label)s_%(class)s_signed_status",
             ),
-            models.CheckConstraint(
-                condition=Q(completed_at__isnull=True, status="draft")
-                | (Q(completed_at__isnull=False) & ~Q(status="draft")),
-                name="%(app_label)s_%(class)s_completed_at_status",
+            _check(
+                "completed_at_status",
+                Q(completed_at__isnull=True, status="draft") | (Q(completed_at__isnull=False) & ~Q(status="draft")),
             ),
         ]
 

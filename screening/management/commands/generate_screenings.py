@@ -137,12 +137,8 @@ class Command(BaseCommand):
         s.assign_recommendation(result, questionnaire.to_json(answers))
         final = result.level
         if rng.random() < 0.14:
-            choices = [
-                lv
-                for lv in rules.Level
-                if lv != result.level and not rules.override_blockers(result.level, lv, result.flags)
-            ]
-            if choices:
+            others = [lv for lv in rules.Level if lv != result.level]
+            if choices := [lv for lv in others if not rules.override_blockers(result.level, lv, result.flags)]:
                 final = rng.choice(choices)
         s.final_level = final.value
         if final == result.level:
