@@ -61,7 +61,7 @@ class Answer:
     name: str
     label: str
     inputs: tuple[Input, ...]
-    section: str = ""  # set by the table's section keys (`_sectioned`)
+    section: str = ""  # the key of the section row above it in the table (`_sectioned`)
     heading: str = ""  # an instrument's heading above its items
     column: str = ""  # the column holding the §2 value itself, when it is one column
     maximum: int | None = None  # integer answers: 0..maximum
