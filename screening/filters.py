@@ -9,49 +9,31 @@ import django_filters
 from django.contrib.auth import get_user_model
 
 from . import rules
-from .forms import DayField, HistoryFilterForm
+from .forms import YES_NO, DayField, HistoryFilterForm
 from .models import FLAG_FIELDS, FLAG_LABELS, Level, Screening
 from .permissions import CLINICIAN
 from .selectors import DateRange, client_match
-
-FLAG_CHOICES = list(FLAG_LABELS.items())
-VERSION_CHOICES = [(v, v) for v in rules.RULE_SETS]
-YES_NO = [("yes", "Yes"), ("no", "No")]
 
 
 class DayFilter(django_filters.DateFilter):
     field_class = DayField
 
 
-def clinician_choices():
-    return get_user_model().objects.filter(groups__name=CLINICIAN).order_by("username")
+def _any_or(label: str, **kwargs) -> django_filters.ChoiceFilter:
+    """A choice filter whose empty choice, "Any", leaves it out."""
+    return django_filters.ChoiceFilter(label=label, empty_label="Any", **kwargs)
 
 
 class HistoryFilter(django_filters.FilterSet):
     date_from = DayFilter(label="From (date started)", method="filter_from")
     date_to = DayFilter(label="To (inclusive)", method="filter_to")
-    recommended = django_filters.ChoiceFilter(
-        label="Recommended level", field_name="recommended_level", choices=Level.choices, empty_label="Any"
-    )
-    final = django_filters.ChoiceFilter(
-        label="Final level", field_name="final_level", choices=Level.choices, empty_label="Any"
-    )
-    clinician = django_filters.ChoiceFilter(
-        label="Clinician", field_name="clinician__username", choices=[], empty_label="Any"
-    )
-    overridden = django_filters.ChoiceFilter(
-        label="Overridden", choices=YES_NO, method="filter_overridden", empty_label="Any"
-    )
-    reason = django_filters.ChoiceFilter(
-        label="Override reason",
-        field_name="override_reason",
-        choices=Screening.OverrideReason.choices,
-        empty_label="Any",
-    )
-    flag = django_filters.ChoiceFilter(label="Flag", choices=FLAG_CHOICES, method="filter_flag", empty_label="Any")
-    version = django_filters.ChoiceFilter(
-        label="Rules version", field_name="rules_version", choices=VERSION_CHOICES, empty_label="Any"
-    )
+    recommended = _any_or("Recommended level", field_name="recommended_level", choices=Level.choices)
+    final = _any_or("Final level", field_name="final_level", choices=Level.choices)
+    clinician = _any_or("Clinician", field_name="clinician__username", choices=[])
+    overridden = _any_or("Overridden", choices=YES_NO, method="filter_overridden")
+    reason = _any_or("Override reason", field_name="override_reason", choices=Screening.OverrideReason.choices)
+    flag = _any_or("Flag", choices=list(FLAG_LABELS.items()), method="filter_flag")
+    version = _any_or("Rules version", field_name="rules_version", choices=[(v, v) for v in rules.RULE_SETS])
     q = django_filters.CharFilter(label="Client name or record number", method="filter_search", max_length=100)
     sort = django_filters.OrderingFilter(
         label="Sort by",
@@ -83,8 +65,8 @@ class HistoryFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         # One plain query for the clinician choices (a model choice field would stream them through a
         # server-side cursor on PostgreSQL).
-        usernames = list(clinician_choices().values_list("username", flat=True))
-        self.filters["clinician"].extra["choices"] = [(u, u) for u in usernames]
+        clinicians = get_user_model().objects.filter(groups__name=CLINICIAN).order_by("username")
+        self.filters["clinician"].extra["choices"] = [(u, u) for u in clinicians.values_list("username", flat=True)]
         self.form.fields["date_to"].help_text = ""
 
     def filter_from(self, queryset, name, value):
@@ -107,8 +89,6 @@ class HistoryFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         if not self.form.cleaned_data.get("sort"):
-            queryset = queryset.order_by("-created_at", "-id")
-        else:
-            # A unique last key keeps page boundaries stable between requests.
-            queryset = queryset.order_by(*queryset.query.order_by, "-id")
-        return queryset
+            return queryset.order_by("-created_at", "-id")
+        # A unique last key keeps page boundaries stable between requests.
+        return queryset.order_by(*queryset.query.order_by, "-id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import groupby
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
@@ -64,26 +65,20 @@ class ClientSearchForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # For |as_crispy_field's inline error style; client_list.html draws the <form> and its button.
         self.helper = FormHelper()
-        self.helper.form_class = "d-flex gap-2 align-items-end"
-        self.helper.add_input(Submit("search", "Search", css_class="mb-3"))
 
 
-def _yes_no(label: str) -> forms.TypedChoiceField:
-    return forms.TypedChoiceField(
-        label=label,
-        choices=YES_NO,
-        coerce=lambda v: v == "yes",
-        empty_value=None,
-        required=False,
-        widget=forms.RadioSelect,
-    )
+def _is_yes(value: str) -> bool:
+    return value == "yes"
 
 
 def _input_field(inp: answers.Input) -> forms.Field:
     """The form field of one input of the answer map."""
     if inp.kind is Kind.YES_NO:
-        return _yes_no(inp.label)
+        return forms.TypedChoiceField(
+            label=inp.label, choices=YES_NO, coerce=_is_yes, empty_value=None, required=False, widget=forms.RadioSelect
+        )
     if inp.kind is Kind.MULTI:
         return forms.MultipleChoiceField(
             label=inp.label, choices=inp.choices, widget=forms.CheckboxSelectMultiple, required=False
@@ -98,12 +93,7 @@ def _input_field(inp: answers.Input) -> forms.Field:
     else:
         label, empty = f"{inp.label} (0–{inp.maximum})", "—"
     return forms.TypedChoiceField(
-        label=label,
-        choices=[("", empty), *numbers],
-        coerce=int,
-        empty_value=None,
-        required=False,
-        help_text=inp.help,
+        label=label, choices=[("", empty), *numbers], coerce=int, empty_value=None, required=False, help_text=inp.help
     )
 
 
@@ -161,28 +151,17 @@ def _block_of(inp: answers.Input) -> Token | None:
 def _plan_section(number: int, section: answers.Section) -> SectionPlan:
     """A section's tokens: each answer's inputs in map order, except that inputs opened by the same substance or
     the same yes are gathered in one block where the first of them stands."""
-    groups: dict[Token | None, list[answers.Answer]] = {}
-    order: list[Token | answers.Answer] = []
+    groups: dict[Token | str, list[answers.Answer]] = {}  # a block, or the name of an answer on its own
     for answer in section.answers:
-        block = _block_of(answer.inputs[0]) if answer.inputs else None
-        if answer.name in answers.OBJECT_ANSWERS:
-            block = None  # the C-SSRS opens its follow-ups inside itself
-        if block is None:
-            order.append(answer)
-        else:
-            if block not in groups:
-                groups[block] = []
-                order.append(block)
-            groups[block].append(answer)
+        # The C-SSRS opens its follow-ups inside itself.
+        alone = not answer.inputs or answer.name in answers.OBJECT_ANSWERS
+        block = None if alone else _block_of(answer.inputs[0])
+        groups.setdefault(block or answer.name, []).append(answer)
     tokens: list[Token] = []
-    for entry in order:
-        if isinstance(entry, Token):
-            tokens.append(entry)
-            for answer in groups[entry]:
-                tokens += _answer_tokens(answer, inside=entry)
-            tokens.append(Token("close"))
-        else:
-            tokens += _answer_tokens(entry)
+    for key, members in groups.items():
+        block = key if isinstance(key, Token) else None
+        inner = [token for answer in members for token in _answer_tokens(answer, inside=block)]
+        tokens += [block, *inner, Token("close")] if block else inner
     return SectionPlan(number, section.title, f"section-{section.key.replace('_', '-')}", tuple(tokens))
 
 
@@ -191,19 +170,14 @@ def _answer_tokens(answer: answers.Answer, inside: Token | None = None) -> list[
     if answer.score is not None:  # an instrument's items, in a grid
         fields = [Token("field", text=i.name, widget=_widget(i), in_grid=True) for i in answer.inputs]
         return [*tokens, Token("grid_open"), *fields, Token("grid_close")]
-    open_block = None
-    for inp in answer.inputs:
+
+    def block_of(inp: answers.Input) -> Token | None:  # the block this answer stands in is not opened again
         block = _block_of(inp)
-        block = None if block == inside else block
-        if block != open_block:
-            if open_block is not None:
-                tokens.append(Token("close"))
-            if block is not None:
-                tokens.append(block)
-            open_block = block
-        tokens.append(Token("field", text=inp.name, widget=_widget(inp)))
-    if open_block is not None:
-        tokens.append(Token("close"))
+        return None if block == inside else block
+
+    for block, run in groupby(answer.inputs, key=block_of):
+        fields = [Token("field", text=inp.name, widget=_widget(inp)) for inp in run]
+        tokens += [block, *fields, Token("close")] if block else fields
     return tokens
 
 
@@ -255,8 +229,7 @@ class ScreeningForm(forms.Form):
 
     @cached_property
     def sections(self) -> list[tuple[SectionPlan, list]]:
-        """Each section's plan with its tokens, an input token replaced by its InputView
-        (templates/includes/_questionnaire.html)."""
+        """Each section's plan with its tokens, an input's as its InputView (includes/_questionnaire.html)."""
         return [
             (plan, [_input_view(t, self[t.text]) if t.kind == "field" else t for t in plan.tokens]) for plan in PAGE
         ]
@@ -353,18 +326,11 @@ PLAUSIBLE_MESSAGE = f"Enter a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m
 REVERSED_MESSAGE = "The end date must be on or after the start date."
 
 
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs, format="%Y-%m-%d")
-
-
 class DayField(forms.DateField):
     """A day as YYYY-MM-DD (a date picker in browsers). A far-off day is a field error, being a typing
     mistake, unless `any_day` (the exports and the audit trail read 0001-01-01 and 9999-12-31 as open ends)."""
 
-    widget = DateInput
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
 
     def __init__(self, *, any_day: bool = False, **kwargs):
@@ -378,11 +344,8 @@ class DayField(forms.DateField):
 
 
 class DateRangeMixin:
-    """A form's two DayFields (`range_fields`, first and last day, both included) as one DateRange.
-
-    A reversed range, or one longer than `max_days`, is an error at the end field; the form is then
-    invalid, so a page lists nothing rather than everything under a filter that did not apply.
-    """
+    """A form's two DayFields (`range_fields`, both days included) as one DateRange. A reversed range, or one longer
+    than `max_days`, is an error at the end field: a page lists nothing rather than ignore a filter."""
 
     range_fields = ("start", "end")
     max_days: int | None = None
@@ -434,7 +397,7 @@ class ExportForm(DateRangeMixin, forms.Form):
     deidentified = forms.TypedChoiceField(
         label="Identifiers",
         choices=[("yes", "De-identified (HIPAA Safe Harbor)"), ("no", "Identified (names, record numbers, dates)")],
-        coerce=lambda v: v == "yes",
+        coerce=_is_yes,
         widget=forms.RadioSelect,
     )
 

@@ -4,42 +4,30 @@ from __future__ import annotations
 
 CLINICIAN, ADMIN, AUDITOR = "clinician", "admin", "auditor"
 
+
+def _perms(app_label: str, codenames: str) -> tuple[tuple[str, str], ...]:
+    return tuple((app_label, codename) for codename in codenames.split())
+
+
 # Permissions each role holds: (app_label, codename).
 ROLE_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    CLINICIAN: (
-        ("screening", "view_client"),
-        ("screening", "add_client"),
-        ("screening", "view_screening"),
-        ("screening", "add_screening"),
-        ("screening", "change_screening"),
-        ("screening", "sign_screening"),
+    CLINICIAN: _perms(
+        "screening", "view_client add_client view_screening add_screening change_screening sign_screening"
     ),
     ADMIN: (
-        ("screening", "view_client"),
-        ("screening", "view_screening"),
-        ("screening", "review_history"),
-        ("screening", "view_auditevent"),
-        ("auth", "view_user"),
-        ("auth", "add_user"),
-        ("auth", "change_user"),
-        ("auth", "view_group"),
+        *_perms("screening", "view_client view_screening review_history view_auditevent"),
+        *_perms("auth", "view_user add_user change_user view_group"),
     ),
-    AUDITOR: (
-        ("screening", "export_records"),
-        ("screening", "view_auditevent"),
-        ("screening", "verify_audit"),
-    ),
+    AUDITOR: _perms("screening", "export_records view_auditevent verify_audit"),
 }
 
 
 def roles_of(user) -> frozenset[str]:
     if not user.is_authenticated:
         return frozenset()
-    cache = getattr(user, "_role_cache", None)
-    if cache is None:
-        cache = frozenset(user.groups.values_list("name", flat=True))
-        user._role_cache = cache
-    return cache
+    if not hasattr(user, "_role_cache"):
+        user._role_cache = frozenset(user.groups.values_list("name", flat=True))
+    return user._role_cache
 
 
 def ensure_roles(group_model, permission_model) -> None:

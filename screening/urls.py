@@ -4,13 +4,11 @@ from django.urls import include, path
 from .forms import SignInForm
 from .views import clinician
 
+sign_in = auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True)
+
 urlpatterns = [
     path("", clinician.home, name="home"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", sign_in, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("clients/", clinician.client_list, name="client_list"),
     path("clients/new/", clinician.client_create, name="client_create"),
