@@ -196,8 +196,6 @@ Predicate = Callable[[Answers, _Facts, Thresholds], bool]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One row of the rule table."""
-
     code: str
     level: Level
     predicate: Predicate = field(repr=False)
@@ -391,7 +389,7 @@ class Reason:
     text: str
 
 
-# Given at IOP in this order: the first three always, the others when their answer holds (`_iop_reasons`).
+# Given at IOP in this order: the first three always, the others when their answer holds (see `evaluate`).
 IOP_REASONS: tuple[Reason, ...] = (
     Reason("IOP_NO_DETOX", Level.IOP, "No need for medically supervised detox."),
     Reason(
@@ -557,26 +555,14 @@ def rule_rating(rule: Rule) -> Rating:
 SignalPredicate = Callable[[Answers, _Facts, Bands, Thresholds], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Equals:
-    """A signal condition that one answer or one band has a given value."""
-
-    source: str  # "answers" or "bands"
-    name: str
-    value: object
-
-    def __call__(self, a: Answers, f: _Facts, b: Bands, t: Thresholds) -> bool:
-        return getattr(a if self.source == "answers" else b, self.name) == self.value
-
-
-def answer_is(name: str, value: object) -> Equals:
+def answer_is(name: str, value: object) -> SignalPredicate:
     """The condition that answer `name` (DESIGN.md §2) is `value`."""
-    return Equals("answers", name, value)
+    return lambda a, f, b, t: getattr(a, name) == value
 
 
-def band_is(name: str, label: str) -> Equals:
+def band_is(name: str, label: str) -> SignalPredicate:
     """The condition that the §3 band `name` is `label`."""
-    return Equals("bands", name, label)
+    return lambda a, f, b, t: getattr(b, name) == label
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,7 +571,7 @@ class Signal:
 
     domain: Domain
     rating: Rating
-    predicate: SignalPredicate | Equals = field(repr=False)
+    predicate: SignalPredicate = field(repr=False)
     text: str  # the evidence shown to the clinician, with {placeholders} for Thresholds fields
 
 
@@ -825,7 +811,13 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     else:
         level = Level.IOP
         pathway = (Step.IOP,)
-        reasons.extend(_iop_reasons(answers, commitments))
+        reasons.extend(_IOP_ALWAYS)
+        if answers.supportive_network:
+            reasons.append(_IOP_NETWORK)
+        if commitments:
+            reasons.append(_IOP_COMMITMENTS)
+        if answers.recent_higher_level_care:
+            reasons.append(_IOP_STEP_DOWN)
         if dsm5_count < t.dsm5_mild:
             flags.add(Flag.BELOW_IOP_THRESHOLD)
         if not answers.supportive_network:
@@ -848,14 +840,3 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
 
     # The summary reads only what is decided above, when asked for: it cannot change the level.
     return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands, answers, facts)
-
-
-def _iop_reasons(answers: Answers, commitments: bool) -> list[Reason]:
-    reasons = list(_IOP_ALWAYS)
-    if answers.supportive_network:
-        reasons.append(_IOP_NETWORK)
-    if commitments:
-        reasons.append(_IOP_COMMITMENTS)
-    if answers.recent_higher_level_care:
-        reasons.append(_IOP_STEP_DOWN)
-    return reasons
