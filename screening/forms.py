@@ -370,7 +370,6 @@ class DateRangeForm(DateRangeMixin, forms.Form):
 
     start = DayField(label="From")
     end = DayField(label="To (inclusive)")
-
     max_days = 3660
 
 

@@ -69,9 +69,8 @@ def export(request):
 @requires("screening.export_records")
 @require_GET
 def fhir_questionnaire(request):
-    response = HttpResponse(
-        json.dumps(fhir.questionnaire(), indent=2, ensure_ascii=False), content_type="application/fhir+json"
-    )
+    body = json.dumps(fhir.questionnaire(), indent=2, ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/fhir+json")
     response["Content-Disposition"] = f'attachment; filename="questionnaire-{fhir.QUESTIONNAIRE_ID}.json"'
     return response
 

@@ -16,9 +16,8 @@ from . import record_view, requires
 
 @login_required
 def home(request):
-    unfinished = []
-    if request.user.has_perm("screening.change_screening"):
-        unfinished = selectors.unfinished_screenings(request.user)
+    may_edit = request.user.has_perm("screening.change_screening")
+    unfinished = selectors.unfinished_screenings(request.user) if may_edit else []
     return render(request, "screening/home.html", {"unfinished": unfinished})
 
 
