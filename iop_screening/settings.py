@@ -227,8 +227,6 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "America/New_York")
-# CSV exports on PostgreSQL: how many database connections format pages at once (screening.exports).
-EXPORT_CSV_WORKERS = envint("EXPORT_CSV_WORKERS", 2, minimum=1)
 USE_I18N = True
 USE_TZ = True
 

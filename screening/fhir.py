@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -182,65 +183,52 @@ def questionnaire() -> dict:
     }
 
 
-def _answers(item: dict, value: Any) -> list[dict] | None:
-    if value is None or value == [] or value == "":
-        return None
-    values = value if isinstance(value, list) else [value]
-    t = item["type"]
-    if t == "boolean":
-        return [{"valueBoolean": v} for v in values]
-    if t == "integer":
-        return [{"valueInteger": v} for v in values]
-    if t == "choice":
-        return [{"valueCoding": {"system": code_system(item["linkId"]), "code": str(v)}} for v in values]
-    if t == "date":
-        return [{"valueDate": v} for v in values]
-    if t == "dateTime":
-        return [{"valueDateTime": v} for v in values]
-    return [{"valueString": str(v)} for v in values]
+# --- The export: per row, a QuestionnaireResponse and its Observations, written straight as JSON text. The
+# response's items are compiled once per column set into small encoders (a fixed linkId, a value's JSON),
+# so a row costs one call per answered item, not a walk of the Questionnaire; the tests validate the result
+# with fhir.resources.
 
 
-def _response_items(items: list[dict], row: dict) -> list[dict]:
-    out = []
-    for item in items:
-        if item["type"] == "group":
-            children = _response_items(item["item"], row)
-            if children:  # item text is optional in a response: the Questionnaire holds it
-                out.append({"linkId": item["linkId"], "item": children})
-            continue
-        answers = _answers(item, row.get(item["linkId"]))
-        if answers:
-            out.append({"linkId": item["linkId"], "answer": answers})
-    return out
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
-def questionnaire_response(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> dict:
-    """One exported row (a `columns()` mapping) as a QuestionnaireResponse."""
-    resource: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "meta": {"security": SECURITY}}
-    if deidentified:
-        scope = f"urn:uuid:{export_id}"  # pseudonyms mean something within this one export only
-        resource["identifier"] = {"system": scope, "value": row["screening_ref"]}
-        subject = {"identifier": {"system": scope, "value": row["person"]}}
-        authored = str(row["signed_year"] or row["created_year"])
+_VALUE_KEYS = {"boolean": "valueBoolean", "integer": "valueInteger", "date": "valueDate", "dateTime": "valueDateTime"}
+
+
+def _leaf(item: dict, at: int) -> Callable[[list], str | None]:
+    """The encoder of one item: its answers as JSON, or None when unanswered (the item is then left out)."""
+    head = f'{{"linkId":{_json(item["linkId"])},"answer":['
+    if item["type"] == "choice":
+        coding = f'{{"valueCoding":{{"system":{_json(code_system(item["linkId"]))},"code":'
+        one = lambda v: f"{coding}{_json(str(v))}}}}}"  # noqa: E731
     else:
-        resource["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{row['screening_id']}"}
-        subject = {
-            "identifier": {"system": f"{BASE}/record-number", "value": row["record_number"]},
-            "display": f"{row['given_name']} {row['family_name']}",
-        }
-        authored = row["signed_at"] or row["completed_at"] or row["created_at"]
-    resource.update(
-        {
-            "questionnaire": QUESTIONNAIRE_CANONICAL,
-            "status": "completed",
-            "subject": subject,
-            "authored": authored,
-        }
-    )
-    if not deidentified and row.get("clinician"):
-        resource["author"] = {"display": row["clinician"]}
-    resource["item"] = _response_items(GROUPS, row)
-    return resource
+        key = _VALUE_KEYS.get(item["type"], "valueString")
+        one = lambda v: f'{{"{key}":{_json(v if key != "valueString" else str(v))}}}'  # noqa: E731
+
+    def encode(row: list) -> str | None:
+        value = row[at]
+        if value is None or value == "" or value == []:
+            return None
+        return head + ",".join(map(one, value if isinstance(value, list) else (value,))) + "]}"
+
+    return encode
+
+
+def _group(item: dict, at: dict[str, int]) -> Callable[[list], str | None] | None:
+    """The encoder of a group of the Questionnaire over the columns `at`; None if none of its items is exported.
+
+    Item text is left out: it is optional in a response, and the Questionnaire holds it."""
+    if item["type"] != "group":
+        return _leaf(item, at[item["linkId"]]) if item["linkId"] in at else None
+    children = [c for c in (_group(i, at) for i in item["item"]) if c is not None]
+    head = f'{{"linkId":{_json(item["linkId"])},"item":['
+
+    def encode(row: list) -> str | None:
+        parts = [p for p in (c(row) for c in children) if p is not None]
+        return head + ",".join(parts) + "]}" if parts else None
+
+    return encode if children else None
 
 
 # Observations beside each QuestionnaireResponse: one per instrument total, its band as interpretation, and
@@ -249,98 +237,108 @@ TOTAL_SYSTEM = f"{BASE}/CodeSystem/instrument-total"
 BAND_SYSTEM = f"{BASE}/CodeSystem/band"
 DOMAIN_SYSTEM = f"{BASE}/CodeSystem/risk-domain"
 RATING_SYSTEM = f"{BASE}/CodeSystem/risk-rating"
-_SURVEY = [
-    {
-        "coding": [
-            {
-                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                "code": "survey",
-                "display": "Survey",
-            }
-        ]
-    }
-]
+_SURVEY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}]
 # (export column of the total, its band column, the answer it comes from), in the order of the rules' bands.
 _TOTALS = tuple(
-    (
-        "dsm5_count" if a.name == "dsm5_criteria" else a.name,
-        f"band_{key}",
-        a,
-    )
+    ("dsm5_count" if a.name == "dsm5_criteria" else a.name, f"band_{key}", a)
     for key, a in answers.BANDED.items()
     if a.name not in answers.OBJECT_ANSWERS
 )
+_SUMMARY_CODE = {"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"}
 
 
-def _observation(qr_url: str, code: dict, subject: dict, effective: str, status: str, **value) -> dict:
+def _rating(domain: rules.Domain, rating: int) -> dict:
+    label = rules.RATING_LABELS[rating]
     return {
-        "resourceType": "Observation",
-        "meta": {"security": SECURITY},
-        "status": status,
-        "category": _SURVEY,
-        "code": code,
-        "subject": subject,
-        "effectiveDateTime": effective,
-        "derivedFrom": [{"reference": qr_url}],
-        **value,
+        "code": {"coding": [{"system": DOMAIN_SYSTEM, "code": domain.value}], "text": domain.value.replace("_", " ")},
+        "valueInteger": rating,
+        "interpretation": [{"coding": [{"system": RATING_SYSTEM, "code": label}], "text": label}],
     }
 
 
-def observations(row: dict, qr: dict, qr_url: str) -> list[dict]:
-    """The instrument totals with their bands, and the six-domain ratings, of one exported row.
+class BundleEntries:
+    """Encodes one exported row (the values of `columns`, in order) as its Bundle entries, comma-separated."""
 
-    Effective when the answers were scored (completed; de-identified, the year started, as the row says);
-    final once signed, preliminary while the screening may still be reopened.
-    """
-    effective = str(row["created_year"]) if "created_year" in row else row["completed_at"]
-    status = "final" if row["status"] == "signed" else "preliminary"
-    out = []
-    for column, band_column, a in _TOTALS:
-        total = len(row[a.name]) if a.name in answers.MULTI_ANSWERS else row.get(a.name)
-        if total is None:
-            continue
-        code = {"system": LOINC, "code": a.loinc} if a.loinc else {"system": TOTAL_SYSTEM, "code": column}
-        band = row.get(band_column)
-        interpretation = {"interpretation": [{"coding": [{"system": BAND_SYSTEM, "code": band}], "text": band}]}
-        out.append(
-            _observation(
-                qr_url,
-                {"coding": [code], "text": f"{a.short} total"},
-                qr["subject"],
-                effective,
-                status,
-                valueInteger=total,
-                **(interpretation if band else {}),
+    def __init__(self, columns: tuple[str, ...], *, deidentified: bool, export_id: uuid.UUID):
+        self.at = at = {c: i for i, c in enumerate(columns)}
+        self.deidentified, self.scope = deidentified, f"urn:uuid:{export_id}"
+        groups = [g for g in (_group(item, at) for item in GROUPS) if g is not None]
+        self.items = lambda row: ",".join(p for p in (g(row) for g in groups) if p is not None)
+        self.totals = [
+            (
+                at[a.name],
+                a.name in answers.MULTI_ANSWERS,
+                at[band],
+                {
+                    "coding": [{"system": LOINC, "code": a.loinc} if a.loinc else {"system": TOTAL_SYSTEM, "code": c}],
+                    "text": f"{a.short} total",
+                },
             )
-        )
-    ratings = [(d, row.get(f"domain_{d.value}")) for d in rules.Domain]
-    if any(r is not None for _, r in ratings):
-        components = [
-            {
-                "code": {"coding": [{"system": DOMAIN_SYSTEM, "code": d.value}], "text": d.value.replace("_", " ")},
-                "valueInteger": r,
-                "interpretation": [
-                    {
-                        "coding": [{"system": RATING_SYSTEM, "code": rules.RATING_LABELS[r]}],
-                        "text": rules.RATING_LABELS[r],
-                    }
-                ],
-            }
-            for d, r in ratings
-            if r is not None
+            for c, band, a in _TOTALS
         ]
-        code = {"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"}
-        out.append(_observation(qr_url, code, qr["subject"], effective, status, component=components))
-    return out
+        self.domains = [(d, at[f"domain_{d.value}"]) for d in rules.Domain]
 
+    def _response(self, row: list) -> dict:
+        at = self.at
+        if self.deidentified:  # pseudonyms mean something within this one export only
+            identifier = {"system": self.scope, "value": row[at["screening_ref"]]}
+            subject = {"identifier": {"system": self.scope, "value": row[at["person"]]}}
+            authored = str(row[at["signed_year"]] or row[at["created_year"]])
+        else:
+            identifier = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{row[at['screening_id']]}"}
+            subject = {
+                "identifier": {"system": f"{BASE}/record-number", "value": row[at["record_number"]]},
+                "display": f"{row[at['given_name']]} {row[at['family_name']]}",
+            }
+            authored = row[at["signed_at"]] or row[at["completed_at"]] or row[at["created_at"]]
+        resource = {"resourceType": "QuestionnaireResponse", "meta": {"security": SECURITY}}
+        resource |= {"identifier": identifier, "questionnaire": QUESTIONNAIRE_CANONICAL, "status": "completed"}
+        resource |= {"subject": subject, "authored": authored}
+        if not self.deidentified and row[at["clinician"]]:
+            resource["author"] = {"display": row[at["clinician"]]}
+        return resource
 
-def bundle_entries(row: dict, *, deidentified: bool, export_id: uuid.UUID) -> list[dict]:
-    """The QuestionnaireResponse of one exported row, then its Observations, each a Bundle entry."""
-    qr_url = f"urn:uuid:{uuid.uuid4()}"
-    qr = questionnaire_response(row, deidentified=deidentified, export_id=export_id)
-    entries = [{"fullUrl": qr_url, "resource": qr}]
-    entries += [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": o} for o in observations(row, qr, qr_url)]
-    return entries
+    def _observations(self, row: list, subject: dict, qr_url: str) -> list[dict]:
+        """The totals with their bands, and the six-domain ratings. Effective when the answers were scored
+        (completed; de-identified, the year started, as the row says); final once signed, else preliminary."""
+        at = self.at
+        common = {
+            "resourceType": "Observation",
+            "meta": {"security": SECURITY},
+            "status": "final" if row[at["status"]] == "signed" else "preliminary",
+            "category": _SURVEY,
+        }
+        tail = {
+            "subject": subject,
+            "effectiveDateTime": str(row[at["created_year"]]) if self.deidentified else row[at["completed_at"]],
+            "derivedFrom": [{"reference": qr_url}],
+        }
+        out = []
+        for total_at, counted, band_at, code in self.totals:
+            total = row[total_at]
+            if counted:
+                total = len(total)
+            elif total is None:
+                continue
+            band = row[band_at]
+            value = {"valueInteger": total}
+            if band:
+                value["interpretation"] = [{"coding": [{"system": BAND_SYSTEM, "code": band}], "text": band}]
+            out.append(common | {"code": code} | tail | value)
+        ratings = [_rating(d, row[i]) for d, i in self.domains if row[i] is not None]
+        if ratings:
+            out.append(common | {"code": _SUMMARY_CODE} | tail | {"component": ratings})
+        return out
+
+    def __call__(self, row: list) -> bytes:
+        qr_url = f"urn:uuid:{uuid.uuid4()}"
+        qr = self._response(row)
+        items = self.items(row)  # never empty in practice (the person's group), but FHIR allows no empty array
+        parts = [f'{{"fullUrl":"{qr_url}","resource":'.encode(), orjson.dumps(qr)[:-1]]
+        parts += [b',"item":[', items.encode(), b"]}}"] if items else [b"}}"]
+        for o in self._observations(row, qr["subject"], qr_url):
+            parts += [f',{{"fullUrl":"urn:uuid:{uuid.uuid4()}","resource":'.encode(), orjson.dumps(o), b"}"]
+        return b"".join(parts)
 
 
 def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> bytes:

@@ -176,9 +176,9 @@ def test_boolean_setting_it_cannot_read_stops_naming_it(tmp_path, name, value):
     ("name", "value", "message"),
     [
         ("AXES_FAILURE_LIMIT", "five", "AXES_FAILURE_LIMIT='five' is not a whole number."),
-        ("EXPORT_CSV_WORKERS", "2.5", "EXPORT_CSV_WORKERS='2.5' is not a whole number."),
+        ("AXES_COOLOFF_MINUTES", "2.5", "AXES_COOLOFF_MINUTES='2.5' is not a whole number."),
         ("SESSION_IDLE_TIMEOUT_MINUTES", "15m", "SESSION_IDLE_TIMEOUT_MINUTES='15m' is not a whole number."),
-        ("EXPORT_CSV_WORKERS", "0", "EXPORT_CSV_WORKERS=0 is below its minimum, 1."),
+        ("AXES_FAILURE_LIMIT", "0", "AXES_FAILURE_LIMIT=0 is below its minimum, 1."),
     ],
 )
 def test_integer_setting_it_cannot_read_stops_naming_it(tmp_path, name, value, message):
@@ -189,7 +189,7 @@ def test_integer_setting_it_cannot_read_stops_naming_it(tmp_path, name, value, m
 
 
 def test_integer_setting_reads_its_value(tmp_path):
-    proc = start(tmp_path, {**keys(), "EXPORT_CSV_WORKERS": " 4 "}, show=["EXPORT_CSV_WORKERS"])
+    proc = start(tmp_path, {**keys(), "AXES_FAILURE_LIMIT": " 4 "}, show=["AXES_FAILURE_LIMIT"])
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["4"]

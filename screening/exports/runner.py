@@ -25,7 +25,9 @@ CONTENT_TYPES = {
 }
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "fhir": "json"}
 WRITERS = {"csv": CsvWriter, "jsonl": JsonlWriter, "fhir": FhirWriter}
-PAGE = 2000
+# Screenings per page: a page is read, noted and sent whole, so its size bounds memory (a FHIR screening
+# is about 15 kB of output, a CSV line under 1 kB).
+PAGES = {"csv": 2000, "jsonl": 500, "fhir": 100}
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,12 @@ class ExportRunner:
     context: audit.AuditContext | None = None
     actor_username: str = ""
     via: str = "web"
-    page: int = PAGE
+    page: int | None = None
 
     def __post_init__(self):
         if self.fmt not in WRITERS:
             raise ValueError(f"unknown format {self.fmt!r}")
+        self.page = self.page or PAGES[self.fmt]
         self.export_id = uuid.uuid4()
         self.run: ExportRun | None = None
         self.started: AuditEvent | None = None

@@ -174,19 +174,17 @@ class FhirWriter:
 
     def __init__(self, row: Row, export_id: uuid.UUID):
         self.row, self.export_id, self.first = row, export_id, True
+        self.entries = fhir.BundleEntries(row.columns, deidentified=row.deidentified, export_id=export_id)
 
     def head(self) -> bytes:
         return fhir.bundle_head(export_id=self.export_id, notice=REDISCLOSURE_NOTICE, timestamp=timezone.now())
 
     def page(self, window) -> tuple[bytes, int]:
-        rows, cols, parts = read(window), self.row.columns, []
-        for r in rows:
-            row = dict(zip(cols, self.row(r), strict=True))
-            for entry in fhir.bundle_entries(row, deidentified=self.row.deidentified, export_id=self.export_id):
-                parts.append(b"," if parts or not self.first else fhir.ENTRIES_OPEN)
-                parts.append(orjson.dumps(entry))
-        self.first = self.first and not parts
-        return b"".join(parts), len(rows)
+        rows = read(window)
+        body = b",".join(self.entries(self.row(r)) for r in rows)
+        if body:
+            body, self.first = (fhir.ENTRIES_OPEN if self.first else b",") + body, False
+        return body, len(rows)
 
     def tail(self) -> bytes:
         # FHIR JSON allows no empty array: a Bundle with no screenings has no "entry" at all.
