@@ -27,7 +27,7 @@ EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "fhir": "json"}
 WRITERS = {"csv": CsvWriter, "jsonl": JsonlWriter, "fhir": FhirWriter}
 # Screenings per page: a page is read, noted and sent whole, so its size bounds memory (a FHIR screening
 # is about 15 kB of output, a CSV line under 1 kB).
-PAGES = {"csv": 2000, "jsonl": 500, "fhir": 100}
+PAGES = {"csv": 10000, "jsonl": 500, "fhir": 100}
 
 
 @dataclass(frozen=True)

@@ -138,15 +138,21 @@ class CopyCsvWriter(CsvWriter):
         self.copy = f'COPY (SELECT {copy_cells()} FROM ({{}}) AS p({names}) ORDER BY p."id") TO STDOUT (FORMAT csv)'
 
     def page(self, window) -> tuple[bytes, int]:
-        """Called inside the page's transaction: the time zone is set for that transaction alone."""
+        """Called inside the page's transaction, which alone sees the settings it changes (PgBouncer-safe)."""
         query = window.annotate(**summary_sql("postgresql")).order_by("id").values_list(*FIELDS).query
         sql, params = query.sql_with_params()
         buf = io.BytesIO()
+        # The program's time zone for times and local days; and index lookups by primary key for the joins
+        # (a hash join would read each joined table whole for every page: bench/README.md).
+        local = {"TimeZone": timezone.get_current_timezone_name(), "enable_hashjoin": "off", "enable_mergejoin": "off"}
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('TimeZone', %s, true)", [timezone.get_current_timezone_name()])
+            cursor.execute("SELECT " + ", ".join(f"current_setting('{k}')" for k in local))
+            before = dict(zip(local, cursor.fetchone(), strict=True))
+            set_local = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in local)
+            cursor.execute(set_local, [x for item in local.items() for x in item])
             cursor.copy_expert(self.copy.format(cursor.mogrify(sql, params).decode()), buf)
             rows = cursor.rowcount
-            cursor.execute("SELECT set_config('TimeZone', %s, true)", [connection.timezone_name])
+            cursor.execute(set_local, [x for item in before.items() for x in item])
         return buf.getvalue(), rows
 
 
