@@ -193,24 +193,34 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-_VALUE_KEYS = {"boolean": "valueBoolean", "integer": "valueInteger", "date": "valueDate", "dateTime": "valueDateTime"}
+def _one(item: dict) -> Callable[[Any], str]:
+    """The JSON of one answer of an item, given its value: closed values looked up, not encoded each time."""
+    if item["type"] == "boolean":
+        return {True: '{"valueBoolean":true}', False: '{"valueBoolean":false}'}.__getitem__
+    if item["type"] == "integer":
+        return '{{"valueInteger":{}}}'.format
+    if item["type"] == "choice":
+        system = _json(code_system(item["linkId"]))
+        coding = {
+            o["valueCoding"][
+                "code"
+            ]: f'{{"valueCoding":{{"system":{system},"code":{_json(o["valueCoding"]["code"])}}}}}'
+            for o in item["answerOption"]
+        }
+        return lambda v: coding[str(v)]
+    key = {"date": "valueDate", "dateTime": "valueDateTime"}.get(item["type"], "valueString")
+    return lambda v: f'{{"{key}":{_json(str(v))}}}'
 
 
 def _leaf(item: dict, at: int) -> Callable[[list], str | None]:
     """The encoder of one item: its answers as JSON, or None when unanswered (the item is then left out)."""
-    head = f'{{"linkId":{_json(item["linkId"])},"answer":['
-    if item["type"] == "choice":
-        coding = f'{{"valueCoding":{{"system":{_json(code_system(item["linkId"]))},"code":'
-        one = lambda v: f"{coding}{_json(str(v))}}}}}"  # noqa: E731
-    else:
-        key = _VALUE_KEYS.get(item["type"], "valueString")
-        one = lambda v: f'{{"{key}":{_json(v if key != "valueString" else str(v))}}}'  # noqa: E731
+    head, one = f'{{"linkId":{_json(item["linkId"])},"answer":[', _one(item)
 
     def encode(row: list) -> str | None:
         value = row[at]
         if value is None or value == "" or value == []:
             return None
-        return head + ",".join(map(one, value if isinstance(value, list) else (value,))) + "]}"
+        return head + (",".join(map(one, value)) if type(value) is list else one(value)) + "]}"
 
     return encode
 

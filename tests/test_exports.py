@@ -260,10 +260,10 @@ def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries,
     audit_queries = (
         5 if connection.vendor == "postgresql" else 4
     )  # savepoint, (advisory lock), last hash, insert, release
-    # Per page of 3 (3 pages, then the empty one that ends it): its ids; then in a savepoint (2) the page —
-    # COPY between setting and resetting the time zone (3) on PostgreSQL, a select elsewhere — and the note
-    # of its clients (1).
-    per_page = 2 + (3 if connection.vendor == "postgresql" else 1) + 1
+    # Per page of 3 (3 pages, then the empty one that ends it): its ids; then in a savepoint (2), on PostgreSQL
+    # the page's settings read, set and put back (3), the page (a COPY there, a select elsewhere) and the note
+    # of its clients.
+    per_page = 2 + (3 if connection.vendor == "postgresql" else 0) + 1 + 1
     export_queries = 3 * (1 + per_page) + 1
 
     runner.start()  # the run and its started event, before any byte (tests/test_export_audit.py)

@@ -7,6 +7,7 @@ disclosed and hashes what it sends.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import uuid
@@ -138,22 +139,37 @@ class CopyCsvWriter(CsvWriter):
         self.copy = f'COPY (SELECT {copy_cells()} FROM ({{}}) AS p({names}) ORDER BY p."id") TO STDOUT (FORMAT csv)'
 
     def page(self, window) -> tuple[bytes, int]:
-        """Called inside the page's transaction, which alone sees the settings it changes (PgBouncer-safe)."""
+        """Called inside the page's transaction, with the program's time zone set for it (`page_settings`)."""
         query = window.annotate(**summary_sql("postgresql")).order_by("id").values_list(*FIELDS).query
         sql, params = query.sql_with_params()
         buf = io.BytesIO()
-        # The program's time zone for times and local days; and index lookups by primary key for the joins
-        # (a hash join would read each joined table whole for every page: bench/README.md).
-        local = {"TimeZone": timezone.get_current_timezone_name(), "enable_hashjoin": "off", "enable_mergejoin": "off"}
         with connection.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(f"current_setting('{k}')" for k in local))
-            before = dict(zip(local, cursor.fetchone(), strict=True))
-            set_local = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in local)
-            cursor.execute(set_local, [x for item in local.items() for x in item])
             cursor.copy_expert(self.copy.format(cursor.mogrify(sql, params).decode()), buf)
-            rows = cursor.rowcount
-            cursor.execute(set_local, [x for item in before.items() for x in item])
-        return buf.getvalue(), rows
+            return buf.getvalue(), cursor.rowcount
+
+
+@contextlib.contextmanager
+def page_settings(copy: bool):
+    """Settings for one page's transaction on PostgreSQL, put back after it (nothing outlives it: PgBouncer-safe).
+
+    Primary-key lookups for the joins, which a page of a few thousand screenings needs (a hash join reads
+    each joined table whole, for every page); for COPY, the program's time zone, for its times and local
+    days (never for rows Django reads: it takes the session's times as UTC).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    local = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+    if copy:
+        local["TimeZone"] = timezone.get_current_timezone_name()
+    set_local = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in local)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{k}')" for k in local))
+        before = dict(zip(local, cursor.fetchone(), strict=True))
+        cursor.execute(set_local, [x for item in local.items() for x in item])
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(set_local, [x for item in before.items() for x in item])
 
 
 class JsonlWriter:
