@@ -26,6 +26,8 @@ QUESTIONNAIRE_CANONICAL = f"{QUESTIONNAIRE_URL}|{QUESTIONNAIRE_VERSION}"
 NOTICE_EXTENSION = f"{BASE}/StructureDefinition/redisclosure-notice"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+STAFF_TEXT = {"clinician": "Clinician", "decided_by": "Decided by", "signed_by": "Signed by"}
+TIMES_TEXT = {"created_at": "Started", "completed_at": "Completed", "decided_at": "Decided", "signed_at": "Signed"}
 # Security labels: 42 CFR Part 2 policy, no redisclosure without consent, restricted confidentiality.
 SECURITY = [
     {"system": ACT_CODE, "code": "42CFRPart2", "display": "42 CFR Part2"},
@@ -34,136 +36,101 @@ SECURITY = [
 ]
 
 
-def _codes(values) -> list[str]:
-    return [str(v) for v in values]
-
-
-def _q(link_id: str, text: str, type_: str, options: list[str] | None = None, repeats: bool = False) -> dict:
-    item: dict[str, Any] = {"linkId": link_id, "text": text, "type": type_}
-    if repeats:
-        item["repeats"] = True
-    if options is not None:
-        item["answerOption"] = [{"valueCoding": {"system": code_system(link_id), "code": c}} for c in options]
-    return item
+LOINC = "http://loinc.org"
 
 
 def code_system(link_id: str) -> str:
     return f"{BASE}/CodeSystem/{link_id}"
 
 
-def _input_item(inp: answers.Input, link_id: str) -> dict:
+def _q(link_id: str, text: str, type_: str, options=None, repeats: bool = False, loinc: str = "") -> dict:
+    """A Questionnaire item; `options` are codes (any iterable); a LOINC code without display (ours is not
+    LOINC's name: the text says it)."""
+    item: dict[str, Any] = {"linkId": link_id, "text": text, "type": type_}
+    if repeats:
+        item["repeats"] = True
+    if options is not None:
+        item["answerOption"] = [{"valueCoding": {"system": code_system(link_id), "code": str(c)}} for c in options]
+    if loinc:
+        item["code"] = [{"system": LOINC, "code": loinc}]
+    return item
+
+
+def _group(key: str, text: str, items: list[dict], loinc: str = "") -> dict:
+    # Group linkIds carry a "section." prefix: linkIds are unique, and "readiness" is both a section and an answer.
+    return {**_q(f"section.{key}", text, "group", loinc=loinc), "item": items}
+
+
+def _input_item(inp: answers.Input, link_id: str, text: str = "") -> dict:
+    text = text or inp.label
     if inp.kind is Kind.YES_NO:
-        return _q(link_id, inp.label, "boolean")
+        return _q(link_id, text, "boolean")
     if inp.kind in (Kind.CHOICE, Kind.MULTI):
-        return _q(link_id, inp.label, "choice", [code for code, _ in inp.choices], repeats=inp.kind is Kind.MULTI)
-    return _q(link_id, inp.label, "integer")
+        return _q(link_id, text, "choice", [code for code, _ in inp.choices], repeats=inp.kind is Kind.MULTI)
+    return _q(link_id, text, "integer")
 
 
 def _answer_item(answer: answers.Answer) -> dict:
     if answer.name in answers.OBJECT_ANSWERS:
-        children = [_input_item(i, f"{answer.name}.{i.key}") for i in answer.inputs]
-        return {"linkId": f"section.{answer.name}", "text": answer.label, "type": "group", "item": children}
+        return _group(answer.name, answer.label, [_input_item(i, f"{answer.name}.{i.key}") for i in answer.inputs])
     if answer.column in answers.INPUTS or answer.name in answers.MULTI_ANSWERS:
-        inp = answers.INPUTS.get(answer.column) or answer.inputs[0]
-        return {**_input_item(inp, answer.name), "text": answer.label}
-    return _coded(_q(answer.name, answer.label, "integer"), answer.loinc)
+        return _input_item(answers.INPUTS.get(answer.column) or answer.inputs[0], answer.name, answer.label)
+    return _q(answer.name, answer.label, "integer", loinc=answer.loinc)
 
 
-LOINC = "http://loinc.org"
-
-
-def _coded(item: dict, loinc: str) -> dict:
-    """The item with its LOINC code, where it has one (no display: ours is not LOINC's name, the text says it)."""
-    return {**item, "code": [{"system": LOINC, "code": loinc}]} if loinc else item
-
-
-def _level_options() -> list[str]:
-    return _codes(rules.Level)
-
-
-# Groups after the §2 sections: (linkId, text, items).
-_PERSON = (
-    "person",
-    "Person",
-    [
-        _q("date_of_birth", "Date of birth (identified exports only)", "date"),
-        _q("birth_year", "Year of birth (de-identified exports; withheld from age 90)", "integer"),
-        _q(
-            "age_at_screening", 'Age at screening in completed years ("90+" from 90 in de-identified exports)', "string"
-        ),
-    ],
-)
-_RECOMMENDATION = (
-    "recommendation",
-    "Recommendation (rules output)",
-    [
-        _q("rules_version", "Rule set version", "string"),
-        _q("recommended_level", "Recommended level of care", "choice", _level_options()),
-        *[_q(f"band_{k}", f"Band: {k}", "string") for k in answers.BAND_KEYS],
-        _q("flags", "Flags", "choice", _codes(rules.Flag), repeats=True),
-        _q("pathway", "Pathway (ordered steps of care)", "choice", _codes(rules.Step), repeats=True),
-        _q("reasons", "Reason codes, in rule-table order", "string", repeats=True),
-    ],
-)
-_DECISION = (
-    "decision",
-    "Decision and signature",
-    [
-        _q("status", "Status", "choice", _codes(Screening.Status.values)),
-        _q("decision", "Decision", "choice", _codes(Screening.Decision.values)),
-        _q("final_level", "Final level of care", "choice", _level_options()),
-        _q("override_reason", "Override reason", "choice", _codes(Screening.OverrideReason.values)),
-        _q("override_text", "Override explanation (identified exports only)", "text"),
-        _q("clinician", "Clinician (identified exports only)", "string"),
-        _q("decided_by", "Decided by (identified exports only)", "string"),
-        _q("signed_by", "Signed by (identified exports only)", "string"),
-        _q("created_at", "Started (identified exports only)", "dateTime"),
-        _q("completed_at", "Completed (identified exports only)", "dateTime"),
-        _q("decided_at", "Decided (identified exports only)", "dateTime"),
-        _q("signed_at", "Signed (identified exports only)", "dateTime"),
-        _q("created_year", "Year started (de-identified exports)", "integer"),
-        _q("signed_year", "Year signed (de-identified exports)", "integer"),
-    ],
-)
-
-
-def _groups() -> list[dict]:
-    # Group linkIds carry a "section." prefix: linkIds are unique, and "readiness" is both a section and an answer.
-    groups = [{"linkId": "section.person", "text": _PERSON[1], "type": "group", "item": _PERSON[2]}]
-    for section in answers.SECTIONS:
-        groups.append(
-            {
-                "linkId": f"section.{section.key}",
-                "text": section.title,
-                "type": "group",
-                "item": [_answer_item(a) for a in section.answers],
-            }
-        )
-    groups.append(
-        {
-            "linkId": "section.instrument_items",
-            "text": "Item-level answers",
-            "type": "group",
-            "item": [
-                _coded(
-                    {
-                        "linkId": f"section.{answers.ANSWERS[name].instrument}_items",
-                        "text": f"{answers.ANSWERS[name].short} items",
-                        "type": "group",
-                        "item": [_coded(_q(i.name, i.label, "integer"), i.loinc) for i in items],
-                    },
-                    answers.ANSWERS[name].loinc_panel,
-                )
-                for name, items in answers.INSTRUMENTS.items()
-            ],
-        }
-    )
-    for key, title, items in (_RECOMMENDATION, _DECISION):
-        groups.append({"linkId": f"section.{key}", "text": title, "type": "group", "item": items})
-    return groups
-
-
-GROUPS = _groups()
+_ID, _DE = "identified exports only", "de-identified exports"
+GROUPS = [
+    _group(
+        "person",
+        "Person",
+        [
+            _q("date_of_birth", f"Date of birth ({_ID})", "date"),
+            _q("birth_year", f"Year of birth ({_DE}; withheld from age 90)", "integer"),
+            _q("age_at_screening", f'Age at screening in completed years ("90+" from 90 in {_DE})', "string"),
+        ],
+    ),
+    *(_group(s.key, s.title, [_answer_item(a) for a in s.answers]) for s in answers.SECTIONS),
+    _group(
+        "instrument_items",
+        "Item-level answers",
+        [
+            _group(
+                f"{answers.ANSWERS[name].instrument}_items",
+                f"{answers.ANSWERS[name].short} items",
+                [_q(i.name, i.label, "integer", loinc=i.loinc) for i in items],
+                loinc=answers.ANSWERS[name].loinc_panel,
+            )
+            for name, items in answers.INSTRUMENTS.items()
+        ],
+    ),
+    _group(
+        "recommendation",
+        "Recommendation (rules output)",
+        [
+            _q("rules_version", "Rule set version", "string"),
+            _q("recommended_level", "Recommended level of care", "choice", rules.Level),
+            *(_q(f"band_{k}", f"Band: {k}", "string") for k in answers.BAND_KEYS),
+            _q("flags", "Flags", "choice", rules.Flag, repeats=True),
+            _q("pathway", "Pathway (ordered steps of care)", "choice", rules.Step, repeats=True),
+            _q("reasons", "Reason codes, in rule-table order", "string", repeats=True),
+        ],
+    ),
+    _group(
+        "decision",
+        "Decision and signature",
+        [
+            _q("status", "Status", "choice", Screening.Status.values),
+            _q("decision", "Decision", "choice", Screening.Decision.values),
+            _q("final_level", "Final level of care", "choice", rules.Level),
+            _q("override_reason", "Override reason", "choice", Screening.OverrideReason.values),
+            _q("override_text", f"Override explanation ({_ID})", "text"),
+            *(_q(n, f"{text} ({_ID})", "string") for n, text in STAFF_TEXT.items()),
+            *(_q(n, f"{text} ({_ID})", "dateTime") for n, text in TIMES_TEXT.items()),
+            _q("created_year", f"Year started ({_DE})", "integer"),
+            _q("signed_year", f"Year signed ({_DE})", "integer"),
+        ],
+    ),
+]
 
 
 def questionnaire() -> dict:
@@ -267,7 +234,7 @@ def _rating(domain: rules.Domain, rating: int) -> dict:
 
 
 class BundleEntries:
-    """Encodes one exported row (the values of `columns`, in order) as its Bundle entries, comma-separated."""
+    """Turns one exported row (the values of `columns`, in order) into its Bundle entries."""
 
     def __init__(self, columns: tuple[str, ...], *, deidentified: bool, export_id: uuid.UUID):
         self.at = at = {c: i for i, c in enumerate(columns)}
@@ -340,15 +307,18 @@ class BundleEntries:
             out.append(common | {"code": _SUMMARY_CODE} | tail | {"component": ratings})
         return out
 
-    def __call__(self, row: list) -> bytes:
+    def __call__(self, row: list) -> list[dict]:
+        """The row's entries: its QuestionnaireResponse (items already JSON, as an `orjson.Fragment`), then its
+        Observations. The writer encodes them, several rows at once."""
         qr_url = f"urn:uuid:{uuid.uuid4()}"
         qr = self._response(row)
-        items = self.items(row)  # never empty in practice (the person's group), but FHIR allows no empty array
-        parts = [f'{{"fullUrl":"{qr_url}","resource":'.encode(), orjson.dumps(qr)[:-1]]
-        parts += [b',"item":[', items.encode(), b"]}}"] if items else [b"}}"]
+        items = self.items(row)
+        if items:  # never empty in practice (the person's group), but FHIR allows no empty array
+            qr["item"] = orjson.Fragment(f"[{items}]")
+        entries = [{"fullUrl": qr_url, "resource": qr}]
         for o in self._observations(row, qr["subject"], qr_url):
-            parts += [f',{{"fullUrl":"urn:uuid:{uuid.uuid4()}","resource":'.encode(), orjson.dumps(o), b"}"]
-        return b"".join(parts)
+            entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": o})
+        return entries
 
 
 def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> bytes:

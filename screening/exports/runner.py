@@ -25,9 +25,6 @@ CONTENT_TYPES = {
 }
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "fhir": "json"}
 WRITERS = {"csv": CsvWriter, "jsonl": JsonlWriter, "fhir": FhirWriter}
-# Screenings per page: a page is read, noted and sent whole, so its size bounds memory (a FHIR screening
-# is about 15 kB of output, a JSON line 2.5 kB, a CSV line under 1 kB).
-PAGES = {"csv": 10000, "jsonl": 1000, "fhir": 500}
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,11 @@ class ExportRunner:
     context: audit.AuditContext | None = None
     actor_username: str = ""
     via: str = "web"
-    page: int | None = None
+    page: int | None = None  # screenings per page; by default the writer's
 
     def __post_init__(self):
         if self.fmt not in WRITERS:
             raise ValueError(f"unknown format {self.fmt!r}")
-        self.page = self.page or PAGES[self.fmt]
         self.export_id = uuid.uuid4()
         self.run: ExportRun | None = None
         self.started: AuditEvent | None = None
@@ -132,8 +128,8 @@ class ExportRunner:
         """The head, then keyset pages in id order (no server-side cursor), each read and noted in one
         transaction before it leaves, then the tail."""
         yield writer.head(), 0
-        qs, last = export_queryset(self.filters), 0
-        while ids := list(qs.filter(id__gt=last).order_by("id").values_list("id", flat=True)[: self.page]):
+        qs, last, size = export_queryset(self.filters), 0, self.page or writer.page_size
+        while ids := list(qs.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:size]):
             window = qs.filter(id__gt=last, id__lte=ids[-1])
             with transaction.atomic(), page_settings(copy=isinstance(writer, CopyCsvWriter)):
                 piece = writer.page(window)

@@ -59,6 +59,8 @@ _NEEDS_QUOTES = re.compile(r'[",\r\n]')
 class CsvWriter:
     """CSV with LF line endings (as COPY writes them), a BOM for spreadsheets, the notice, then the header."""
 
+    page_size = 1000  # screenings per page: a page is read, noted and sent whole, so it bounds memory
+
     def __init__(self, row: Row, export_id: uuid.UUID):
         self.row, self.export_id = row, export_id
         self.free = frozenset(i for i, c in enumerate(row.columns) if c in FREE_TEXT_COLUMNS)
@@ -132,6 +134,8 @@ def copy_cells() -> str:
 class CopyCsvWriter(CsvWriter):
     """The identified CSV on PostgreSQL: each page is one `COPY (SELECT …) TO STDOUT` on this connection."""
 
+    page_size = 10000  # under 1 kB a line, in one bytes object: fewer, larger pages cost less per row
+
     def __init__(self, row: Row, export_id: uuid.UUID):
         super().__init__(row, export_id)
         # A field read twice (an answer that is also an instrument item) is named once; cells use the first.
@@ -175,6 +179,8 @@ def page_settings(copy: bool):
 class JsonlWriter:
     """A notice line, then one JSON object per screening (typed: numbers, booleans, lists, null)."""
 
+    page_size = 1000  # about 2.5 kB a line
+
     def __init__(self, row: Row, export_id: uuid.UUID):
         self.row, self.export_id = row, export_id
 
@@ -194,6 +200,8 @@ class JsonlWriter:
 class FhirWriter:
     """One Bundle: per screening, a QuestionnaireResponse and the Observations of its totals and domains."""
 
+    page_size = 500  # about 15 kB a screening
+
     def __init__(self, row: Row, export_id: uuid.UUID):
         self.row, self.export_id, self.first = row, export_id, True
         self.entries = fhir.BundleEntries(row.columns, deidentified=row.deidentified, export_id=export_id)
@@ -203,9 +211,11 @@ class FhirWriter:
 
     def page(self, window) -> tuple[bytes, int]:
         rows = read(window)
-        body = b",".join(self.entries(self.row(r)) for r in rows)
-        if body:
-            body, self.first = (fhir.ENTRIES_OPEN if self.first else b",") + body, False
+        if not rows:
+            return b"", 0
+        entries = [entry for r in rows for entry in self.entries(self.row(r))]
+        body = orjson.dumps(entries)[1:-1]  # the page's entries, without the brackets: the Bundle holds them
+        body, self.first = (fhir.ENTRIES_OPEN if self.first else b",") + body, False
         return body, len(rows)
 
     def tail(self) -> bytes:
