@@ -7,8 +7,10 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .audit import SYSTEM, AuditContext
 
@@ -31,6 +33,26 @@ class SessionTimeoutMiddleware:
             if now - last >= _WRITE_EVERY or _KEY not in request.session:
                 request.session[_KEY] = now  # written at most every 30 s: no session UPDATE per request
         return self.get_response(request)
+
+
+class RequestGuardMiddleware:
+    """Refuses a request whose parameters hold a NUL byte (400, never a database error), and keeps the pages of
+    a signed-in user out of every cache (`Cache-Control: no-store`: they show PHI)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for params in (request.GET, request.POST if request.method == "POST" else {}):
+            if any("\x00" in key or any("\x00" in v for v in params.getlist(key)) for key in params):
+                return HttpResponseBadRequest(
+                    "A parameter of this request holds a NUL byte.", content_type="text/plain"
+                )
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response
 
 
 def audit_context(request) -> AuditContext:

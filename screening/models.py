@@ -9,6 +9,7 @@ import unicodedata
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -566,6 +567,14 @@ class SpecialtyInterest(models.Model):
 
     def __str__(self) -> str:
         return self.get_group_display()
+
+
+class Account(User):
+    """A user as the app's user management sees it (DESIGN.md §6): a proxy, to hold its permission."""
+
+    class Meta:
+        proxy = True
+        permissions = [("manage_users", "Can manage users: create, change role, deactivate, send links, reset MFA")]
 
 
 class AuditAction(models.TextChoices):

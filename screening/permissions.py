@@ -14,10 +14,9 @@ ROLE_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
     CLINICIAN: _perms(
         "screening", "view_client add_client view_screening add_screening change_screening sign_screening"
     ),
-    ADMIN: (
-        *_perms("screening", "view_client view_screening review_history view_auditevent"),
-        *_perms("auth", "view_user add_user change_user view_group"),
-    ),
+    # User management is the app's own page (manage_users), never the Django admin's user forms, which offer
+    # superuser status, groups and permissions (an admin could make themselves superuser).
+    ADMIN: _perms("screening", "view_client view_screening review_history view_auditevent manage_users"),
     AUDITOR: _perms("screening", "export_records view_auditevent verify_audit"),
 }
 
@@ -30,10 +29,13 @@ def roles_of(user) -> frozenset[str]:
     return user._role_cache
 
 
-def ensure_roles(group_model, permission_model) -> None:
-    """Create or refresh the role groups with exactly their permissions (used by the data migration)."""
+def ensure_roles(group_model, permission_model, *, missing_ok: bool = False) -> None:
+    """Create or refresh the role groups with exactly their permissions (used by the data migrations).
+
+    `missing_ok`: an early migration, run before a later one made a permission, sets what exists then."""
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
-        group.permissions.set(
-            [permission_model.objects.get(content_type__app_label=app, codename=code) for app, code in perms]
-        )
+        found = [permission_model.objects.filter(content_type__app_label=a, codename=c).first() for a, c in perms]
+        if None in found and not missing_ok:
+            raise LookupError(f"role {role}: a permission of {perms} does not exist")
+        group.permissions.set([p for p in found if p is not None])

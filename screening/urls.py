@@ -10,6 +10,8 @@ urlpatterns = [
     path("", clinician.home, name="home"),
     path("accounts/login/", sign_in, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", include("screening.urls_mfa")),
+    path("", include("screening.urls_users")),
     path("clients/", clinician.client_list, name="client_list"),
     path("clients/new/", clinician.client_create, name="client_create"),
     path("clients/<uuid:public_id>/", clinician.client_detail, name="client_detail"),
