@@ -1,11 +1,19 @@
-"""Django admin for admins (DESIGN.md §6): users and groups stay as Django registers them (user management);
-clinical records and the audit log are registered read-only."""
+"""Django admin, for superusers (operators) only (DESIGN.md §6): admins manage users on the app's own page,
+since the admin's user forms offer superuser status, groups and permissions. Clinical records and the audit
+log are registered read-only, and what it shows of clients is audited as on the app's pages."""
 
 from django.contrib import admin
 
 from . import audit
 from .middleware import audit_context
 from .models import AuditEvent, Client, Screening
+
+
+def _superusers_only(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+admin.site.has_permission = _superusers_only
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,6 +50,20 @@ class ClientAdmin(ViewAuditedAdmin):
     list_display = ("record_number", "family_name", "given_name", "created_at")
     # No search_fields here or on screenings: the admin searches by GET, which would put names and
     # record numbers in the address. The History page searches by POST.
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # names and record numbers shown: a view of those clients
+            details = {"clients": [str(c.public_id) for c in changelist.result_list], "via": "admin"}
+            audit.record(
+                action=AuditEvent.Action.VIEW,
+                actor=request.user,
+                context=audit_context(request),
+                object_type="client_list",
+                details=details,
+            )
+        return response
 
 
 _DECISION_COLUMNS = ("recommended_level", "final_level", "decision", "override_reason", "rules_version")

@@ -1,5 +1,4 @@
-"""Request edge: the audit context of each request, and the session idle timeout (absolute lifetime is the
-cookie age)."""
+"""Request edge: the audit context of each request, session timeouts, and refusals made before any view."""
 
 import time
 import uuid
@@ -14,24 +13,36 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .audit import SYSTEM, AuditContext
 
-_KEY = "last_activity"
+_LAST, _SINCE = "last_activity", "signed_in_at"
 _WRITE_EVERY = 30  # seconds
 
 
+def mark_signed_in(request) -> None:
+    """Start the session's absolute lifetime (on sign-in)."""
+    request.session[_SINCE] = request.session[_LAST] = int(time.time())
+
+
 class SessionTimeoutMiddleware:
+    """Ends a session after `SESSION_IDLE_TIMEOUT_MINUTES` without a request and, whatever the activity,
+    `SESSION_ABSOLUTE_TIMEOUT_MINUTES` after sign-in (the start is kept in the session, checked here: the
+    cookie's age moves forward each time the session is saved)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if request.user.is_authenticated:
             now = int(time.time())
-            last = request.session.get(_KEY, now)
-            if now - last > settings.SESSION_IDLE_TIMEOUT_MINUTES * 60:
+            since = request.session.setdefault(_SINCE, now)
+            last = request.session.get(_LAST, now)
+            idle = now - last > settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
+            if idle or now - since > settings.SESSION_ABSOLUTE_TIMEOUT_MINUTES * 60:
                 logout(request)
-                messages.info(request, "You were signed out after a period of inactivity.")
+                why = "a period of inactivity" if idle else "the longest time a session may last"
+                messages.info(request, f"You were signed out after {why}. Sign in again to go on.")
                 return redirect(f"{reverse('login')}?next={request.path}")
-            if now - last >= _WRITE_EVERY or _KEY not in request.session:
-                request.session[_KEY] = now  # written at most every 30 s: no session UPDATE per request
+            if now - last >= _WRITE_EVERY or _LAST not in request.session:
+                request.session[_LAST] = now  # written at most every 30 s: no session UPDATE per request
         return self.get_response(request)
 
 

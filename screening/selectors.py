@@ -208,7 +208,13 @@ def amendment_chain(screening: Screening) -> list[Screening]:
 # says "more than 1,000" and asks for a narrower filter.
 COUNT_CAP = 1000
 MAX_OFFSET = 10_000
-_PEOPLE = ("client__given_name", "client__family_name", "client__record_number", "clinician__username")
+_PEOPLE = (
+    "client__public_id",
+    "client__given_name",
+    "client__family_name",
+    "client__record_number",
+    "clinician__username",
+)
 HISTORY_COLUMNS = (*_SHOWN_COLUMNS, *_PEOPLE, "decision", "override_reason", "rules_version", *FLAG_FIELDS.values())
 
 

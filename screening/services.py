@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -44,9 +44,16 @@ def _locked(screening: Screening, refusal: str, status: str = Screening.Status.C
 
 @transaction.atomic
 def client_create(*, actor, context: Context = None, **data: Any) -> Client:
-    """Register a client and record who did it."""
-    client = Client.objects.create(created_by=actor, **data)
-    audit.record(action=Action.CREATE, actor=actor, context=context, obj=client)
+    """Register a client and record who did it. A record number taken meanwhile (two "New client" at once) is
+    refused at its field: the unique constraint decides, not the form's earlier check."""
+    try:
+        with transaction.atomic():
+            client = Client.objects.create(created_by=actor, **data)
+            audit.record(action=Action.CREATE, actor=actor, context=context, obj=client)
+    except IntegrityError:
+        if not Client.objects.filter(record_number=data.get("record_number")).exists():
+            raise
+        raise ServiceError("A client with this record number already exists.", field="record_number") from None
     return client
 
 
@@ -182,23 +189,21 @@ def screening_reopen(*, screening: Screening, actor, context: Context = None) ->
     return screening
 
 
-def screening_sign(*, screening: Screening, password: str, actor, context: Context = None) -> Screening:
-    """Sign a decided screening after the signer re-enters their password; it is read-only from then on."""
-    if not actor.check_password(password):
-        details = {"during": "signature"}  # recorded outside the transaction: a refusal must not roll it back
-        audit.record(action=Action.SIGN_IN_FAILED, actor=actor, context=context, obj=screening, details=details)
-        raise ServiceError("That password is not correct.", field="password")
-    with transaction.atomic():
-        screening = _locked(screening, "Decide the level of care before signing.")
-        if not screening.decision:
-            raise ServiceError("Decide the level of care before signing.")
-        screening.status = Screening.Status.SIGNED
-        screening.signed_by = actor
-        screening.signed_at = timezone.now()
-        screening.version = F("version") + 1
-        screening.save()
-        details = {"final_level": screening.final_level}
-        audit.record(action=Action.SIGN, actor=actor, context=context, obj=screening, details=details)
+@transaction.atomic
+def screening_sign(*, screening: Screening, actor, context: Context = None) -> Screening:
+    """Sign a decided screening; it is read-only from then on. The signer's password is checked by the caller
+    first, through `authenticate()` (views.confirm_password), so that the lockout counts wrong ones."""
+    screening = _locked(screening, "Decide the level of care before signing.")
+    if not screening.decision:
+        raise ServiceError("Decide the level of care before signing.")
+    screening.status = Screening.Status.SIGNED
+    screening.signed_by = actor
+    screening.signed_at = timezone.now()
+    screening.version = F("version") + 1
+    screening.save()
+    audit.record(
+        action=Action.SIGN, actor=actor, context=context, obj=screening, details={"final_level": screening.final_level}
+    )
     screening.refresh_from_db()
     return screening
 

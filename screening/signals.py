@@ -4,10 +4,16 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from . import audit
-from .middleware import audit_context
+from .middleware import audit_context, mark_signed_in
 from .models import AuditEvent
 
 _USER_EVENTS = {user_logged_in: AuditEvent.Action.SIGN_IN, user_logged_out: AuditEvent.Action.SIGN_OUT}
+
+
+@receiver(user_logged_in)
+def _session_starts(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        mark_signed_in(request)
 
 
 @receiver([user_logged_in, user_logged_out])
@@ -21,9 +27,11 @@ def _signed_in_or_out(sender, signal, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def _sign_in_failed(sender, credentials, request=None, **kwargs):
-    # The username typed is kept (it may not exist); the password never is.
+    # The username typed is kept (it may not exist); the password never is. A password asked again (signing)
+    # says so.
     audit.record(
         action=AuditEvent.Action.SIGN_IN_FAILED,
         context=audit_context(request),
         actor_username=str(credentials.get("username", ""))[:150],
+        details={"during": str(credentials["during"])} if "during" in credentials else None,
     )

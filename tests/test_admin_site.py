@@ -1,4 +1,5 @@
-"""Django admin: admins manage users and groups; screenings, clients and audit events are read-only."""
+"""Django admin, for superusers (operators) only: screenings, clients and audit events are read-only there
+(tests/test_trust.py shows the app's admins are refused)."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -7,13 +8,24 @@ from django.urls import reverse
 
 from screening import audit
 from screening.models import AuditEvent
-from tests.factories import make_screening
+from tests.factories import PASSWORD, make_screening
 
 
-def test_admin_site_admin_can_add_user_and_set_group(admin_client_):
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_superuser("operator", "op@example.org", PASSWORD)
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+def test_admin_site_operator_can_add_user_and_set_group(operator_client):
     clinician_group = Group.objects.get(name="clinician")
 
-    created = admin_client_.post(
+    created = operator_client.post(
         reverse("admin:auth_user_add"),
         {
             "username": "newclin",
@@ -23,7 +35,7 @@ def test_admin_site_admin_can_add_user_and_set_group(admin_client_):
         },
     )
     user = get_user_model().objects.get(username="newclin")
-    change = admin_client_.get(reverse("admin:auth_user_change", args=[user.pk]))
+    change = operator_client.get(reverse("admin:auth_user_change", args=[user.pk]))
 
     assert created.status_code == 302
     assert change.status_code == 200
@@ -32,16 +44,16 @@ def test_admin_site_admin_can_add_user_and_set_group(admin_client_):
 
 
 @pytest.mark.parametrize("model", ["screening", "client", "auditevent"])
-def test_admin_site_records_are_read_only(admin_client_, db, model):
+def test_admin_site_records_are_read_only(operator_client, db, model):
     s = make_screening()
     obj = {"screening": s, "client": s.client, "auditevent": None}[model]
     if obj is None:
         obj = audit.record(action=AuditEvent.Action.VIEW, object_type="test")
 
-    changelist = admin_client_.get(reverse(f"admin:screening_{model}_changelist"))
-    add = admin_client_.get(reverse(f"admin:screening_{model}_add"))
-    change = admin_client_.get(reverse(f"admin:screening_{model}_change", args=[obj.pk]))
-    delete = admin_client_.post(reverse(f"admin:screening_{model}_delete", args=[obj.pk]), {"post": "yes"})
+    changelist = operator_client.get(reverse(f"admin:screening_{model}_changelist"))
+    add = operator_client.get(reverse(f"admin:screening_{model}_add"))
+    change = operator_client.get(reverse(f"admin:screening_{model}_change", args=[obj.pk]))
+    delete = operator_client.post(reverse(f"admin:screening_{model}_delete", args=[obj.pk]), {"post": "yes"})
 
     assert changelist.status_code == 200
     assert add.status_code == 403
@@ -51,21 +63,21 @@ def test_admin_site_records_are_read_only(admin_client_, db, model):
     assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
-def test_admin_site_viewing_a_screening_is_audited(admin_client_, admin_user, db):
+def test_admin_site_viewing_a_screening_is_audited(operator_client, operator, db):
     s = make_screening()
 
-    admin_client_.get(reverse("admin:screening_screening_change", args=[s.pk]))
+    operator_client.get(reverse("admin:screening_screening_change", args=[s.pk]))
 
     event = AuditEvent.objects.get(object_type="screening", object_id=str(s.public_id), action="view")
-    assert event.actor == admin_user
+    assert event.actor == operator
     assert event.details == {"via": "admin"}
 
 
-def test_admin_site_screening_changelist_filters(admin_client_, db):
+def test_admin_site_screening_changelist_filters(operator_client, db):
     make_screening()
     inpatient = make_screening(ciwa_ar=12, pawss=None)
 
-    response = admin_client_.get(reverse("admin:screening_screening_changelist"), {"recommended_level": "inpatient"})
+    response = operator_client.get(reverse("admin:screening_screening_changelist"), {"recommended_level": "inpatient"})
 
     assert [s.pk for s in response.context["cl"].result_list] == [inpatient.pk]
 
@@ -79,7 +91,7 @@ def test_admin_site_closed_to_other_roles(request, who):
 
 
 @pytest.mark.parametrize("model", ["screening", "client"])
-def test_admin_site_has_no_search_box_for_names(admin_client_, db, model):
-    response = admin_client_.get(reverse(f"admin:screening_{model}_changelist"))
+def test_admin_site_has_no_search_box_for_names(operator_client, db, model):
+    response = operator_client.get(reverse(f"admin:screening_{model}_changelist"))
 
     assert response.context["cl"].search_fields == ()

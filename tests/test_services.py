@@ -5,7 +5,7 @@ from django.apps import apps as django_apps
 
 from screening import questionnaire, services
 from screening.models import AuditEvent, RiskSummary, Screening
-from tests.factories import PASSWORD, ClientFactory, UserFactory, make_screening
+from tests.factories import ClientFactory, UserFactory, make_screening
 
 pytestmark = pytest.mark.django_db
 summarize_earlier = importlib.import_module(
@@ -72,7 +72,7 @@ def test_sign_requires_decision(clinician):
     s = make_screening(status="completed", clinician=clinician)
 
     with pytest.raises(services.ServiceError):
-        services.screening_sign(screening=s, password=PASSWORD, actor=clinician)
+        services.screening_sign(screening=s, actor=clinician)
 
 
 def test_amend_copies_answers_and_reuses_open_amendment(clinician):

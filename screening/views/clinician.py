@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from .. import answers, questionnaire, rules, selectors, services
 from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..models import Client, Screening, SpecialtyGroup
-from . import record_view, requires
+from . import confirm_password, record_view, requires
 
 
 @login_required
@@ -30,8 +30,13 @@ def client_list(request):
     if request.method == "POST" and search.is_valid():
         found = selectors.client_search(search.cleaned_data["q"])
         context.update(results=found.clients, more=found.more)
+        shown = found.clients
     else:
         context["page"] = selectors.client_page(after=request.GET.get("after"), before=request.GET.get("before"))
+        shown = context["page"].clients
+    # Names and record numbers on a list are a view of those clients (DESIGN.md §7); the search text is not kept.
+    details = {"clients": [str(c.public_id) for c in shown], "search": request.method == "POST"}
+    record_view(request, object_type="client_list", details=details)
     return render(request, "screening/client_list.html", context)
 
 
@@ -39,9 +44,13 @@ def client_list(request):
 def client_create(request):
     form = ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        client = services.client_create(actor=request.user, context=request.audit, **form.cleaned_data)
-        messages.success(request, "Client added.")
-        return redirect("client_detail", public_id=client.public_id)
+        try:
+            client = services.client_create(actor=request.user, context=request.audit, **form.cleaned_data)
+        except services.ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, "Client added.")
+            return redirect("client_detail", public_id=client.public_id)
     return render(request, "screening/client_form.html", {"form": form})
 
 
@@ -71,6 +80,11 @@ def screening_edit(request, public_id):
     # A draft has no decision or signature yet; the screening an amendment corrects loads only if there is one.
     screening = _load(public_id, related=("client", "clinician"))
     if not screening.is_draft:
+        if request.method == "POST":  # a form from before it was completed or signed (Back, another tab)
+            state = "signed" if screening.is_signed else "completed"
+            messages.error(
+                request, f"This screening was {state} in the meantime: nothing was changed. Amend it to correct it."
+            )
         return redirect("screening_detail", public_id=public_id)
     conflict = None
     if request.method == "POST":
@@ -210,11 +224,11 @@ def screening_reopen(request, public_id):
 def screening_sign(request, public_id):
     screening = _load(public_id)
     form = SignForm(request.POST)
-    if form.is_valid():
+    if form.is_valid() and (refusal := confirm_password(request, form.cleaned_data["password"], during="signature")):
+        form.add_error("password", refusal)
+    elif form.is_valid():
         try:
-            services.screening_sign(
-                screening=screening, password=form.cleaned_data["password"], actor=request.user, context=request.audit
-            )
+            services.screening_sign(screening=screening, actor=request.user, context=request.audit)
         except services.ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:

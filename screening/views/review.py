@@ -58,8 +58,12 @@ def history(request):
         page = selectors.history_page(filterset.qs, page=_int(page_param, 1), per_page=per_page)
         for s in page.rows:
             s.flag_labels = [FLAG_LABELS[code] for code in s.flags]
-        filters = {k: v for k, v in data.items() if k != "q" and v}
+        # Only the filters this page knows, as it read them (never a parameter copied verbatim), and the clients
+        # the page shows: a list of names is a view of those clients (DESIGN.md §7).
+        known = filterset.form.cleaned_data
+        filters = {k: str(v) for k, v in known.items() if k != "q" and k in data and v not in (None, "", [])}
         details = {"filters": filters, "search": bool(data.get("q")), "page": page.number, "rows": len(page.rows)}
+        details["clients"] = list(dict.fromkeys(str(s.client.public_id) for s in page.rows))
         record_view(request, object_type="history", details=details)
     query = data.copy()
     query.pop("q", None)
