@@ -81,7 +81,8 @@ def summary_sql(vendor: str) -> dict[str, RawSQL]:
         lists = {k: joined.format(value="value", rec=rec, k=k) for k in LISTS[:2]}
         lists["reasons"] = joined.format(value="json_extract(value, '$.code')", rec=rec, k="reasons")
     sql = {f"band_{k}": band.format(k=k) for k in BAND_KEYS} | lists
-    return {name: RawSQL(f"NULLIF({text}, '')", ()) for name, text in sql.items()}
+    # Constant SQL built from code (column and JSON key names of this module), no input: nothing to inject.
+    return {name: RawSQL(f"NULLIF({text}, '')", ()) for name, text in sql.items()}  # nosec B611
 
 
 def iso(value: dt.datetime | None, tz) -> str | None:

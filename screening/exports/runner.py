@@ -52,9 +52,11 @@ def writer_class(fmt: str, deidentified: bool):
 def note_disclosures(run: ExportRun, window) -> None:
     """Note the clients of one page as disclosed: one statement with the page's own WHERE."""
     sql, params = window.values("client_id").query.sql_with_params()
-    with connection.cursor() as cursor:  # "WHERE true" lets SQLite tell ON CONFLICT from a join constraint
+    # The table name is the model's; the page's WHERE is Django's compiled SQL, its values parameters.
+    # "WHERE true" lets SQLite tell ON CONFLICT from a join constraint.
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {ExportDisclosure._meta.db_table} (export_id, client_id) "
+            f"INSERT INTO {ExportDisclosure._meta.db_table} (export_id, client_id) "  # nosec B608
             f"SELECT DISTINCT %s, u.client_id FROM ({sql}) u WHERE true ON CONFLICT DO NOTHING",
             [run.pk, *params],
         )
