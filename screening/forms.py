@@ -10,12 +10,16 @@ from itertools import groupby
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from . import answers, exports, rules
 from .answers import Kind
 from .models import AuditEvent, Client, Level, Screening, SpecialtyGroup
+from .permissions import ADMIN, AUDITOR, CLINICIAN
 from .selectors import DateRange, client_by_record_number
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -32,7 +36,13 @@ class ClientForm(forms.ModelForm):
     class Meta:
         model = Client
         fields = ["record_number", "given_name", "family_name", "date_of_birth"]
-        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+        # Identifiers: a shared browser must not offer one client's details while typing another's (DESIGN §11).
+        widgets = {
+            "record_number": forms.TextInput(attrs={"autocomplete": "off"}),
+            "given_name": forms.TextInput(attrs={"autocomplete": "off"}),
+            "family_name": forms.TextInput(attrs={"autocomplete": "off"}),
+            "date_of_birth": forms.DateInput(attrs={"type": "date", "autocomplete": "off"}),
+        }
         help_texts = {"record_number": "The program's record number, e.g. P-10234. It is never shown in a URL."}
 
     def __init__(self, *args, **kwargs):
@@ -60,6 +70,7 @@ class ClientSearchForm(forms.Form):
     q = forms.CharField(
         label="Name or record number",
         max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text="“Family, Given”, “Given Family”, or the start of a name or a record number; accents and case do not matter.",
     )
 
@@ -415,7 +426,9 @@ class AuditFilterForm(DateRangeMixin, forms.Form):
 
 
 class DisclosureLookupForm(forms.Form):
-    record_number = forms.CharField(label="Client record number", max_length=32)
+    record_number = forms.CharField(
+        label="Client record number", max_length=32, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
 
     def clean_record_number(self):
         number = self.cleaned_data["record_number"].strip()
@@ -424,3 +437,91 @@ class DisclosureLookupForm(forms.Form):
             raise forms.ValidationError("No client has this record number.")
         self.client = client
         return number
+
+
+# --- User management (DESIGN.md §6) and the user's own password. The forms offer a username, an email address and
+# one role: there is no field for superuser or staff status, groups or permissions, so none can be posted.
+
+ROLE_CHOICES = [
+    (CLINICIAN, "Clinician — screenings and clients"),
+    (ADMIN, "Admin — review, dashboard, replay, user management"),
+    (AUDITOR, "Auditor — exports and the audit log"),
+]
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(
+        label="Username",
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only; used to sign in.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        help_text="The link to set a password goes here; you never see it.",
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, widget=forms.RadioSelect)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Create user and send link"))
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("A user with this username already exists.")
+        return username
+
+    def clean_email(self):
+        email = get_user_model().objects.normalize_email(self.cleaned_data["email"].strip())
+        # One account per address: a "forgot password" email must reach exactly one user.
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("Another user already has this email address.")
+        return email
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+def _with_helper(form: forms.Form, button: str) -> None:
+    form.helper = FormHelper()
+    form.helper.add_input(Submit("submit", button))
+
+
+class OwnPasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Change one's own password: the current one is required (Django's form)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _with_helper(self, "Change password")
+
+
+class PasswordSetForm(auth_forms.SetPasswordForm):
+    """Set a password from an emailed link."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _with_helper(self, "Set password")
+
+
+class ForgotPasswordForm(auth_forms.PasswordResetForm):
+    """ "Forgot password": a link to the address's active user. Unlike Django's form it also reaches a user who
+    has not set a password yet (their first link expired); an unknown or inactive address gets the same page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+        _with_helper(self, "Send link")
+
+    def get_users(self, email):
+        return get_user_model().objects.filter(email__iexact=email, is_active=True)
