@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.contrib import messages
@@ -47,23 +48,32 @@ class SessionTimeoutMiddleware:
 
 
 class RequestGuardMiddleware:
-    """Refuses a request whose parameters hold a NUL byte (400, never a database error), and keeps the pages of
-    a signed-in user out of every cache (`Cache-Control: no-store`: they show PHI)."""
+    """Refuses a request whose parameters hold a NUL byte or bytes that are not UTF-8 (400, never a database
+    error or a silently altered value), and keeps the pages of a signed-in user out of every cache
+    (`Cache-Control: no-store`: they show PHI)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        for params in (request.GET, request.POST if request.method == "POST" else {}):
-            if any("\x00" in key or any("\x00" in v for v in params.getlist(key)) for key in params):
-                return HttpResponseBadRequest(
-                    "A parameter of this request holds a NUL byte.", content_type="text/plain"
-                )
+        if refusal := self._refusal(request):
+            return HttpResponseBadRequest(refusal, content_type="text/plain")
         response = self.get_response(request)
         if request.user.is_authenticated:
             add_never_cache_headers(response)
             patch_cache_control(response, private=True)
         return response
+
+    @staticmethod
+    def _refusal(request) -> str | None:
+        try:
+            unquote_to_bytes(request.META.get("QUERY_STRING", "").replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return "A parameter of this request is not readable text (UTF-8)."
+        for params in (request.GET, request.POST if request.method == "POST" else {}):
+            if any("\x00" in key or any("\x00" in v for v in params.getlist(key)) for key in params):
+                return "A parameter of this request holds a NUL byte."
+        return None
 
 
 def audit_context(request) -> AuditContext:

@@ -189,6 +189,11 @@ def test_a_nul_byte_in_a_parameter_is_a_400(client, url, role):
     assert client.get(url).status_code == 400
 
 
+def test_a_parameter_that_is_not_utf8_is_a_400(clinician_client):
+    assert clinician_client.get("/clients/?after=%ff%fe").status_code == 400
+    assert clinician_client.get("/clients/?after=Zo%C3%AB").status_code == 200  # UTF-8 is read as usual
+
+
 def test_a_nul_byte_in_a_django_admin_changelist_is_a_400(client):
     client.force_login(get_user_model().objects.create_superuser("operator", "op@example.org", PASSWORD))
 
