@@ -35,6 +35,13 @@ def _real_password_hashing(request):
         request.getfixturevalue("settings").PASSWORD_HASHERS = REAL_PASSWORD_HASHERS
 
 
+@pytest.fixture(autouse=True)
+def _mfa_off(settings):
+    # The suite signs users in with a password alone; tests of the second factor (tests/test_mfa.py,
+    # tests/e2e/test_mfa.py) switch MFA_REQUIRED back on, as production has it.
+    settings.MFA_REQUIRED = False
+
+
 @pytest.fixture
 def clinician(db):
     return UserFactory(username="clin", role="clinician")
