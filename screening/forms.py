@@ -468,6 +468,7 @@ class UserCreateForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
+        self.helper.attrs = {"novalidate": ""}  # the server's errors, summarised and linked to their fields
         self.helper.add_input(Submit("submit", "Create user and send link"))
 
     def clean_username(self):
@@ -495,6 +496,7 @@ class UserRoleForm(forms.Form):
 
 def _with_helper(form: forms.Form, button: str) -> None:
     form.helper = FormHelper()
+    form.helper.attrs = {"novalidate": ""}  # the server's errors, summarised and linked to their fields
     form.helper.add_input(Submit("submit", button))
 
 
