@@ -141,7 +141,7 @@ MIDDLEWARE = [
     "screening.middleware.RequestGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "screening.middleware.SessionTimeoutMiddleware",
-    "screening.mfa.MfaMiddleware",
+    "screening.middleware.MfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -23,7 +23,6 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.conf import settings
 from django.db import transaction
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django_otp.models import Device
@@ -73,21 +72,6 @@ def second_factor_page(*, path: str, user, session) -> str | None:
     if has_device is None:
         has_device = session[HAS_DEVICE_SESSION_KEY] = has_confirmed_totp(user)
     return "mfa_verify" if has_device else None
-
-
-class MfaMiddleware:
-    """Sends a signed-in user who has not passed the second factor to it, before anything else (POSTs too)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        page = second_factor_page(path=request.path, user=request.user, session=request.session)
-        if page is None:
-            return self.get_response(request)
-        # A GET comes back to where it was going after the factor; a POST is not replayed.
-        next_url = request.get_full_path() if request.method == "GET" and request.path != reverse("home") else ""
-        return redirect(with_next(reverse(page), next_url))
 
 
 class CodeForm(forms.Form):

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .audit import SYSTEM, AuditContext
+from .mfa import second_factor_page, with_next
 
 _LAST, _SINCE = "last_activity", "signed_in_at"
 _WRITE_EVERY = 30  # seconds
@@ -74,6 +75,21 @@ class RequestGuardMiddleware:
             if any("\x00" in key or any("\x00" in v for v in params.getlist(key)) for key in params):
                 return "A parameter of this request holds a NUL byte."
         return None
+
+
+class MfaMiddleware:
+    """Sends a signed-in user who has not passed the second factor to it, before anything else (POSTs too)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        page = second_factor_page(path=request.path, user=request.user, session=request.session)
+        if page is None:
+            return self.get_response(request)
+        # A GET comes back to where it was going after the factor; a POST is not replayed.
+        next_url = request.get_full_path() if request.method == "GET" and request.path != reverse("home") else ""
+        return redirect(with_next(reverse(page), next_url))
 
 
 def audit_context(request) -> AuditContext:
