@@ -501,11 +501,21 @@ def _with_helper(form: forms.Form, button: str) -> None:
 
 
 class OwnPasswordChangeForm(auth_forms.PasswordChangeForm):
-    """Change one's own password: the current one is required (Django's form)."""
+    """Change one's own password: the current one is required, and checked through `authenticate()` (the
+    view's `confirm_password`), so that wrong ones count toward the sign-in lockout."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, confirm=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.confirm = confirm
         _with_helper(self, "Change password")
+
+    def clean_old_password(self):
+        old = self.cleaned_data.get("old_password", "")
+        if self.confirm is None:
+            return super().clean_old_password()
+        if refusal := self.confirm(old):
+            raise forms.ValidationError(refusal, code="password_incorrect")
+        return old
 
 
 class PasswordSetForm(auth_forms.SetPasswordForm):

@@ -272,3 +272,19 @@ def test_a_stale_questionnaire_posted_to_a_signed_screening_says_it_was_signed(c
 
     assert "was signed" in response.content.decode()
     assert Screening.objects.values().get(pk=s.pk) == before
+
+
+def test_wrong_current_passwords_on_password_change_count_toward_the_lockout(client, settings):
+    user = UserFactory(role="auditor")
+    client.force_login(user)
+    url = reverse("password_change")
+    new = {"new_password1": "a-new-long-passphrase-7", "new_password2": "a-new-long-passphrase-7"}
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert "not correct" in client.post(url, {"old_password": "wrong", **new}).content.decode()
+    assert client.post(url, {"old_password": "wrong", **new}).status_code == 429
+    refused = client.post(url, {"old_password": PASSWORD, **new})
+
+    user.refresh_from_db()
+    assert refused.status_code == 429 and user.check_password(PASSWORD)  # unchanged while locked out
+    assert AuditEvent.objects.filter(action="sign_in_failed", details__during="password change").count() == settings.AXES_FAILURE_LIMIT + 1

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from .. import accounts
 from ..forms import ForgotPasswordForm, OwnPasswordChangeForm, PasswordSetForm, UserCreateForm, UserRoleForm
 from ..services import ServiceError
-from . import requires
+from . import confirm_password, requires
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     """The current password is required; this session stays, the user's other sessions end (session hash)."""
 
     form_class = OwnPasswordChangeForm
+
+    def get_form_kwargs(self):
+        request = self.request
+        return {
+            **super().get_form_kwargs(),
+            "confirm": lambda pw: confirm_password(request, pw, during="password change"),
+        }
 
     def form_valid(self, form):
         response = super().form_valid(form)
