@@ -156,6 +156,15 @@ def test_client_search_is_a_view_of_the_clients_it_finds(clinician_client):
     assert "Quartermaine" not in str(event.details)  # the search text itself is not copied into the trail
 
 
+def test_home_page_list_of_unfinished_screenings_is_a_view_of_their_clients(clinician_client, clinician):
+    draft = make_screening(clinician=clinician, status="draft")
+
+    clinician_client.get(reverse("home"))
+
+    event = AuditEvent.objects.get(action="view", object_type="client_list")
+    assert event.details == {"clients": [str(draft.client.public_id)], "page": "home"}
+
+
 def test_history_page_names_the_clients_it_shows_and_only_known_filters(admin_client_):
     s = make_screening()
 
@@ -287,4 +296,7 @@ def test_wrong_current_passwords_on_password_change_count_toward_the_lockout(cli
 
     user.refresh_from_db()
     assert refused.status_code == 429 and user.check_password(PASSWORD)  # unchanged while locked out
-    assert AuditEvent.objects.filter(action="sign_in_failed", details__during="password change").count() == settings.AXES_FAILURE_LIMIT + 1
+    assert (
+        AuditEvent.objects.filter(action="sign_in_failed", details__during="password change").count()
+        == settings.AXES_FAILURE_LIMIT + 1
+    )

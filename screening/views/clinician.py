@@ -18,6 +18,9 @@ from . import confirm_password, record_view, requires
 def home(request):
     may_edit = request.user.has_perm("screening.change_screening")
     unfinished = selectors.unfinished_screenings(request.user) if may_edit else []
+    if unfinished:  # the clients' names are shown: a view of them, as on the client list
+        clients = list(dict.fromkeys(str(s.client.public_id) for s in unfinished))
+        record_view(request, object_type="client_list", details={"clients": clients, "page": "home"})
     return render(request, "screening/home.html", {"unfinished": unfinished})
 
 
