@@ -192,6 +192,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# What axes stores as the username: what was typed, cut to a username's length (a 5,000-character value must
+# not fail the insert, on PostgreSQL a 500).
+AXES_USERNAME_CALLABLE = "screening.signals.typed_username"
 
 # Sessions: idle timeout (sliding) and an absolute lifetime, both in minutes.
 # Second factor (DESIGN.md §11): every user enrols a TOTP device; `make run`'s demo turns it off and says so.

@@ -25,6 +25,12 @@ def _signed_in_or_out(sender, signal, request, user, **kwargs):
         )
 
 
+def typed_username(request, credentials) -> str:
+    """The username an attempt typed, as at most 150 characters (axes' AXES_USERNAME_CALLABLE)."""
+    typed = (credentials or {}).get("username") or (request.POST.get("username", "") if request else "")
+    return str(typed)[:150]
+
+
 @receiver(user_login_failed)
 def _sign_in_failed(sender, credentials, request=None, **kwargs):
     # The username typed is kept (it may not exist); the password never is. A password asked again (signing)

@@ -300,3 +300,11 @@ def test_wrong_current_passwords_on_password_change_count_toward_the_lockout(cli
         AuditEvent.objects.filter(action="sign_in_failed", details__during="password change").count()
         == settings.AXES_FAILURE_LIMIT + 1
     )
+
+
+def test_a_5000_character_username_is_a_failed_sign_in_not_a_500(client):
+    # Found by the crawl on PostgreSQL: axes stored the typed username whole in a 255-character column.
+    response = client.post(reverse("login"), {"username": "x" * 5000, "password": "wrong"})
+
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action="sign_in_failed").actor_username == "x" * 150
