@@ -37,9 +37,12 @@ class ScreeningConflict(ServiceError):
 def _locked(screening: Screening, refusal: str, status: str = Screening.Status.COMPLETED) -> Screening:
     """The screening's row, locked until the transaction ends; ServiceError(refusal) unless it is in `status`."""
     locked = Screening.objects.select_for_update().get(pk=screening.pk)
-    if locked.status != status:
-        raise ServiceError(refusal)
+    if locked.status != status:  # a form from before (Back, another tab) says plainly what happened
+        raise ServiceError(SIGNED_MEANWHILE if locked.status == Screening.Status.SIGNED else refusal)
     return locked
+
+
+SIGNED_MEANWHILE = "This screening was signed in the meantime: nothing was changed. Amend it to correct it."
 
 
 @transaction.atomic

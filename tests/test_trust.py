@@ -308,3 +308,17 @@ def test_a_5000_character_username_is_a_failed_sign_in_not_a_500(client):
 
     assert response.status_code == 200
     assert AuditEvent.objects.get(action="sign_in_failed").actor_username == "x" * 150
+
+
+@pytest.mark.parametrize("step", ["screening_decide", "screening_sign"])
+def test_a_stale_decision_or_signature_posted_to_a_signed_screening_says_it_was_signed(
+    clinician_client, clinician, step
+):
+    s = make_screening(clinician=clinician)
+    before = Screening.objects.values().get(pk=s.pk)
+    data = {"final_level": "iop", "password": PASSWORD} if step == "screening_sign" else {"final_level": "iop"}
+
+    response = clinician_client.post(reverse(step, args=[s.public_id]), data, follow=True)
+
+    assert "was signed in the meantime" in response.content.decode()
+    assert Screening.objects.values().get(pk=s.pk) == before

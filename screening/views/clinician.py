@@ -84,10 +84,7 @@ def screening_edit(request, public_id):
     screening = _load(public_id, related=("client", "clinician"))
     if not screening.is_draft:
         if request.method == "POST":  # a form from before it was completed or signed (Back, another tab)
-            state = "signed" if screening.is_signed else "completed"
-            messages.error(
-                request, f"This screening was {state} in the meantime: nothing was changed. Amend it to correct it."
-            )
+            messages.error(request, services.SIGNED_MEANWHILE if screening.is_signed else COMPLETED_MEANWHILE)
         return redirect("screening_detail", public_id=public_id)
     conflict = None
     if request.method == "POST":
@@ -126,6 +123,15 @@ def screening_edit(request, public_id):
         record_view(request, obj=screening)
     context = {"screening": screening, "form": form, "conflict": conflict}
     return render(request, "screening/screening_form.html", context, status=409 if conflict else 200)
+
+
+COMPLETED_MEANWHILE = "This screening was completed in the meantime: nothing was changed."
+
+
+def _signed_meanwhile(request, screening: Screening):
+    """A decision or signature posted to a screening signed since the page was shown: say so, change nothing."""
+    messages.error(request, services.SIGNED_MEANWHILE)
+    return redirect("screening_detail", public_id=screening.public_id)
 
 
 def _conflict_context(exc: services.ScreeningConflict, form: ScreeningForm) -> dict:
@@ -195,6 +201,8 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
 @require_POST
 def screening_decide(request, public_id):
     screening = _load(public_id)
+    if screening.is_signed:
+        return _signed_meanwhile(request, screening)
     form = DecisionForm(request.POST, recommended=screening.recommended_level)
     if form.is_valid():
         try:
@@ -226,6 +234,8 @@ def screening_reopen(request, public_id):
 @require_POST
 def screening_sign(request, public_id):
     screening = _load(public_id)
+    if screening.is_signed:
+        return _signed_meanwhile(request, screening)
     form = SignForm(request.POST)
     if form.is_valid() and (refusal := confirm_password(request, form.cleaned_data["password"], during="signature")):
         form.add_error("password", refusal)
