@@ -34,7 +34,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 # added for each name .env lacks: an existing .env keeps every line it has, and a secret added to
 # settings.py later gets a development key at the next make.
 define WRITE_DEV_KEYS
-import ast, os, pathlib, secrets
+import ast, base64, os, pathlib, secrets
 tree = ast.parse(pathlib.Path("iop_screening/settings.py").read_text())
 names = next(
     ast.literal_eval(node.value) for node in tree.body
@@ -43,7 +43,9 @@ names = next(
 path = pathlib.Path("$(ENVFILE)")
 text = path.read_text() if path.exists() else "# Random development keys written by make; never use them in production.\n"
 have = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")}
-added = [f"{name}={secrets.token_urlsafe(50)}\n" for name in names if name not in have]
+# The audit signing key is an Ed25519 private key: the base64 of 32 random bytes; the others are long tokens.
+make = {"AUDIT_SIGNING_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode()}
+added = [f"{name}={make.get(name, lambda: secrets.token_urlsafe(50))()}\n" for name in names if name not in have]
 if added:
     path.write_text(text + ("" if text.endswith("\n") else "\n") + "".join(added))
     print(f"$(ENVFILE): development keys for {', '.join(a.split('=')[0] for a in added)}")

@@ -5,6 +5,7 @@ Fail closed: a missing or published secret, or a boolean or number it cannot rea
 start naming the setting. `DATABASE_URL` switches from a SQLite file to PostgreSQL.
 """
 
+import base64
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # The secrets the program will not start without, each the setting of its name (`make` gives each a
 # development key in `.env`).
-REQUIRED_SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY")
+REQUIRED_SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY")
 # Values this repository has published for them, which anyone can read; any "change-me-..." value (the
 # old .env.example's) is refused too.
 PUBLISHED_SECRETS = frozenset({"insecure-placeholder-key-for-local-development-only", "insecure-placeholder-audit-key"})
@@ -107,6 +108,16 @@ DEBUG = envbool("DEBUG", False)
 # SECRET_KEY, AUDIT_HMAC_KEY (the key of the audit log's HMAC-SHA-256 hash chain: changing it
 # invalidates verification of old events) and any other name in REQUIRED_SECRETS.
 globals().update(envsecrets(REQUIRED_SECRETS))
+# AUDIT_SIGNING_KEY: the Ed25519 private key that signs the audit chain's checkpoints (DESIGN.md §7), as the
+# base64 of its 32 raw bytes; its public key is published, so anyone can check a checkpoint.
+try:
+    if len(base64.b64decode(AUDIT_SIGNING_KEY, validate=True)) != 32:  # noqa: F821 (set just above)
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(
+        "AUDIT_SIGNING_KEY is not the base64 of 32 bytes (an Ed25519 private key), e.g. "
+        "python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())'"
+    ) from None
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 

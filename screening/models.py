@@ -691,3 +691,22 @@ class ExportDisclosure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.export_id} → {self.client_id}"
+
+
+class AuditAnchor(models.Model):
+    """A signed checkpoint of the audit chain (DESIGN.md §7): its length and latest hash, signed with the Ed25519
+    key `AUDIT_SIGNING_KEY` (`key_id` names it, so keys can rotate). Written only by `screening.anchors`."""
+
+    length = models.BigIntegerField()  # events in the chain up to and including `event_id`
+    event_id = models.BigIntegerField()  # the latest event it covers
+    event_hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=88)  # base64 of the 64-byte Ed25519 signature
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["event_id"], name="screening_anchor_event_idx")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.pk}: {self.length} events to #{self.event_id}"

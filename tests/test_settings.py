@@ -4,6 +4,7 @@ Each settings test starts the settings in a new process with a controlled enviro
 .env file (named by ENV_FILE), never this checkout's .env.
 """
 
+import base64
 import os
 import secrets
 import shutil
@@ -28,7 +29,16 @@ OLD_PLACEHOLDERS = [
 
 
 def keys() -> dict[str, str]:
-    return {name: secrets.token_urlsafe(50) for name in settings.REQUIRED_SECRETS}
+    made = {name: secrets.token_urlsafe(50) for name in settings.REQUIRED_SECRETS}
+    return made | {"AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
+
+
+@pytest.mark.parametrize("value", ["not base64!", base64.b64encode(b"short").decode()])
+def test_an_audit_signing_key_that_is_not_32_bytes_stops_naming_it(tmp_path, value):
+    proc = start(tmp_path, {**keys(), "AUDIT_SIGNING_KEY": value})
+
+    assert proc.returncode != 0
+    assert "ImproperlyConfigured: AUDIT_SIGNING_KEY is not the base64 of 32 bytes" in proc.stderr
 
 
 def start(tmp_path, env: dict[str, str], env_file: str = "", *, show=(), args=None) -> subprocess.CompletedProcess:
@@ -127,7 +137,8 @@ def test_empty_environment_value_counts_as_unset(tmp_path):
 
 def test_env_file_comments_export_and_quotes_are_understood(tmp_path):
     values = keys()
-    text = f"# development\n\nexport SECRET_KEY='{values['SECRET_KEY']}'\n" + lines({"AUDIT_HMAC_KEY": "x" * 60})
+    text = f"# development\n\nexport SECRET_KEY='{values['SECRET_KEY']}'\n"
+    text += lines({"AUDIT_HMAC_KEY": "x" * 60, "AUDIT_SIGNING_KEY": values["AUDIT_SIGNING_KEY"]})
 
     proc = start(tmp_path, {}, text)
 
@@ -230,7 +241,8 @@ def test_make_writes_development_keys_and_keeps_an_existing_env_file(tmp_path):
 
     written = dict(line.split("=", 1) for line in first.splitlines() if not line.startswith("#"))
     assert sorted(written) == sorted(settings.REQUIRED_SECRETS)
-    assert all(len(value) >= 50 for value in written.values())
+    assert all(len(value) >= 44 for value in written.values())  # the signing key: base64 of 32 bytes
+    assert len(base64.b64decode(written["AUDIT_SIGNING_KEY"], validate=True)) == 32
     assert dotenv.read_text() == first.replace("SECRET_KEY=", "SECRET_KEY=kept-") + "EXTRA=1\n"
     assert oct(dotenv.stat().st_mode & 0o777) == "0o600"
 
