@@ -179,33 +179,35 @@ def _one(item: dict) -> Callable[[Any], str]:
     return lambda v: f'{{"{key}":{_json(str(v))}}}'
 
 
-def _leaf(item: dict, at: int) -> Callable[[list], str | None]:
-    """The encoder of one item: its answers as JSON, or None when unanswered (the item is then left out)."""
-    head, one = f'{{"linkId":{_json(item["linkId"])},"answer":[', _one(item)
-
-    def encode(row: list) -> str | None:
-        value = row[at]
-        if value is None or value == "" or value == []:
-            return None
-        return head + (",".join(map(one, value)) if type(value) is list else one(value)) + "]}"
-
-    return encode
-
-
 def _group(item: dict, at: dict[str, int]) -> Callable[[list], str | None] | None:
     """The encoder of a group of the Questionnaire over the columns `at`; None if none of its items is exported.
 
-    Item text is left out: it is optional in a response, and the Questionnaire holds it."""
-    if item["type"] != "group":
-        return _leaf(item, at[item["linkId"]]) if item["linkId"] in at else None
-    children = [c for c in (_group(i, at) for i in item["item"]) if c is not None]
+    A group's answered items, in order: each item's answers as JSON (an unanswered item is left out; item text
+    is optional in a response, the Questionnaire holds it). Its own items are read in one loop (this runs
+    about a hundred times per screening), its sub-groups by their encoders."""
+    parts: list = []
+    for child in item["item"]:
+        if child["type"] == "group":
+            if (encode_group := _group(child, at)) is not None:
+                parts.append(encode_group)
+        elif child["linkId"] in at:
+            parts.append((at[child["linkId"]], f'{{"linkId":{_json(child["linkId"])},"answer":[', _one(child)))
     head = f'{{"linkId":{_json(item["linkId"])},"item":['
 
     def encode(row: list) -> str | None:
-        parts = [p for p in (c(row) for c in children) if p is not None]
-        return head + ",".join(parts) + "]}" if parts else None
+        out = []
+        for part in parts:
+            if type(part) is tuple:
+                i, leaf, one = part
+                value = row[i]
+                if value is None or value == "" or value == []:
+                    continue
+                out.append(leaf + (",".join(map(one, value)) if type(value) is list else one(value)) + "]}")
+            elif (text := part(row)) is not None:
+                out.append(text)
+        return head + ",".join(out) + "]}" if out else None
 
-    return encode if children else None
+    return encode if parts else None
 
 
 # Observations beside each QuestionnaireResponse: one per instrument total, its band as interpretation, and
@@ -231,6 +233,10 @@ def _rating(domain: rules.Domain, rating: int) -> dict:
         "valueInteger": rating,
         "interpretation": [{"coding": [{"system": RATING_SYSTEM, "code": label}], "text": label}],
     }
+
+
+# Every (domain, rating) component, made once: a screening's summary picks six of them.
+_RATINGS = {(d, r): _rating(d, r) for d in rules.Domain for r in range(len(rules.RATING_LABELS))}
 
 
 class BundleEntries:
@@ -302,7 +308,7 @@ class BundleEntries:
             if band:
                 value["interpretation"] = [{"coding": [{"system": BAND_SYSTEM, "code": band}], "text": band}]
             out.append(common | {"code": code} | tail | value)
-        ratings = [_rating(d, row[i]) for d, i in self.domains if row[i] is not None]
+        ratings = [_RATINGS[d, row[i]] for d, i in self.domains if row[i] is not None]
         if ratings:
             out.append(common | {"code": _SUMMARY_CODE} | tail | {"component": ratings})
         return out
