@@ -1,0 +1,290 @@
+"""The two PostgreSQL roles (docs/operations.md): `manage.py db_roles` leaves the application's role only SELECT and
+INSERT on the audit and anchor tables, so PostgreSQL itself refuses it UPDATE, DELETE and TRUNCATE there.
+
+Most tests run inside the test's transaction, so the role they create (roles are transactional in PostgreSQL)
+vanishes with the rollback. One test commits, as production does, and drops its role afterwards; the test after it
+checks that the suite's own flush (TRUNCATE, as the owner) still empties the tables and that no role lingers.
+"""
+
+import uuid
+from contextlib import contextmanager
+from io import StringIO
+from pathlib import Path
+
+import psycopg2
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import ProgrammingError, connection, transaction
+
+from screening import anchors, audit
+from screening.management.commands import db_roles
+from screening.models import AuditAnchor, AuditEvent, Client
+from tests.factories import ClientFactory
+
+PREFIX = "iop_c12_app_"
+APPEND_ONLY = ["screening_auditevent", "screening_auditanchor"]
+REFUSED_SQL = {
+    "update": 'UPDATE "{table}" SET id = id',
+    "delete": 'DELETE FROM "{table}"',
+    "truncate": 'TRUNCATE "{table}"',
+}
+# Roles the committed test made; the test after it checks none is left on the server.
+_made_roles: list[str] = []
+
+
+def _role_name() -> str:
+    return PREFIX + uuid.uuid4().hex[:10]
+
+
+def _db_roles(role: str, *extra: str) -> str:
+    out = StringIO()
+    call_command("db_roles", "--app-role", role, *extra, stdout=out)
+    return out.getvalue()
+
+
+@contextmanager
+def acting_as(role: str):
+    """The Django connection acts as `role` inside the block, and as the owner again after, whatever happens."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET ROLE "{role}"')
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+
+
+def _refused(sql: str) -> str:
+    """Run `sql` in a savepoint; return PostgreSQL's message, failing unless it is a permission refusal."""
+    with pytest.raises(ProgrammingError) as error, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert error.value.__cause__.pgcode == "42501"  # insufficient_privilege
+    return str(error.value)
+
+
+def _some_audit_rows() -> None:
+    audit.record(action=AuditEvent.Action.VIEW, object_type="test")
+    audit.record(action=AuditEvent.Action.VIEW, object_type="test")
+    anchors.checkpoint()
+
+
+@pytest.fixture
+def app_role(db):
+    """An application role set up by db_roles inside the test's transaction (rolled back with it)."""
+    role = _role_name()
+    _db_roles(role, "--create")
+    return role
+
+
+# --- Inside the test's transaction
+
+
+@pytest.mark.postgresql
+def test_db_roles_app_role_appends_and_reads_the_audit_trail_and_checkpoints(app_role):
+    _some_audit_rows()
+
+    with acting_as(app_role):
+        event = audit.record(action=AuditEvent.Action.VIEW, object_type="test")
+        anchor = anchors.checkpoint()
+        verified = audit.verify()
+        count = AuditEvent.objects.count()
+
+    assert (anchor.event_id, anchor.length) == (event.pk, 3)
+    assert verified.ok and verified.checked == count == 3
+    assert AuditAnchor.objects.count() == 2
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("statement", REFUSED_SQL, ids=list(REFUSED_SQL))
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_db_roles_app_role_is_refused_changes_to_the_audit_and_anchor_tables(app_role, table, statement):
+    _some_audit_rows()
+
+    with acting_as(app_role):
+        message = _refused(REFUSED_SQL[statement].format(table=table))
+
+    # The role refuses it, before any trigger could: the audit table's trigger says "append-only" instead.
+    assert f"permission denied for table {table}" in message
+    assert (AuditEvent.objects.count(), AuditAnchor.objects.count()) == (2, 1)
+    assert audit.verify().ok
+
+
+@pytest.mark.postgresql
+def test_db_roles_app_role_may_change_ordinary_tables_but_not_the_migration_history(app_role):
+    client = ClientFactory()
+
+    with acting_as(app_role):
+        added = ClientFactory()
+        Client.objects.filter(pk=client.pk).update(given_name="Changed")
+        Client.objects.filter(pk=added.pk).delete()
+        message = _refused("INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM django_migrations")
+            applied = cursor.fetchone()[0]
+
+    assert Client.objects.get(pk=client.pk).given_name == "Changed"
+    assert not Client.objects.filter(pk=added.pk).exists()
+    assert "permission denied for table django_migrations" in message
+    assert applied > 0
+
+
+@pytest.mark.postgresql
+def test_db_roles_tables_from_later_migrations_get_the_ordinary_grants(app_role):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE iop_c12_later (id bigint GENERATED BY DEFAULT AS IDENTITY, note text)")
+
+    with acting_as(app_role), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO iop_c12_later (note) VALUES ('a') RETURNING id")
+        cursor.execute("UPDATE iop_c12_later SET note = 'b'")
+        cursor.execute("DELETE FROM iop_c12_later")
+        truncate = _refused("TRUNCATE iop_c12_later")
+
+    assert "permission denied" in truncate
+
+
+@pytest.mark.postgresql
+def test_db_roles_run_again_takes_back_a_grant_made_by_hand(app_role):
+    with connection.cursor() as cursor:
+        cursor.execute(f'GRANT UPDATE, DELETE, TRUNCATE ON screening_auditevent TO "{app_role}"')
+
+    out = _db_roles(app_role)
+
+    assert "Run this again after every migrate" in out
+    with acting_as(app_role):
+        for sql in REFUSED_SQL.values():
+            _refused(sql.format(table="screening_auditevent"))
+
+
+@pytest.mark.postgresql
+def test_db_roles_refuses_when_public_may_change_the_audit_table(app_role):
+    with connection.cursor() as cursor:
+        cursor.execute("GRANT DELETE ON screening_auditevent TO PUBLIC")
+
+    with pytest.raises(CommandError, match="still has DELETE on screening_auditevent, granted to PUBLIC"):
+        _db_roles(app_role)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("attribute", ["owner", "superuser", "member of the owner"])
+def test_db_roles_refuses_a_role_that_could_act_as_the_owner(db, attribute):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        owner = cursor.fetchone()[0]
+        role = _role_name()
+        if attribute == "superuser":
+            cursor.execute(f'CREATE ROLE "{role}" SUPERUSER')
+        elif attribute == "member of the owner":
+            cursor.execute(f'CREATE ROLE "{role}" IN ROLE "{owner}"')
+    name = owner if attribute == "owner" else role
+
+    with pytest.raises(CommandError, match="superuser|tables' owner"):
+        _db_roles(name)
+
+
+@pytest.mark.postgresql
+def test_db_roles_missing_role_without_create_is_an_error(db):
+    with pytest.raises(CommandError, match="does not exist: create it, or pass --create"):
+        _db_roles(_role_name())
+
+
+@pytest.mark.postgresql
+def test_db_roles_sets_the_password_from_the_named_variable(db, monkeypatch):
+    role = _role_name()
+    monkeypatch.setenv("IOP_TEST_APP_PASSWORD", "correct horse battery staple")
+
+    out = _db_roles(role, "--create", "--password-env", "IOP_TEST_APP_PASSWORD")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [role])
+        stored = cursor.fetchone()[0]
+    assert f"Created role {role}." in out and f"Set the password of {role}." in out
+    assert stored.startswith("SCRAM-SHA-256$") and "horse" not in stored
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--app-role", "App-Role"], "lower-case letters"),
+        (["--app-role", 'x"; DROP TABLE x; --'], "lower-case letters"),
+        (["--app-role", "iop_c12_app", "--password-env", "X"], "--password-env goes with --create"),
+    ],
+    ids=["capitals", "quote", "password-without-create"],
+)
+def test_db_roles_bad_arguments_exit_2_before_touching_the_database(argv, message):
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("db_roles", *argv)
+
+    assert error.value.returncode == 2
+
+
+def test_db_roles_on_sqlite_says_it_needs_postgresql(monkeypatch):
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # what it is, outside the PostgreSQL run
+
+    with pytest.raises(CommandError, match="needs PostgreSQL") as error:
+        call_command("db_roles", "--app-role", "iop_c12_app")
+
+    assert error.value.returncode == 2
+
+
+def test_operations_doc_lists_what_db_roles_grants():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+
+    restricted = next(line for line in doc.splitlines() if "`SELECT`, `INSERT` only" in line)
+    assert "| `SELECT`, `INSERT`, `UPDATE`, `DELETE` (no `TRUNCATE`" in doc
+    assert all(f"`{table}`" in restricted for table in db_roles.APPEND_ONLY_TABLES)
+    assert "`UPDATE`, `DELETE` and `TRUNCATE` are refused by PostgreSQL" in restricted
+    for table in db_roles.READ_ONLY_TABLES:
+        assert f"| `{table}` | `SELECT` only" in doc
+    assert "Run `db_roles` again after every `migrate`." in doc
+
+
+# --- Committed, as in production; then the suite's flush still works
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_db_roles_committed_app_role_connecting_itself_is_refused_truncate_and_delete():
+    role = _role_name()
+    _made_roles.append(role)
+    try:
+        _db_roles(role, "--create")
+        _some_audit_rows()
+        params = {**connection.get_connection_params(), "user": role}
+        params.pop("cursor_factory", None)
+        app = psycopg2.connect(**params)
+        try:
+            app.autocommit = True
+            with app.cursor() as cursor:
+                cursor.execute("SELECT current_user, count(*) FROM screening_auditevent")
+                seen = cursor.fetchone()
+                refusals = []
+                for sql in ("TRUNCATE screening_auditevent", "DELETE FROM screening_auditanchor"):
+                    with pytest.raises(psycopg2.errors.InsufficientPrivilege) as error:
+                        cursor.execute(sql)
+                    refusals.append(str(error.value))
+        finally:
+            app.close()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{role}"')
+            cursor.execute(f'DROP ROLE "{role}"')
+
+    assert seen == (role, 2)
+    assert "permission denied for table screening_auditevent" in refusals[0]
+    assert "permission denied for table screening_auditanchor" in refusals[1]
+    assert (AuditEvent.objects.count(), AuditAnchor.objects.count()) == (2, 1)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_after_db_roles_the_suites_flush_still_empties_the_audit_tables_and_no_role_lingers():
+    # pytest-django runs transactional tests after the others, in file order: the test above committed audit rows
+    # and a role's grants, and the flush after it (TRUNCATE, as the owner) must have emptied the tables.
+    assert _made_roles, "the committed test above did not run first"
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", [_made_roles])
+        lingering = cursor.fetchone()[0]
+
+    assert (AuditEvent.objects.count(), AuditAnchor.objects.count()) == (0, 0)
+    assert lingering == 0
