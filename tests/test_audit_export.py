@@ -498,6 +498,16 @@ def _remove_row(lines):
     lines.remove(_nth(lines, "event", 3))
 
 
+def _swap_rows(lines):
+    a, b = lines.index(_nth(lines, "event", 2)), lines.index(_nth(lines, "event", 3))
+    lines[a], lines[b] = lines[b], lines[a]
+
+
+def _add_row(lines):
+    forged = dict(_nth(lines, "event", 2), hash="e" * 64, sequence=_nth(lines, "event", 2)["sequence"])
+    lines.insert(lines.index(_nth(lines, "event", 2)) + 1, forged)
+
+
 def _change_checkpoint(lines):
     _nth(lines, "checkpoint", 0)["length"] += 1
 
@@ -506,16 +516,27 @@ def _checkpoint_names_another_hash(lines):
     _nth(lines, "checkpoint", 1)["hash"] = _nth(lines, "event", 0)["hash"]
 
 
+LINK = "prev_hash is not the hash of the event before it"
+SIGNATURE = "the signature does not verify"
+
+
 @pytest.mark.parametrize(
-    "change",
-    [_change_hash, _remove_row, _change_checkpoint, _checkpoint_names_another_hash],
-    ids=["changed-hash", "removed-row", "changed-checkpoint", "checkpoint-other-hash"],
+    ("change", "failure"),
+    [
+        (_change_hash, LINK),
+        (_remove_row, LINK),
+        (_swap_rows, LINK),
+        (_add_row, LINK),
+        (_change_checkpoint, SIGNATURE),
+        (_checkpoint_names_another_hash, "its hash is not the hash of event"),
+    ],
+    ids=["changed-hash", "removed-row", "swapped-rows", "added-row", "changed-checkpoint", "checkpoint-other-hash"],
 )
-def test_checker_fails_a_tampered_jsonl_export(exported, change):
+def test_checker_fails_a_tampered_jsonl_export(exported, change, failure):
     result = _check(_tamper_jsonl(exported["jsonl"], change))
 
-    assert result.returncode == 1
-    assert "FAILED" in result.stdout
+    assert result.returncode == 1, result.stdout
+    assert failure in result.stdout and result.stdout.rstrip().endswith("FAILED")
 
 
 def test_checker_fails_a_csv_export_with_a_removed_row(exported):
