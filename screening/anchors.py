@@ -5,6 +5,11 @@ check a checkpoint without the HMAC key.
 
 The signed message is text, the same in this module, in exported checkpoints and in the standalone checker
 (docs/audit.md): `iop-screening audit checkpoint v1`, then `length=`, `event=`, `hash=` and `at=` lines.
+
+A checkpoint *holds* when its signature verifies with a known public key and the chain still contains it: the
+event it names exists with the hash it signed, and exactly `length` events have an id up to that event's.
+`verify_audit --anchor FILE` checks every checkpoint of a file and of the table that way; the auditor page's
+"Verify now" starts from the latest stored one (`screening.audit.verify_from_checkpoint`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -102,6 +111,135 @@ def checkpoint(*, append: Path | None = None) -> AuditAnchor | None:
         signature=base64.b64encode(private.sign(signed)).decode(),
     )
     if append is not None:
+        # Inside the transaction: a file that cannot be written leaves no stored checkpoint either.
         with Path(append).open("a", encoding="utf-8") as f:
             f.write(json.dumps(as_dict(anchor), sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
     return anchor
+
+
+def public_key_id() -> str:
+    """The id of the current signing key, as checkpoints carry it."""
+    return key_id(public_key_bytes())
+
+
+def describe(checkpoint: dict) -> str:
+    """How a checkpoint is named in messages: `checkpoint of 1,234 events up to #5678 signed 2026-…`."""
+    return f"checkpoint of {checkpoint['length']:,} events up to #{checkpoint['event']} signed {checkpoint['at']}"
+
+
+class CheckpointFileError(ValueError):
+    """A line of an anchor file that is not a checkpoint."""
+
+
+_FIELDS = {"length": int, "event": int, "hash": str, "at": str, "key_id": str, "signature": str}
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def read_file(path: Path) -> list[dict]:
+    """The checkpoints of an anchor file, in its order (blank lines skipped). OSError when it cannot be read;
+    CheckpointFileError naming the line when one is not a checkpoint."""
+    checkpoints = []
+    with Path(path).open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                checkpoint = json.loads(line)
+            except ValueError:
+                raise CheckpointFileError(f"line {number} of {path} is not JSON") from None
+            if not isinstance(checkpoint, dict) or any(
+                type(checkpoint.get(name)) is not kind for name, kind in _FIELDS.items()
+            ):
+                fields = ", ".join(f"{name} ({kind.__name__})" for name, kind in _FIELDS.items())
+                raise CheckpointFileError(f"line {number} of {path} is not a checkpoint: it needs {fields}")
+            if not _HASH.fullmatch(checkpoint["hash"]) or checkpoint["length"] < 1:
+                raise CheckpointFileError(f"line {number} of {path} is not a checkpoint: bad length or hash")
+            checkpoints.append(checkpoint)
+    return checkpoints
+
+
+def stored() -> list[dict]:
+    """Every checkpoint of the anchors table, oldest first, in the file's shape."""
+    return [as_dict(anchor) for anchor in AuditAnchor.objects.order_by("id")]
+
+
+def latest_signed() -> tuple[AuditAnchor | None, int]:
+    """The newest stored checkpoint whose signature holds, and how many newer ones did not (a row forged in
+    the table, or signed by a key no longer known)."""
+    public_keys, passed_over, newer = known_public_keys(), 0, AuditAnchor.objects.order_by("-id")
+    # Plain pages, not .iterator(): no server-side cursor, so nothing outlives the query (PgBouncer, DESIGN §12).
+    while page := list(newer[:20]):
+        for anchor in page:
+            if signature_holds(as_dict(anchor), public_keys):
+                return anchor, passed_over
+            passed_over += 1
+        newer = newer.filter(id__lt=page[-1].pk)
+    return None, passed_over
+
+
+def events_after(event_id: int) -> int:
+    """How many events were added after the one a checkpoint names."""
+    return AuditEvent.objects.filter(id__gt=event_id).count()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first checkpoint that does not hold, and why (a sentence that names it)."""
+
+    checkpoint: dict
+    text: str
+
+    @property
+    def event_id(self) -> int:
+        return self.checkpoint["event"]
+
+
+_IN_BATCH = 500  # ids per IN (...) list: well under SQLite's limit on parameters
+
+
+def first_problem(checkpoints: Iterable[dict], *, where: str = "") -> Problem | None:
+    """The first of `checkpoints` (in their order) that does not hold, or None when all do.
+
+    Each must be signed by a known key and still be in the chain: its event there with its hash, and exactly
+    `length` events up to it. The counts are taken between consecutive checkpoints, so checking many of them
+    reads the table's ids about once. `where` says where a checkpoint came from, in the message."""
+    checkpoints = list(checkpoints)
+    public_keys = known_public_keys()
+    ids = sorted({c["event"] for c in checkpoints})
+    hashes: dict[int, str] = {}
+    for i in range(0, len(ids), _IN_BATCH):
+        hashes.update(AuditEvent.objects.filter(id__in=ids[i : i + _IN_BATCH]).values_list("id", "hash"))
+    lengths, total, previous = {}, 0, None
+    for event_id in ids:
+        events = AuditEvent.objects.filter(id__lte=event_id)
+        if previous is not None:
+            events = events.filter(id__gt=previous)
+        total += events.count()
+        lengths[event_id], previous = total, event_id
+    for checkpoint in checkpoints:
+        named = describe(checkpoint) + (f" ({where})" if where else "")
+        event_id, length = checkpoint["event"], checkpoint["length"]
+        if checkpoint["key_id"] not in public_keys:
+            known = ", ".join(public_keys)
+            return Problem(checkpoint, f"{named} is signed by key {checkpoint['key_id']}, not a known key ({known})")
+        if not signature_holds(checkpoint, public_keys):
+            return Problem(checkpoint, f"{named} does not verify: its signature does not match it (forged or altered)")
+        if event_id not in hashes:
+            return Problem(
+                checkpoint,
+                f"{named} is missing from the chain: event #{event_id} is gone "
+                "(events deleted after it, or an older backup restored?)",
+            )
+        if hashes[event_id] != checkpoint["hash"]:
+            return Problem(
+                checkpoint, f"{named} does not match the chain: event #{event_id} carries another hash (replaced?)"
+            )
+        if lengths[event_id] != length:
+            return Problem(
+                checkpoint,
+                f"{named} does not match the chain: {lengths[event_id]:,} events lead to #{event_id}, not "
+                f"{length:,} (events before it deleted or inserted?)",
+            )
+    return None

@@ -3,6 +3,8 @@
 `record` is the only function that writes an AuditEvent. Each event stores
 HMAC-SHA-256(key, canonical content + previous event's hash), so changing, deleting or
 reordering any event breaks the chain from that point; `verify` finds the first break.
+`verify_from_checkpoint` checks only what came after the latest signed checkpoint (screening.anchors), which
+vouches for the events up to it: the auditor page's "Verify now".
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.conf import settings
 from django.db import connection, connections, models, transaction
 from django.utils import timezone
 
+from . import anchors
 from .models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -100,6 +103,9 @@ class Verification:
     checked: int
     first_broken_id: int | None = None
     problem: str = ""
+    # From `verify_from_checkpoint`: the checkpoint it started from (`checked` counts the events after it), or
+    # None when it checked the whole chain.
+    checkpoint: dict[str, Any] | None = None
 
     def as_details(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -196,19 +202,63 @@ def verify(chunk: int = 10_000, workers: int = 1) -> Verification:
     return Verification(True, checked)
 
 
-def verify_and_record(
-    *, actor=None, context: AuditContext | None = None, actor_username: str = "", via: str = "web", workers: int = 1
-) -> Verification:
-    """Verify the chain and append the result as a `verify` event: the auditor page shows the latest one."""
-    result = verify(workers=workers)
-    record(
+def verify_from_checkpoint(chunk: int = 10_000) -> Verification:
+    """Check the chain from the latest stored checkpoint whose signature holds; the whole chain when none does.
+
+    The checkpoint vouches for the events up to it once its event still carries the hash it signed and exactly
+    its `length` events lead to that event (a COUNT); then the checkpoint's event and every one after it are
+    recomputed and linked as `verify` does. `checked` counts the events after the checkpoint. A change to an
+    event before the checkpoint is left to the full check (`manage.py verify_audit`)."""
+    anchor, passed_over = anchors.latest_signed()
+    if anchor is None:
+        return verify(chunk)
+    checkpoint = anchors.as_dict(anchor)
+    summary = {"id": anchor.pk, **checkpoint, "passed_over": passed_over}
+    del summary["signature"]
+    problem = anchors.first_problem([checkpoint], where="the latest stored checkpoint")
+    if problem is not None:
+        return Verification(False, 0, anchor.event_id, problem.text, checkpoint=summary)
+    # The span starts at the checkpoint's event (it exists: checked just above), so its content is recomputed
+    # and the next event's link to it checked; its own link backwards is what the checkpoint vouches for.
+    span = _verify_span((anchor.event_id - 1, None), chunk)
+    if span.broken_id is not None:
+        return Verification(False, max(span.checked - 1, 0), span.broken_id, span.problem, checkpoint=summary)
+    return Verification(True, span.checked - 1, checkpoint=summary)
+
+
+def record_verification(
+    result: Verification,
+    *,
+    actor=None,
+    context: AuditContext | None = None,
+    actor_username: str = "",
+    via: str = "web",
+    **details: Any,
+) -> AuditEvent:
+    """Append a verification's result as a `verify` event: the auditor page shows the latest one."""
+    return record(
         action=AuditEvent.Action.VERIFY,
         actor=actor,
         context=context,
         actor_username=actor_username,
         object_type="audit_log",
-        details={**result.as_details(), "via": via},
+        details={**result.as_details(), "via": via, **details},
     )
+
+
+def verify_and_record(
+    *, actor=None, context: AuditContext | None = None, actor_username: str = "", via: str = "web", workers: int = 1
+) -> Verification:
+    """Verify the chain and append the result as a `verify` event: the auditor page shows the latest one."""
+    result = verify(workers=workers)
+    record_verification(result, actor=actor, context=context, actor_username=actor_username, via=via)
+    return result
+
+
+def verify_from_checkpoint_and_record(*, actor=None, context: AuditContext | None = None) -> Verification:
+    """The auditor page's "Verify now": `verify_from_checkpoint`, its result appended as a `verify` event."""
+    result = verify_from_checkpoint()
+    record_verification(result, actor=actor, context=context, via="web")
     return result
 
 

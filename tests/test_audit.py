@@ -361,9 +361,9 @@ def test_audit_log_query_count_does_not_grow_with_events(auditor_client, django_
     _events(60)
     auditor_client.get(reverse("audit_log"))
 
-    # The page's own three (count, page of events, last verification) plus the framework's five: session,
-    # user, two permission reads, the roles shown in the nav.
-    with django_assert_num_queries(8):
+    # The page's own four (count, page of events, last verification, latest checkpoint) plus the framework's
+    # five: session, user, two permission reads, the roles shown in the nav.
+    with django_assert_num_queries(9):
         response = auditor_client.get(reverse("audit_log"))
 
     assert len(response.context["page"].object_list) == 50
@@ -374,7 +374,8 @@ def test_audit_verify_button_records_and_shows_result(auditor_client, auditor):
 
     response = auditor_client.post(reverse("audit_verify"), follow=True)
 
-    assert f"The audit trail is intact: {AuditEvent.objects.count() - 1} events checked." in response.content.decode()
+    checked = AuditEvent.objects.count() - 1  # all but the verify event: no checkpoint yet, the whole chain
+    assert f"The audit trail is intact: {checked} events checked (the whole chain" in response.content.decode()
     last = audit.last_verification()
     assert last.actor == auditor and last.details["ok"] is True
     assert 'data-testid="last-verification"' in response.content.decode()
