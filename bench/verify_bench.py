@@ -10,9 +10,9 @@ checkpoint always has BENCH_AFTER events after it. Timed, BENCH_ROUNDS times (de
   web verify (POST)      the page's POST through Django's test client, signed in as an auditor: the check, its
                          `verify` event and the redirect (the events after the checkpoint grow by one a round)
 
-first on the freshly inserted table, then after `VACUUM ANALYZE` (what autovacuum leaves in service), then the
-references, each a process, wall time from start to exit: `verify_audit --no-record --workers 1`, `--workers 2`,
-and `--workers 2 --anchor FILE`. Run:
+first on the freshly inserted table, then after `VACUUM ANALYZE` (what autovacuum leaves in service); then
+`anchors.checkpoint()` itself (what each export's end adds); then the references, each a process, wall time from
+start to exit: `verify_audit --no-record --workers 1`, `--workers 2`, and `--workers 2 --anchor FILE`. Run:
 
     psql -h 127.0.0.1 -U postgres -c 'create database iop_a12_bench'
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/iop_a12_bench .venv/bin/python manage.py migrate
@@ -102,6 +102,16 @@ def time_web_verify(client: Client, label: str) -> None:
         )
 
 
+def time_checkpoint() -> None:
+    """What every export's end and each due housekeeping run adds: one checkpoint (a COUNT of the chain)."""
+    for i in range(1, ROUNDS + 1):
+        before = load()
+        start = time.perf_counter()
+        anchor = anchors.checkpoint()
+        took = time.perf_counter() - start
+        print(f"round {i}: anchors.checkpoint() {took:.3f} s — {anchor.length:,} events ({before})", flush=True)
+
+
 def time_command(*args: str) -> None:
     before = load()
     start = time.perf_counter()
@@ -129,6 +139,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE screening_auditevent")
         time_web_verify(client, "after VACUUM ANALYZE")
+        time_checkpoint()  # after the web verify: it moves the latest checkpoint to the end of the chain
         connection.close()
         time_command("--workers", "1")
         time_command("--workers", "2")
