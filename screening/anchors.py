@@ -154,8 +154,9 @@ def read_file(path: Path) -> list[dict]:
             ):
                 fields = ", ".join(f"{name} ({kind.__name__})" for name, kind in _FIELDS.items())
                 raise CheckpointFileError(f"line {number} of {path} is not a checkpoint: it needs {fields}")
-            if not _HASH.fullmatch(checkpoint["hash"]) or checkpoint["length"] < 1:
-                raise CheckpointFileError(f"line {number} of {path} is not a checkpoint: bad length or hash")
+            in_range = all(0 < checkpoint[name] < 2**63 for name in ("length", "event"))  # a bigint id
+            if not (in_range and _HASH.fullmatch(checkpoint["hash"])):
+                raise CheckpointFileError(f"line {number} of {path} is not a checkpoint: bad length, event or hash")
             checkpoints.append(checkpoint)
     return checkpoints
 

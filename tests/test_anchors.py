@@ -359,8 +359,12 @@ def test_a_forged_checkpoint_line_fails(tmp_path, forge):
         "[1, 2]",
         '{"length": 3}',
         '{"at": "x", "event": 1, "hash": "zz", "key_id": "", "length": 1, "signature": ""}',
+        '{"at": "x", "event": 1e3, "hash": "' + "0" * 64 + '", "key_id": "", "length": 1, "signature": ""}',
+        '{"at": "x", "event": ' + str(10**30) + ', "hash": "' + "0" * 64 + '", "key_id": "", "length": 1, '
+        '"signature": ""}',
+        '{"at": "x", "event": 1, "hash": "' + "0" * 64 + '", "key_id": "", "length": true, "signature": ""}',
     ],
-    ids=["text", "list", "fields-missing", "bad-hash"],
+    ids=["text", "list", "fields-missing", "bad-hash", "float-event", "huge-event", "bool-length"],
 )
 def test_a_line_that_is_not_a_checkpoint_fails_naming_it(tmp_path, line):
     path = tmp_path / "anchors.jsonl"
