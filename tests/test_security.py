@@ -1,3 +1,4 @@
+import base64
 import os
 import secrets
 import subprocess
@@ -30,7 +31,10 @@ def test_check_deploy_is_clean_with_production_environment(tmp_path):
     env = {**os.environ, **env_example()}
     # Keys of its own, never the developer's .env: production sets them in the environment.
     env.update(
-        ENV_FILE=str(empty_env_file), SECRET_KEY=secrets.token_urlsafe(50), AUDIT_HMAC_KEY=secrets.token_urlsafe(32)
+        ENV_FILE=str(empty_env_file),
+        SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_HMAC_KEY=secrets.token_urlsafe(32),
+        AUDIT_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
     )
     env.pop("DATABASE_URL", None)  # the check needs no database; keep it on SQLite
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set in-process by the browser tests, never in deployment
