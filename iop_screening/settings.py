@@ -118,6 +118,16 @@ except ValueError:
         "AUDIT_SIGNING_KEY is not the base64 of 32 bytes (an Ed25519 private key), e.g. "
         "python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())'"
     ) from None
+# The public halves of signing keys retired by a rotation (base64, comma-separated): old checkpoints still verify.
+AUDIT_RETIRED_PUBLIC_KEYS = envlist("AUDIT_RETIRED_PUBLIC_KEYS", "")
+for _public in AUDIT_RETIRED_PUBLIC_KEYS:
+    try:
+        if len(base64.b64decode(_public, validate=True)) != 32:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"AUDIT_RETIRED_PUBLIC_KEYS holds {_public!r}, not the base64 of a 32-byte Ed25519 public key."
+        ) from None
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 

@@ -85,9 +85,10 @@ def signature_holds(checkpoint: dict, public_keys: dict[str, bytes]) -> bool:
 
 
 def known_public_keys() -> dict[str, bytes]:
-    """The current key, by id (a rotated-out key's public half can be added here from settings later)."""
-    public = public_key_bytes()
-    return {key_id(public): public}
+    """The keys checkpoints may be signed with, by id: the current one, and the public halves of retired ones
+    (`AUDIT_RETIRED_PUBLIC_KEYS`), so that checkpoints signed before a rotation still verify."""
+    keys = [base64.b64decode(k) for k in settings.AUDIT_RETIRED_PUBLIC_KEYS] + [public_key_bytes()]
+    return {key_id(public): public for public in keys}
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ import datetime as dt
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -596,3 +597,14 @@ def test_the_documented_checker_verifies_checkpoints_with_the_public_key_alone(t
     assert good.stdout.count("signed") == 2
     assert bad.returncode == 1 and "line 2: NOT signed by this key" in bad.stderr
     assert stranger.returncode == 1 and "line 1: NOT signed by this key" in stranger.stderr
+
+
+def test_checkpoints_signed_before_a_key_rotation_still_verify_with_the_retired_public_key(settings):
+    audit.record(action=AuditEvent.Action.VIEW, object_type="test")
+    old = anchors.as_dict(anchors.checkpoint())
+    retired = anchors.public_key_b64()
+    settings.AUDIT_SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()  # the rotation
+
+    assert not anchors.signature_holds(old, anchors.known_public_keys())
+    settings.AUDIT_RETIRED_PUBLIC_KEYS = [retired]
+    assert anchors.signature_holds(old, anchors.known_public_keys())
