@@ -224,6 +224,32 @@ def test_actor_and_action_filters(monkeypatch):
     assert notice["contiguous"] is False and notice["filters"]["actor"] == "nurse"
 
 
+@pytest.mark.parametrize("page", [1, 2, 1000])
+def test_a_filtered_export_keeps_the_checkpoints_in_event_order(monkeypatch, page):
+    other = _event(monkeypatch, actor_username="other")
+    anchors.checkpoint()
+    mine = [_event(monkeypatch, actor_username="nurse") for _ in range(3)]
+    _event(monkeypatch, actor_username="other")
+
+    body, export = _export("jsonl", page=page, actor="nurse")
+
+    records = [(r["record_type"], r.get("sequence", r.get("event"))) for r in _jsonl(body)[1:]]
+    assert records == [
+        ("checkpoint", other.pk),
+        *(("event", e.pk) for e in mine),
+        ("checkpoint", export.started.pk),
+    ]
+
+
+def test_a_filter_that_matches_nothing_still_lists_the_checkpoints(monkeypatch):
+    _event(monkeypatch, actor_username="other")
+
+    body, export = _export("csv", actor="nobody")
+
+    assert [r["record_type"] for r in _csv(body)] == ["notice", "checkpoint"]
+    assert export.event.details["rows"] == 0
+
+
 def test_client_filter_takes_the_client_and_its_screenings(monkeypatch):
     screening = make_screening()
     client = screening.client
