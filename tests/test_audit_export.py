@@ -10,11 +10,12 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from django.core.management import ManagementUtility, base, call_command
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -173,6 +174,42 @@ def test_copy_and_python_csv_writers_write_the_same_rows(monkeypatch):
 
     assert isinstance(audit_log.writer_for("csv"), audit_log.CopyCsvWriter)
     assert parsed(audit_log.CopyCsvWriter()) == parsed(audit_log.CsvWriter())
+
+
+def _backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_windows_made_on_parallel_connections_give_the_same_file_and_the_connections_close(monkeypatch, fmt):
+    for i in range(11):
+        _event(monkeypatch, details={"i": i})
+        if i in (3, 4, 8):
+            anchors.checkpoint()
+    export = audit_log.AuditLogExport(fmt=fmt, filters=audit_log.AuditExportFilters(), page=2)
+    export.start()
+    before = _backends()
+    threads = []
+    monkeypatch.setattr(audit_log, "_page_in_thread", _counting(audit_log._page_in_thread, threads))
+
+    parallel = b"".join(p for p, *_ in export.pieces(audit_log.writer_for(fmt)))
+
+    with transaction.atomic():  # other connections could not see its rows: one connection
+        serial = b"".join(p for p, *_ in export.pieces(audit_log.writer_for(fmt)))
+    assert parallel == serial and len(threads) > 4 and set(threads) != {threading.get_ident()}
+    assert _backends() == before
+
+
+def _counting(page_in_thread, threads):
+    def wrapped(*args):
+        threads.append(threading.get_ident())
+        return page_in_thread(*args)
+
+    return wrapped
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

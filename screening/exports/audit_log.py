@@ -21,12 +21,14 @@ import hashlib
 import io
 import logging
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
-from django.db import connection, transaction
-from django.db.models import Q, TextField
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -308,6 +310,41 @@ def writer_for(fmt: str):
     return CopyJsonlWriter() if postgres else JsonlWriter()
 
 
+WORKERS = 2  # connections making COPY windows at once: PostgreSQL's work per window is most of an export's
+LOOKAHEAD = 4  # windows made or waiting at a time (each up to about 9 MB)
+
+
+def _page_in_thread(writer, window, opened: set) -> tuple[bytes, int]:
+    conn = connections[DEFAULT_DB_ALIAS]  # this thread's own
+    if conn not in opened:
+        conn.inc_thread_sharing()  # so the export's thread may close it at the end
+        opened.add(conn)
+    with transaction.atomic():
+        return writer.page(window)
+
+
+def _in_parallel(writer, steps: Iterator) -> Iterator:
+    """The steps in order, each window replaced by its (bytes, rows), made by WORKERS threads with a connection each
+    (every window its own transaction, as on one connection: PgBouncer-safe), at most LOOKAHEAD steps ahead."""
+    opened: set = set()
+    ahead: deque[Future | dict] = deque()
+    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="audit-export")
+    try:
+        for step in steps:
+            ahead.append(step if isinstance(step, dict) else pool.submit(_page_in_thread, writer, step, opened))
+            if len(ahead) >= LOOKAHEAD:
+                first = ahead.popleft()
+                yield first if isinstance(first, dict) else first.result()
+        while ahead:
+            first = ahead.popleft()
+            yield first if isinstance(first, dict) else first.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for conn in opened:
+            conn.close()
+            conn.dec_thread_sharing()
+
+
 @dataclass
 class AuditLogExport:
     """One export of the audit log. `start()` writes its started event and a checkpoint of it, committed, before
@@ -370,11 +407,12 @@ class AuditLogExport:
             "checkpoint_columns": list(CHECKPOINT_FIELDS),
         }
 
-    def pieces(self, writer) -> Iterator[tuple[bytes, int, int]]:
-        """(bytes, events, checkpoints): the head, then windows in id order from the first event exported, each
-        ending at the next checkpoint's event or after `page` ids, the checkpoints of an event right after it."""
-        yield writer.head(self.notice()), 0, 0
-        upto, size = self.started.pk, self.page or writer.page_size
+    def steps(self, size: int) -> Iterator[dict | QuerySet]:
+        """Windows of events (querysets) and checkpoints (dicts) in file order: windows in id order from the first
+        event exported, each a range of `size` ids (fewer events where ids were skipped or filtered out) cut short
+        at the next checkpoint's event, which follows it. Memory stays bounded with no query to find where a
+        window ends."""
+        upto = self.started.pk
         events = self.filters.events().filter(id__lte=upto)
         pending = _checkpoints(self.filters, upto)
         nxt = next(pending, None)
@@ -382,18 +420,29 @@ class AuditLogExport:
         last = upto if first is None else first - 1
         while True:
             while nxt is not None and nxt["event"] <= last:
-                yield writer.checkpoint(nxt), 0, 1
+                yield nxt
                 nxt = next(pending, None)
             if last >= upto:
                 return
-            # A window is a range of `size` ids (fewer events where ids were skipped or filtered out), cut short at
-            # the next checkpoint's event: memory is bounded with no query to find where the window ends.
             end = min(last + size, upto if nxt is None else nxt["event"])
-            with transaction.atomic():
-                piece, n = writer.page(events.filter(id__gt=last, id__lte=end))
-            if piece:
-                yield piece, n, 0
+            yield events.filter(id__gt=last, id__lte=end)
             last = end
+
+    def pieces(self, writer) -> Iterator[tuple[bytes, int, int]]:
+        """(bytes, events, checkpoints): the head, then each step. On PostgreSQL, outside a transaction (whose
+        rows other connections would not see), COPY windows are made by WORKERS connections at once, in order."""
+        yield writer.head(self.notice()), 0, 0
+        steps = self.steps(self.page or writer.page_size)
+        parallel = isinstance(writer, CopyCsvWriter | CopyJsonlWriter) and not connection.in_atomic_block
+        for step in _in_parallel(writer, steps) if parallel else steps:
+            if isinstance(step, dict):
+                yield writer.checkpoint(step), 0, 1
+                continue
+            if isinstance(step, QuerySet):
+                with transaction.atomic():
+                    step = writer.page(step)
+            if step[0]:
+                yield *step, 0
 
     def stream(self) -> Iterator[bytes]:
         if self.started is None:
