@@ -11,7 +11,8 @@ event gets a checkpoint too (table only), as every export does.
 Pages are keyset windows in id order (never a server-side cursor: PgBouncer-safe); a window also ends at
 each checkpoint's event, so a checkpoint row follows the event it signs. On PostgreSQL each window's rows
 are made by one `COPY (SELECT …) TO STDOUT` (CSV, or JSON Lines built in SQL, byte for byte as Python makes them);
-elsewhere Python writes them.
+elsewhere Python writes them. Outside a transaction, WORKERS threads with a connection each make the windows
+at once (PostgreSQL's work is most of an export), handed on in file order.
 """
 
 from __future__ import annotations
