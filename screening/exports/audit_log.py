@@ -11,8 +11,7 @@ event gets a checkpoint too (table only), as every export does.
 Pages are keyset windows in id order (never a server-side cursor: PgBouncer-safe); a window also ends at
 each checkpoint's event, so a checkpoint row follows the event it signs. On PostgreSQL each window's rows
 are made by one `COPY (SELECT …) TO STDOUT` (CSV, or JSON Lines built in SQL, byte for byte as Python makes them);
-elsewhere Python writes them. Outside a transaction, WORKERS threads with a connection each make the windows
-at once (PostgreSQL's work is most of an export), handed on in file order.
+elsewhere Python writes them. One connection, no threads (as the record exports).
 """
 
 from __future__ import annotations
@@ -22,13 +21,11 @@ import hashlib
 import io
 import logging
 import uuid
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -311,41 +308,6 @@ def writer_for(fmt: str):
     return CopyJsonlWriter() if postgres else JsonlWriter()
 
 
-WORKERS = 2  # connections making COPY windows at once: PostgreSQL's work per window is most of an export's
-LOOKAHEAD = 4  # windows made or waiting at a time (each up to about 9 MB)
-
-
-def _page_in_thread(writer, window, opened: set) -> tuple[bytes, int]:
-    conn = connections[DEFAULT_DB_ALIAS]  # this thread's own
-    if conn not in opened:
-        conn.inc_thread_sharing()  # so the export's thread may close it at the end
-        opened.add(conn)
-    with transaction.atomic():
-        return writer.page(window)
-
-
-def _in_parallel(writer, steps: Iterator) -> Iterator:
-    """The steps in order, each window replaced by its (bytes, rows), made by WORKERS threads with a connection each
-    (every window its own transaction, as on one connection: PgBouncer-safe), at most LOOKAHEAD steps ahead."""
-    opened: set = set()
-    ahead: deque[Future | dict] = deque()
-    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="audit-export")
-    try:
-        for step in steps:
-            ahead.append(step if isinstance(step, dict) else pool.submit(_page_in_thread, writer, step, opened))
-            if len(ahead) >= LOOKAHEAD:
-                first = ahead.popleft()
-                yield first if isinstance(first, dict) else first.result()
-        while ahead:
-            first = ahead.popleft()
-            yield first if isinstance(first, dict) else first.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for conn in opened:
-            conn.close()
-            conn.dec_thread_sharing()
-
-
 @dataclass
 class AuditLogExport:
     """One export of the audit log. `start()` writes its started event and a checkpoint of it, committed, before
@@ -430,20 +392,17 @@ class AuditLogExport:
             last = end
 
     def pieces(self, writer) -> Iterator[tuple[bytes, int, int]]:
-        """(bytes, events, checkpoints): the head, then each step. On PostgreSQL, outside a transaction (whose
-        rows other connections would not see), COPY windows are made by WORKERS connections at once, in order."""
+        """(bytes, events, checkpoints): the head, then each step, every window in its own transaction on this
+        one connection (no threads, no second connection: as the record exports, PgBouncer-safe)."""
         yield writer.head(self.notice()), 0, 0
-        steps = self.steps(self.page or writer.page_size)
-        parallel = isinstance(writer, CopyCsvWriter | CopyJsonlWriter) and not connection.in_atomic_block
-        for step in _in_parallel(writer, steps) if parallel else steps:
+        for step in self.steps(self.page or writer.page_size):
             if isinstance(step, dict):
                 yield writer.checkpoint(step), 0, 1
                 continue
-            if isinstance(step, QuerySet):
-                with transaction.atomic():
-                    step = writer.page(step)
-            if step[0]:
-                yield *step, 0
+            with transaction.atomic():
+                piece, n = writer.page(step)
+            if piece:
+                yield piece, n, 0
 
     def stream(self) -> Iterator[bytes]:
         if self.started is None:
