@@ -432,3 +432,14 @@ def test_audit_disclosures_lookup_ignores_case_and_spaces_like_the_client_search
 
     assert found.status_code == 302
     assert found.url == reverse("audit_client_disclosures", args=[person.public_id])
+
+
+@pytest.mark.django_db
+def test_the_audit_log_shows_an_export_that_only_started_as_started(auditor_client):
+    from screening import exports
+
+    exports.ExportRunner(fmt="csv", deidentified=True, filters=exports.ExportFilters()).start()
+
+    page = auditor_client.get(reverse("audit_log")).content.decode()
+
+    assert "csv, de-identified, started" in page and "rows, ," not in page
