@@ -284,9 +284,11 @@ def _copy_jsonl_sql() -> str:
         "p.hash",
         """'"}'""",
     ]
-    # Text COPY doubles each backslash (JSON has no raw control characters, the only other thing it escapes):
-    # `CopyJsonlWriter.page` halves them again. Names come from code; the window's values are bound by mogrify.
-    return f"COPY (SELECT concat({', '.join(parts)}) FROM ({_WINDOW}) AS p({', '.join(_READ)}) ORDER BY p.id) TO STDOUT"  # nosec B608
+    # CSV format with a quote and a delimiter that JSON text never holds (it escapes every control character):
+    # COPY writes each line as it is, with no escaping to undo. Names come from code; the window's values are
+    # bound by mogrify.
+    select = f"SELECT concat({', '.join(parts)}) FROM ({_WINDOW}) AS p({', '.join(_READ)}) ORDER BY p.id"  # nosec B608
+    return f"COPY ({select}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
 
 
 class CopyJsonlWriter(JsonlWriter):
@@ -296,8 +298,7 @@ class CopyJsonlWriter(JsonlWriter):
     copy = _copy_jsonl_sql()
 
     def page(self, window) -> tuple[bytes, int]:
-        body, n = _copy(self.copy, window)
-        return body.replace(b"\\\\", b"\\"), n
+        return _copy(self.copy, window)
 
 
 def writer_for(fmt: str):
