@@ -110,3 +110,35 @@ def test_auditor_reads_the_data_dictionary_from_the_export_page(page, sign_in):
     assert Path(info.value.path()).read_text().startswith("variable_field_name,")
     assert_accessible(page)
     screenshot(page, "auditor-data-dictionary")
+
+
+def test_auditor_exports_the_audit_trail_and_checks_it_with_the_public_key(page, sign_in, tmp_path):
+    import subprocess
+    import sys
+
+    from screening import anchors
+
+    UserFactory(username="auditor", role="auditor")
+    make_screening()
+    sign_in("auditor")
+    page.goto(reverse("audit_log"))
+    page.get_by_role("link", name="Export the trail").click()
+    expect(page.get_by_role("heading", name="Export the audit trail")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "auditor-audit-export")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download audit trail").click()
+    path = tmp_path / "trail.jsonl"
+    path.write_bytes(Path(info.value.path()).read_bytes())
+
+    # What a third party does with the file and the public key shown on the page.
+    tool = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_export.py"
+    checked = subprocess.run(
+        [sys.executable, str(tool), str(path), "--public-key", anchors.public_key_b64()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert anchors.public_key_b64() in page.content()
