@@ -213,6 +213,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Behind a load balancer: how many proxies in front of the app append to X-Forwarded-For (0: none, use the
+# connection's address). The client address of the audit trail and of the lockout comes from there.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "screening.middleware.client_address"
 # What axes stores as the username: what was typed, cut to a username's length (a 5,000-character value must
 # not fail the insert, on PostgreSQL a 500).
 AXES_USERNAME_CALLABLE = "screening.signals.typed_username"
@@ -243,6 +247,7 @@ CSRF_COOKIE_HTTPONLY = True
 
 SECURE = envbool("SECURE", False)  # production behind HTTPS
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = SECURE
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -286,7 +291,10 @@ WHITENOISE_USE_FINDERS = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # One JSON object per line (screening.logs.JsonFormatter): each request with its id, method, path
+    # without the query string, status, duration and user id — never a name, record number or answer.
+    "formatters": {"json": {"()": "screening.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # 4xx responses are expected traffic (a 403 for a wrong role); only server errors are logged.
     "loggers": {"axes": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},

@@ -1,5 +1,7 @@
 """Request edge: the audit context of each request, session timeouts, and refusals made before any view."""
 
+import logging
+import re
 import time
 import uuid
 from urllib.parse import unquote_to_bytes
@@ -98,21 +100,61 @@ def audit_context(request) -> AuditContext:
         return SYSTEM
     ctx = getattr(request, "audit", None)
     if not isinstance(ctx, AuditContext):
-        # Only REMOTE_ADDR: a forwarded header is trusted only behind a known proxy.
-        ctx = AuditContext(address=request.META.get("REMOTE_ADDR") or None, request_id=uuid.uuid4().hex)
+        ctx = AuditContext(address=client_address(request), request_id=_request_id(request))
         request.audit = ctx
     return ctx
 
 
+def client_address(request) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind `TRUSTED_PROXY_COUNT` proxies the address the first of them
+    saw, from the right of X-Forwarded-For (entries further left are the client's to write, so never read).
+    The audit trail and the lockout (AXES_CLIENT_IP_CALLABLE) both use it."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def _request_id(request) -> str:
+    """A trusted proxy's X-Request-ID when there is one (and it looks like an id), else a new one."""
+    given = request.META.get("HTTP_X_REQUEST_ID", "")
+    if settings.TRUSTED_PROXY_COUNT and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
 class AuditContextMiddleware:
-    """Sets `request.audit`, so nothing below the views needs the request to say where an action came from."""
+    """Sets `request.audit`, so nothing below the views needs the request to say where an action came from, and
+    logs each request as one JSON line: its id, method, path without the query, status, duration and user id —
+    never a name, a record number or an answer."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.monotonic()
         ctx = audit_context(request)
         response = self.get_response(request)
         # The id goes back to the caller, so a problem report can name the request it is about.
         response["X-Request-ID"] = ctx.request_id
+        user = getattr(request, "user", None)
+        _requests.info(
+            "request",
+            extra={
+                "request_id": ctx.request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                "user_id": user.pk if user is not None and user.is_authenticated else None,
+            },
+        )
         return response
+
+
+_requests = logging.getLogger("screening.requests")

@@ -1,0 +1,115 @@
+"""Production plumbing (issue 13, items 2-4): health endpoints, the client address behind trusted proxies, the
+request id, and one JSON log line per request without PHI."""
+
+import json
+import logging
+
+import pytest
+from django.db import DatabaseError
+from django.urls import reverse
+
+from screening.logs import JsonFormatter
+from screening.models import AuditEvent
+from tests.factories import PASSWORD, ClientFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_without_the_database_or_a_sign_in(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+    assert not AuditEvent.objects.exists()
+
+
+def test_readyz_is_ok_when_the_database_answers_and_every_migration_is_applied(client):
+    assert client.get("/readyz").json() == {"status": "ok"}
+
+
+def test_readyz_is_503_when_the_database_does_not_answer(client, monkeypatch):
+    def down(*args, **kwargs):
+        raise DatabaseError("could not connect")
+
+    monkeypatch.setattr("screening.views.health.MigrationExecutor", down)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json()["database"] == "unreachable"
+
+
+def test_readyz_is_503_with_a_migration_not_applied(client, monkeypatch):
+    monkeypatch.setattr(
+        "django.db.migrations.executor.MigrationExecutor.migration_plan", lambda self, targets: [("m", False)]
+    )
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json()["pending"] == 1
+
+
+def test_health_is_exempt_from_the_https_redirect(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get(reverse("login")).status_code == 301
+
+
+@pytest.mark.parametrize(
+    ("count", "forwarded", "seen"),
+    [
+        (0, "203.0.113.9", "127.0.0.1"),  # no proxy: the header is the client's to write, never read
+        (1, "198.51.100.7, 203.0.113.9", "203.0.113.9"),  # the left entry was written by the client
+        (2, "198.51.100.7, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (2, "10.0.0.2", "127.0.0.1"),  # fewer entries than proxies: not through them
+    ],
+)
+def test_the_client_address_comes_through_trusted_proxies_only(client, settings, count, forwarded, seen):
+    settings.TRUSTED_PROXY_COUNT = count
+    UserFactory(username="nurse", role="clinician")
+
+    client.post(reverse("login"), {"username": "nurse", "password": PASSWORD}, HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert AuditEvent.objects.get(action="sign_in").ip_address == seen
+
+
+def test_the_lockout_counts_by_the_address_behind_the_proxy(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    UserFactory(username="nurse", role="clinician")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": "nurse", "password": "x"}, HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+    locked = client.post(
+        reverse("login"), {"username": "nurse", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
+    elsewhere = client.post(
+        reverse("login"), {"username": "nurse", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="198.51.100.7"
+    )
+
+    assert locked.status_code == 429 and elsewhere.status_code == 302
+
+
+@pytest.mark.parametrize(("count", "kept"), [(0, False), (1, True)])
+def test_the_request_id_is_a_trusted_proxys_or_made_and_returned(client, settings, count, kept):
+    settings.TRUSTED_PROXY_COUNT = count
+
+    response = client.get(reverse("login"), HTTP_X_REQUEST_ID="lb-0123456789abcdef")
+
+    assert (response["X-Request-ID"] == "lb-0123456789abcdef") is kept
+    assert len(response["X-Request-ID"]) >= 8
+
+
+def test_each_request_is_one_json_log_line_without_phi(clinician_client, clinician, caplog):
+    person = ClientFactory(given_name="Quintessa", record_number="P-77777")
+
+    with caplog.at_level(logging.INFO, logger="screening.requests"):
+        response = clinician_client.get(reverse("client_detail", args=[person.public_id]) + "?q=Quintessa")
+
+    (record,) = [r for r in caplog.records if r.name == "screening.requests"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["path"] == reverse("client_detail", args=[person.public_id])  # never the query string
+    assert line["status"] == 200 and line["method"] == "GET" and line["user_id"] == clinician.pk
+    assert line["request_id"] == response["X-Request-ID"]
+    assert {"time", "level", "duration_ms"} <= set(line)
+    assert "Quintessa" not in json.dumps(line) and "P-77777" not in json.dumps(line)
