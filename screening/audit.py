@@ -51,7 +51,9 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 
 
 def _canonical(**content: Any) -> bytes:
-    return _encode([content[name] for name in _HASHED]).encode()
+    # The request id joins the hashed content only when there is one: events recorded before it hash as before.
+    request = [content["request_id"]] if content.get("request_id") else []
+    return _encode([content[name] for name in _HASHED] + request).encode()
 
 
 def _digest(content: bytes) -> str:
@@ -60,7 +62,7 @@ def _digest(content: bytes) -> str:
 
 def event_hash(event: AuditEvent) -> str:
     """The hash an event should carry, recomputed from its stored content."""
-    content = {name: getattr(event, name) for name in _HASHED[1:]}
+    content = {name: getattr(event, name) for name in (*_HASHED[1:], "request_id")}
     return _digest(_canonical(at=event.at.isoformat(), **content))
 
 
@@ -85,6 +87,7 @@ def record(
     event = AuditEvent(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details)
     event.actor_username = actor_username or (actor.get_username() if actor is not None else "")
     event.ip_address = (context or SYSTEM).address
+    event.request_id = (context or SYSTEM).request_id
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -120,7 +123,9 @@ def _iter_rows(chunk: int, after: int = 0, upto: int | None = None) -> Iterator[
     last = after
     events = AuditEvent.objects.all() if upto is None else AuditEvent.objects.filter(id__lte=upto)
     while True:
-        batch = list(events.filter(id__gt=last).order_by("id").values_list("id", *_HASHED, "hash")[:chunk])
+        batch = list(
+            events.filter(id__gt=last).order_by("id").values_list("id", *_HASHED, "hash", "request_id")[:chunk]
+        )
         if not batch:
             return
         yield from batch
@@ -146,12 +151,13 @@ def _verify_span(span: tuple[int, int | None], chunk: int) -> _Span:
     prev = first_id = first_prev = None
     checked = 0
     rows = _iter_rows(chunk, *span)
-    for event_id, at, actor_id, username, action, otype, oid, ip, details, prev_hash, stored in rows:
+    for event_id, at, actor_id, username, action, otype, oid, ip, details, prev_hash, stored, request in rows:
         if first_id is None:
             first_id, first_prev = event_id, prev_hash
         elif prev_hash != prev:
             return _Span(checked, first_id, first_prev, prev, event_id, _LINK_PROBLEM)
-        content = dumps([at.isoformat(), actor_id, username, action, otype, oid, ip, details, prev_hash]).encode()
+        hashed = [at.isoformat(), actor_id, username, action, otype, oid, ip, details, prev_hash]
+        content = dumps(hashed + [request] if request else hashed).encode()
         if not compare(new(key, content, sha256).hexdigest(), stored):
             return _Span(checked, first_id, first_prev, prev, event_id, _CONTENT_PROBLEM)
         prev = stored

@@ -619,6 +619,9 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The request it came from (X-Request-ID): hashed when set, so events from before it verify unchanged. A
+    # database default too, so bulk loads that name the other columns (bench/) still insert.
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -113,3 +113,34 @@ def test_each_request_is_one_json_log_line_without_phi(clinician_client, clinici
     assert line["request_id"] == response["X-Request-ID"]
     assert {"time", "level", "duration_ms"} <= set(line)
     assert "Quintessa" not in json.dumps(line) and "P-77777" not in json.dumps(line)
+
+
+def test_audit_events_carry_the_request_id_hashed_and_events_without_one_verify_as_before(client, settings):
+    from screening import audit
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    UserFactory(username="nurse", role="clinician")
+    audit.record(action=AuditEvent.Action.VIEW, object_type="test")  # no request: no id, hashed as before
+
+    response = client.post(
+        reverse("login"), {"username": "nurse", "password": PASSWORD}, HTTP_X_REQUEST_ID="lb-req-000000000042"
+    )
+
+    event = AuditEvent.objects.get(action="sign_in")
+    assert response["X-Request-ID"] == event.request_id == "lb-req-000000000042"
+    assert AuditEvent.objects.get(object_type="test").request_id == ""
+    assert audit.verify().ok
+    _raw_set_request_id(event.pk, "someone-else-0001")
+    result = audit.verify()
+    assert not result.ok and result.first_broken_id == event.pk
+
+
+def _raw_set_request_id(pk: int, value: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # past the append-only guards, as the table's owner with SQL could
+        if connection.vendor == "postgresql":  # its trigger off for this transaction (replica role)
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE screening_auditevent SET request_id = %s WHERE id = %s", [value, pk])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
