@@ -66,6 +66,19 @@ run: $(VENV)/.runtime $(ENVFILE) ## set up SQLite with roles and demo data, and 
 	@echo "Demo: the second factor is off (MFA_REQUIRED=false); the sign-in page says so. Emails print here."
 	MFA_REQUIRED=false $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# Production on one machine (docs/operations.md). The keys come from the environment (or a .env you wrote):
+# nothing here makes development keys or demo data.
+RELEASE_DATABASE_URL ?= $(DATABASE_URL)
+BIND ?= 127.0.0.1
+WORKERS ?= 2
+THREADS ?= 4
+release: $(VENV)/.runtime ## migrate once (straight to PostgreSQL as the owner: RELEASE_DATABASE_URL), then collect static files
+	DATABASE_URL="$(RELEASE_DATABASE_URL)" STATIC_MANIFEST=true $(PY) manage.py release
+
+serve: $(VENV)/.runtime ## production mode: gunicorn (gthread) on PORT, DEBUG off, hashed static files by WhiteNoise; run make release first
+	DEBUG=false STATIC_MANIFEST=true $(VENV)/bin/gunicorn iop_screening.wsgi --worker-class gthread \
+	  --workers $(WORKERS) --threads $(THREADS) --bind $(BIND):$(PORT) --error-logfile -
+
 chromium: ## make sure the machine's Chromium is there for the browser tests
 	@test -x $(CHROMIUM) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

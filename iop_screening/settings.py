@@ -286,6 +286,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves static files (Bootstrap included, from the django-bootstrap-static package) in
 # every environment: from STATIC_ROOT after `collectstatic`, else straight from the app folders.
 WHITENOISE_USE_FINDERS = True
+# Production (`make serve`, `make release`): hashed, compressed file names from `collectstatic`, which WhiteNoise
+# serves with a year's caching; development and tests read the files as they are.
+STATIC_MANIFEST = envbool("STATIC_MANIFEST", False)
+if STATIC_MANIFEST:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    WHITENOISE_USE_FINDERS = False
 
 # Logs carry ids and actions, never names or answers (no PHI in logs).
 LOGGING = {

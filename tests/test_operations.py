@@ -1,6 +1,7 @@
 """Production plumbing (issue 13, items 2-4): health endpoints, the client address behind trusted proxies, the
 request id, and one JSON log line per request without PHI."""
 
+import io
 import json
 import logging
 
@@ -144,3 +145,48 @@ def _raw_set_request_id(pk: int, value: str) -> None:
         cursor.execute("UPDATE screening_auditevent SET request_id = %s WHERE id = %s", [value, pk])
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+
+
+def test_release_migrates_and_collects_static_files(settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    out = io.StringIO()
+
+    call_command("release", stdout=out)
+
+    assert "migrations applied, static files collected" in out.getvalue()
+    assert (tmp_path / "static" / "css").is_dir()
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_release_steps_started_at_once_wait_for_each_other():
+    import threading
+    import time
+
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from screening.management.commands.release import RELEASE_LOCK
+
+    with connection.cursor() as cursor:  # another release step holds the lock
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RELEASE_LOCK])
+    done = threading.Event()
+
+    def release():
+        try:
+            call_command("release", "--skip-static", stdout=io.StringIO())
+            done.set()
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=release)
+    worker.start()
+    time.sleep(1.0)
+    waited = not done.is_set()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [RELEASE_LOCK])
+    worker.join(timeout=60)
+
+    assert waited and done.is_set()
