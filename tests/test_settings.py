@@ -265,3 +265,10 @@ def test_real_password_hashing_marker_uses_the_projects_hasher():
 
     assert user.password.startswith("pbkdf2_sha256$")
     assert check_password(PASSWORD, user.password)
+
+
+def test_server_side_cursors_can_be_turned_off_for_pgbouncer(tmp_path):
+    proc = start(tmp_path, {**keys(), "DISABLE_SERVER_SIDE_CURSORS": "true"}, show=["DATABASES"])
+
+    assert proc.returncode == 0, proc.stderr
+    assert "'DISABLE_SERVER_SIDE_CURSORS': True" in proc.stdout
