@@ -33,6 +33,7 @@ from django.utils import timezone
 from .. import anchors, audit
 from ..models import AuditAnchor, AuditEvent, Client, Screening
 from ..selectors import DateRange
+from .columns import iso
 from .writers import FORMULA_START, csv_line, escape_cell, page_settings
 
 logger = logging.getLogger(__name__)
@@ -129,10 +130,6 @@ def _read(window) -> list[tuple]:
     return list(_rows(window))
 
 
-def _local(at: dt.datetime, tz) -> str:
-    return at.astimezone(tz).isoformat(timespec="microseconds")
-
-
 class CsvWriter:
     """A header, a notice row (the export and its filters, as JSON in `details`), then event and checkpoint rows;
     LF line endings, text cells escaped against formulas."""
@@ -152,7 +149,7 @@ class CsvWriter:
                 [
                     "event",
                     str(id_),
-                    _local(at, tz),
+                    iso(at, tz),
                     esc(user),
                     action,  # one of AuditEvent.Action (a database constraint)
                     esc(otype),
@@ -234,7 +231,7 @@ class JsonlWriter:
                 {
                     "record_type": "event",
                     "sequence": id_,
-                    "at": _local(at, tz),
+                    "at": iso(at, tz),
                     "actor_username": user,
                     "action": action,
                     "object_type": otype,

@@ -6,13 +6,12 @@ option. Check the file with `tools/verify_audit_export.py FILE --public-key KEY`
 """
 
 import getpass
-import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from screening.exports import audit_log
 
-from .export_records import iso_date
+from ._output import iso_date, write_export
 
 
 class Command(BaseCommand):
@@ -27,25 +26,13 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="file to write (default: standard output)")
 
     def handle(self, *args, format, since, until, output, **options):
-        if since and until and until < since:
-            raise CommandError("--until must be on or after --since", returncode=2)
-        try:
-            out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115 (closed below)
-        except OSError as e:
-            raise CommandError(f"--output: cannot write {output}: {e.strerror}", returncode=2) from None
         export = audit_log.AuditLogExport(
             fmt=format,
             filters=audit_log.AuditExportFilters(since=since, until=until),
             actor_username=f"{getpass.getuser()} (command line)",
             via="command",
         )
-        try:
-            for piece in export.stream():
-                out.write(piece)
-            out.flush()
-        finally:
-            if output:
-                out.close()
+        write_export(since=since, until=until, output=output, stream=export.stream)
         d = export.event.details
         self.stderr.write(
             f"Exported {d['rows']} audit events and {d['checkpoints']} checkpoints ({d['bytes']} bytes, "

@@ -4,21 +4,13 @@ The same streaming export as the auditor page (screening.exports), written to st
 and logged in the audit trail like any export. Bad arguments exit with status 2 naming the option.
 """
 
-import argparse
-import datetime as dt
 import getpass
-import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from screening import exports
 
-
-def iso_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+from ._output import iso_date, write_export
 
 
 class Command(BaseCommand):
@@ -32,12 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="file to write (default: standard output)")
 
     def handle(self, *args, format, deidentified, since, until, output, **options):
-        if since and until and until < since:
-            raise CommandError("--until must be on or after --since", returncode=2)
-        try:
-            out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115 (closed below)
-        except OSError as e:
-            raise CommandError(f"--output: cannot write {output}: {e.strerror}", returncode=2) from None
         runner = exports.ExportRunner(
             fmt=format,
             deidentified=deidentified,
@@ -45,13 +31,7 @@ class Command(BaseCommand):
             actor_username=f"{getpass.getuser()} (command line)",
             via="command",
         )
-        try:
-            for piece in runner.stream():
-                out.write(piece)
-            out.flush()
-        finally:
-            if output:
-                out.close()
+        write_export(since=since, until=until, output=output, stream=runner.stream)
         d = runner.event.details
         self.stderr.write(
             f"Exported {d['rows']} screenings ({d['bytes']} bytes, sha256 {d['sha256']}); "
