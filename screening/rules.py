@@ -73,6 +73,21 @@ FLAG_TEXT: dict[str, str] = {
     Flag.ATTENDANCE_BARRIER: "Attendance barrier: the person cannot yet attend 9 hours of sessions a week.",
 }
 
+# Flags by urgency (DESIGN.md §5, issue 14): the safety flags lead — an emergency first, then withdrawal that
+# needs supervision, then the same-day risk assessment — and the planning flags follow.
+FLAG_ORDER: tuple[Flag, ...] = (
+    Flag.EMERGENCY_REFERRAL,
+    Flag.DETOX_FIRST,
+    Flag.SAFETY_REVIEW,
+    Flag.BELOW_IOP_THRESHOLD,
+    Flag.NO_SUPPORT_NETWORK,
+    Flag.COMMITMENTS_CONFLICT,
+    Flag.ATTENDANCE_BARRIER,
+)
+SAFETY_FLAGS: frozenset[Flag] = frozenset(FLAG_ORDER[:3])
+# A flag's name for people, as the start of its FLAG_TEXT says it ("Below IOP threshold").
+FLAG_LABELS: MappingProxyType[str, str] = MappingProxyType({f: FLAG_TEXT[f].split(":", 1)[0] for f in Flag})
+
 
 class Step(StrEnum):
     MEDICALLY_SUPERVISED_DETOX = "medically_supervised_detox"
@@ -840,3 +855,120 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
 
     # The summary reads only what is decided above, when asked for: it cannot change the level.
     return Recommendation(level, tuple(sorted(flags)), pathway, tuple(reasons), version, bands, answers, facts)
+
+
+# --- What raised each flag (DESIGN.md §5): the answers behind it, for the clinician to check before acting.
+
+
+@dataclass(frozen=True, slots=True)
+class FlagExplanation:
+    """A raised flag, whether it is a safety flag, its sentence and the answers that raised it."""
+
+    flag: Flag
+    safety: bool
+    label: str
+    text: str
+    causes: tuple[str, ...]
+
+
+_COMPLICATED = "Seizure, delirium or new hallucinations in the current withdrawal = yes"
+
+# The C-SSRS screener answers that can raise its risk, in question order: (what was answered, whether it
+# raises the high risk of EMERGENCY_SUICIDE_RISK, the answer holds). The others make it low or moderate.
+_CSSRS_CAUSES: tuple[tuple[str, bool, Callable[[Cssrs], bool]], ...] = (
+    ("C-SSRS Q1 (wished to be dead) = yes", False, lambda c: c.wish_dead),
+    ("C-SSRS Q2 (thoughts of killing oneself) = yes", False, lambda c: c.suicidal_thoughts),
+    ("C-SSRS Q3 (thought about how) = yes", False, lambda c: c.method),
+    ("C-SSRS Q4 (some intention of acting) = yes", True, lambda c: c.intent),
+    ("C-SSRS Q5 (worked out a plan) = yes", True, lambda c: c.plan),
+    (
+        "C-SSRS Q6 (suicidal behaviour) = in the past 3 months",
+        True,
+        lambda c: c.behavior == instruments.CssrsBehavior.PAST_3_MONTHS,
+    ),
+    (
+        "C-SSRS Q6 (suicidal behaviour) = over 3 months ago",
+        False,
+        lambda c: c.behavior == instruments.CssrsBehavior.OVER_3_MONTHS,
+    ),
+)
+
+
+def _cssrs_causes(c: Cssrs, *, high: bool) -> tuple[str, ...]:
+    """The C-SSRS answers that hold and make its risk high (`high`) or low or moderate (not `high`)."""
+    return tuple(text for text, raises_high, holds in _CSSRS_CAUSES if raises_high is high and holds(c))
+
+
+def _listed(f: _Facts, *names: str) -> str:
+    return " and ".join(n for n in names if getattr(f, n)) + " listed"
+
+
+# The answers behind each rule that raises a safety flag, as the clinician entered them.
+_RULE_CAUSES: dict[str, Callable[[Answers, _Facts, Thresholds], tuple[str, ...]]] = {
+    "EMERGENCY_SUICIDE_RISK": lambda a, f, t: _cssrs_causes(a.cssrs, high=True),
+    "EMERGENCY_HOMICIDE_RISK": lambda a, f, t: ("Thoughts of harming others with intent or a plan = yes",),
+    "DETOX_COMPLICATED": lambda a, f, t: (_COMPLICATED,),
+    "DETOX_ALCOHOL": lambda a, f, t: (f"CIWA-Ar = {a.ciwa_ar} ({t.ciwa_ar_detox} or more)",),
+    "DETOX_OPIOID": lambda a, f, t: (f"COWS = {a.cows} ({t.cows_detox} or more)",),
+    "DETOX_HIGH_RISK_HISTORY": lambda a, f, t: (
+        f"Withdrawal seizure or delirium tremens in the past = yes, with {_listed(f, 'alcohol', 'sedatives')}",
+    ),
+    "DETOX_PAWSS": lambda a, f, t: (f"PAWSS = {a.pawss} ({t.pawss_detox} or more)",),
+    "DETOX_SEDATIVES": lambda a, f, t: ("Daily benzodiazepine or barbiturate use = yes",),
+    "DETOX_PREGNANCY": lambda a, f, t: (
+        f"Currently pregnant = yes, with {_listed(f, 'alcohol', 'opioids', 'sedatives')}",
+    ),
+}
+
+
+def _safety_review_causes(a: Answers, f: _Facts, t: Thresholds) -> tuple[str, ...]:
+    causes = []
+    if a.phq9_item9 >= t.phq9_item9_safety_review:
+        causes.append(f"PHQ-9 item 9 (thoughts of death or self-harm) = {a.phq9_item9}")
+    causes.extend(_cssrs_causes(a.cssrs, high=False))  # no emergency, so the C-SSRS risk is not high
+    return tuple(causes)
+
+
+def _planning_causes(flag: Flag, a: Answers, f: _Facts, t: Thresholds) -> tuple[str, ...]:
+    if flag is Flag.BELOW_IOP_THRESHOLD:
+        n = f.dsm5_count
+        return (f"{n} DSM-5 {'criterion' if n == 1 else 'criteria'} met (fewer than {t.dsm5_mild})",)
+    if flag is Flag.NO_SUPPORT_NETWORK:
+        return ("Has family or friends who support recovery = no",)
+    if flag is Flag.COMMITMENTS_CONFLICT:
+        return tuple(
+            text
+            for text, reported in (
+                ("Work or school commitments = yes", a.work_or_school_commitments),
+                ("Caregiving or other family duties = yes", a.family_commitments),
+            )
+            if reported
+        )
+    return ("Can attend at least 9 hours of sessions a week = no",)  # ATTENDANCE_BARRIER
+
+
+def explain_flags(recommendation: Recommendation) -> tuple[FlagExplanation, ...]:
+    """The raised flags in urgency order (FLAG_ORDER), each with the answers that raised it."""
+    a, f = recommendation.answers, recommendation.facts
+    t = RULE_SETS[recommendation.rules_version].thresholds
+    by_code = {r.code: r for r in RULES}
+    held = [by_code[r.code] for r in recommendation.reasons if r.code in by_code]
+    raised = set(recommendation.flags)
+    out = []
+    for flag in FLAG_ORDER:
+        if flag not in raised:
+            continue
+        if flag is Flag.EMERGENCY_REFERRAL:
+            rows = [r for r in held if r.flag is Flag.EMERGENCY_REFERRAL]
+        elif flag is Flag.DETOX_FIRST:
+            rows = [r for r in held if r.is_detox]
+        else:
+            rows = []
+        if rows:
+            causes = tuple(c for r in rows for c in _RULE_CAUSES[r.code](a, f, t))
+        elif flag is Flag.SAFETY_REVIEW:
+            causes = _safety_review_causes(a, f, t)
+        else:
+            causes = _planning_causes(flag, a, f, t)
+        out.append(FlagExplanation(flag, flag in SAFETY_FLAGS, FLAG_LABELS[flag], FLAG_TEXT[flag], causes))
+    return tuple(out)

@@ -460,3 +460,203 @@ def test_iop_goals_and_groups_belong_when_iop_is_recommended_or_chosen(recommend
 @pytest.mark.parametrize("final", [lv.value for lv in rules.Level])
 def test_specialty_groups_are_kept_only_at_iop(final):
     assert rules.specialty_groups_kept(final) is (final == "iop")
+
+
+# --- Flags by urgency, each with what raised it (DESIGN.md §5, issue 14).
+
+
+def test_flag_order_puts_every_safety_flag_before_every_planning_flag():
+    assert set(rules.FLAG_ORDER) == set(Flag)
+    assert rules.FLAG_ORDER[:3] == (Flag.EMERGENCY_REFERRAL, Flag.DETOX_FIRST, Flag.SAFETY_REVIEW)
+    assert {Flag.EMERGENCY_REFERRAL, Flag.DETOX_FIRST, Flag.SAFETY_REVIEW} == rules.SAFETY_FLAGS
+
+
+def test_flag_labels_write_iop_in_capitals():
+    assert rules.FLAG_LABELS[Flag.BELOW_IOP_THRESHOLD] == "Below IOP threshold"
+    assert rules.FLAG_LABELS[Flag.EMERGENCY_REFERRAL] == "Emergency referral"
+    assert set(rules.FLAG_LABELS) == set(Flag)
+
+
+PLAN = {"cssrs__suicidal_thoughts": True, "cssrs__plan": True}
+# (answer changes against the IOP baseline, flag, exactly the causes it shows). Every cause of every flag.
+FLAG_CAUSES = [
+    ({"phq9_item9": 1, "phq9_total": 7}, Flag.SAFETY_REVIEW, ["PHQ-9 item 9 (thoughts of death or self-harm) = 1"]),
+    ({"phq9_item9": 2, "phq9_total": 8}, Flag.SAFETY_REVIEW, ["PHQ-9 item 9 (thoughts of death or self-harm) = 2"]),
+    ({"cssrs__wish_dead": True}, Flag.SAFETY_REVIEW, ["C-SSRS Q1 (wished to be dead) = yes"]),
+    ({"cssrs__suicidal_thoughts": True}, Flag.SAFETY_REVIEW, ["C-SSRS Q2 (thoughts of killing oneself) = yes"]),
+    (
+        {"cssrs__suicidal_thoughts": True, "cssrs__method": True},
+        Flag.SAFETY_REVIEW,
+        ["C-SSRS Q2 (thoughts of killing oneself) = yes", "C-SSRS Q3 (thought about how) = yes"],
+    ),
+    (
+        {"cssrs__behavior": "over_3_months", "phq9_item9": 3, "phq9_total": 9, "cssrs__wish_dead": True},
+        Flag.SAFETY_REVIEW,
+        [
+            "PHQ-9 item 9 (thoughts of death or self-harm) = 3",
+            "C-SSRS Q1 (wished to be dead) = yes",
+            "C-SSRS Q6 (suicidal behaviour) = over 3 months ago",
+        ],
+    ),
+    (
+        {"cssrs__suicidal_thoughts": True, "cssrs__intent": True},
+        Flag.EMERGENCY_REFERRAL,
+        ["C-SSRS Q4 (some intention of acting) = yes"],
+    ),
+    (PLAN, Flag.EMERGENCY_REFERRAL, ["C-SSRS Q5 (worked out a plan) = yes"]),
+    (
+        {"cssrs__behavior": "past_3_months", "cssrs__wish_dead": True},
+        Flag.EMERGENCY_REFERRAL,
+        ["C-SSRS Q6 (suicidal behaviour) = in the past 3 months"],
+    ),
+    (
+        {"homicidal_ideation": True},
+        Flag.EMERGENCY_REFERRAL,
+        ["Thoughts of harming others with intent or a plan = yes"],
+    ),
+    (
+        {"complicated_withdrawal_now": True},
+        Flag.EMERGENCY_REFERRAL,
+        ["Seizure, delirium or new hallucinations in the current withdrawal = yes"],
+    ),
+    (
+        {"complicated_withdrawal_now": True},
+        Flag.DETOX_FIRST,
+        ["Seizure, delirium or new hallucinations in the current withdrawal = yes"],
+    ),
+    (
+        {**PLAN, "homicidal_ideation": True, "complicated_withdrawal_now": True},
+        Flag.EMERGENCY_REFERRAL,
+        [
+            "C-SSRS Q5 (worked out a plan) = yes",
+            "Thoughts of harming others with intent or a plan = yes",
+            "Seizure, delirium or new hallucinations in the current withdrawal = yes",
+        ],
+    ),
+    ({"ciwa_ar": 10}, Flag.DETOX_FIRST, ["CIWA-Ar = 10 (10 or more)"]),
+    (
+        {"substances": ["opioids"], "ciwa_ar": None, "pawss": None, "cows": 13},
+        Flag.DETOX_FIRST,
+        ["COWS = 13 (13 or more)"],
+    ),
+    ({"pawss": 4}, Flag.DETOX_FIRST, ["PAWSS = 4 (4 or more)"]),
+    (
+        {"withdrawal_seizure_or_dt_history": True},
+        Flag.DETOX_FIRST,
+        ["Withdrawal seizure or delirium tremens in the past = yes, with alcohol listed"],
+    ),
+    (
+        {"substances": ["alcohol", "sedatives"], "withdrawal_seizure_or_dt_history": True},
+        Flag.DETOX_FIRST,
+        ["Withdrawal seizure or delirium tremens in the past = yes, with alcohol and sedatives listed"],
+    ),
+    (
+        {"substances": ["alcohol", "sedatives"], "daily_sedative_use": True},
+        Flag.DETOX_FIRST,
+        ["Daily benzodiazepine or barbiturate use = yes"],
+    ),
+    ({"pregnant": True}, Flag.DETOX_FIRST, ["Currently pregnant = yes, with alcohol listed"]),
+    (
+        {"substances": ["alcohol", "opioids"], "cows": 2, "pregnant": True},
+        Flag.DETOX_FIRST,
+        ["Currently pregnant = yes, with alcohol and opioids listed"],
+    ),
+    (
+        {"ciwa_ar": 12, "pawss": 5, "withdrawal_seizure_or_dt_history": True, "pregnant": True},
+        Flag.DETOX_FIRST,
+        [
+            "CIWA-Ar = 12 (10 or more)",
+            "Withdrawal seizure or delirium tremens in the past = yes, with alcohol listed",
+            "PAWSS = 5 (4 or more)",
+            "Currently pregnant = yes, with alcohol listed",
+        ],
+    ),
+    ({"dsm5_criteria": []}, Flag.BELOW_IOP_THRESHOLD, ["0 DSM-5 criteria met (fewer than 2)"]),
+    ({"dsm5_criteria": ["craving"]}, Flag.BELOW_IOP_THRESHOLD, ["1 DSM-5 criterion met (fewer than 2)"]),
+    ({"supportive_network": False}, Flag.NO_SUPPORT_NETWORK, ["Has family or friends who support recovery = no"]),
+    (
+        {"home_safe": False, "work_or_school_commitments": True},
+        Flag.COMMITMENTS_CONFLICT,
+        ["Work or school commitments = yes"],
+    ),
+    (
+        {"home_safe": False, "family_commitments": True},
+        Flag.COMMITMENTS_CONFLICT,
+        ["Caregiving or other family duties = yes"],
+    ),
+    (
+        {"home_safe": False, "work_or_school_commitments": True, "family_commitments": True},
+        Flag.COMMITMENTS_CONFLICT,
+        ["Work or school commitments = yes", "Caregiving or other family duties = yes"],
+    ),
+    (
+        {"can_attend_9h_week": False},
+        Flag.ATTENDANCE_BARRIER,
+        ["Can attend at least 9 hours of sessions a week = no"],
+    ),
+]
+
+
+def _explanation(result: rules.Recommendation, flag: Flag) -> rules.FlagExplanation:
+    return next(e for e in rules.explain_flags(result) if e.flag is flag)
+
+
+@pytest.mark.parametrize(
+    ("changes", "flag", "causes"),
+    FLAG_CAUSES,
+    ids=[f"{flag}-{'-'.join(f'{k}={v}' for k, v in changes.items())}" for changes, flag, _ in FLAG_CAUSES],
+)
+def test_explain_flags_names_what_raised_each_flag(changes, flag, causes):
+    result = evaluate(baseline(**changes))
+
+    explanation = _explanation(result, flag)
+
+    assert explanation.causes == tuple(causes)
+    assert explanation.safety is (flag in rules.SAFETY_FLAGS)
+    assert explanation.text == rules.FLAG_TEXT[flag]
+
+
+def test_flag_causes_table_covers_every_flag():
+    assert {flag for _, flag, _ in FLAG_CAUSES} == set(Flag)
+
+
+def test_explain_flags_states_the_threshold_of_the_rule_set_version():
+    result = evaluate(baseline(ciwa_ar=19), "2027.01")
+
+    assert _explanation(result, Flag.DETOX_FIRST).causes == ("CIWA-Ar = 19 (19 or more)",)
+
+
+def test_explain_flags_orders_safety_first_whatever_the_codes_sort():
+    result = evaluate(
+        baseline(
+            ciwa_ar=12,
+            phq9_item9=1,
+            phq9_total=7,
+            work_or_school_commitments=True,
+            supportive_network=False,
+            dsm5_criteria=[],
+        )
+    )
+
+    assert [e.flag for e in rules.explain_flags(result)] == [
+        Flag.DETOX_FIRST,
+        Flag.SAFETY_REVIEW,
+        Flag.COMMITMENTS_CONFLICT,
+    ]
+    assert result.flags == ("commitments_conflict", "detox_first", "safety_review")  # the stored order stays sorted
+
+
+def test_explain_flags_of_no_flag_is_empty():
+    assert rules.explain_flags(evaluate(baseline())) == ()
+
+
+@given(valid_answers(), st.sampled_from(list(rules.RULE_SETS)))
+def test_explain_flags_explains_exactly_the_raised_flags_in_urgency_order(raw, version):
+    result = evaluate(raw, version)
+
+    explained = rules.explain_flags(result)
+
+    assert [e.flag for e in explained] == [f for f in rules.FLAG_ORDER if f in result.flags]
+    assert all(e.causes for e in explained), "every flag says what raised it"
+    safety = [e.safety for e in explained]
+    assert safety == sorted(safety, reverse=True), "safety flags lead"
