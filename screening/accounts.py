@@ -12,8 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -53,9 +55,17 @@ def users_for_management():
     return users.prefetch_related("groups").order_by("username")
 
 
-def _record(*, actor, context: Context, user, action: str = Action.CHANGE, **details: Any) -> None:
+def _record(
+    *, actor, context: Context, user, action: str = Action.CHANGE, actor_username: str = "", **details: Any
+) -> None:
     audit.record(
-        action=action, actor=actor, context=context, object_type="user", object_id=str(user.pk), details=details
+        action=action,
+        actor=actor,
+        actor_username=actor_username,
+        context=context,
+        object_type="user",
+        object_id=str(user.pk),
+        details=details,
     )
 
 
@@ -111,6 +121,42 @@ def user_create(*, username: str, email: str, role: str, site_url: str, actor, c
     # Last, inside the transaction: if the mail server refuses, nothing is saved and the admin is told.
     _send_link(user=user, site_url=site_url, new=True)
     return user
+
+
+@transaction.atomic
+def operator_create_users(*, usernames: list[str], role: str, password: str, operator: str) -> list:
+    """Create users with one role and a password an operator chose (`manage.py create_user`: the first admin of a
+    new installation, or a load test's users); each must still enrol a second factor at first sign-in when
+    MFA_REQUIRED. The password passes the validators first; nothing is saved if any user cannot be made."""
+    group = _role_group(role)
+    model = get_user_model()
+    for username in usernames:
+        try:
+            model.username_validator(username)
+        except ValidationError as e:
+            raise ServiceError(f"{username!r}: {' '.join(e.messages)}", field="username") from None
+    taken = sorted(model.objects.filter(username__in=usernames).values_list("username", flat=True))
+    if taken:
+        raise ServiceError(f"Already taken: {', '.join(taken)}.", field="username")
+    made = []
+    for username in usernames:
+        user = model(username=username, email="", is_staff=False, is_superuser=False, is_active=True)
+        validate_password(password, user)  # ValidationError names what is wrong
+        user.set_password(password)
+        user.save()
+        user.groups.set([group])
+        _record(
+            actor=None,
+            actor_username=operator,
+            context=None,
+            user=user,
+            action=Action.CREATE,
+            username=username,
+            role=role,
+        )
+        _record(actor=None, actor_username=operator, context=None, user=user, field="password", new="set by operator")
+        made.append(user)
+    return made
 
 
 @transaction.atomic
