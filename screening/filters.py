@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.db.models import Case, IntegerField, Value, When
 
 from . import rules
 from .forms import YES_NO, DayField, HistoryFilterForm
@@ -17,6 +18,24 @@ from .selectors import DateRange, client_match
 
 class DayFilter(django_filters.DateFilter):
     field_class = DayField
+
+
+def by_intensity(field: str) -> Case:
+    """A level column as its rank in intensity of care (IOP < residential < inpatient, `rules.Level.rank`), so
+    that a sort by level follows the care, not the alphabet ("Inpatient, IOP, Residential")."""
+    ranks = [When(**{field: level.value}, then=Value(level.rank)) for level in rules.Level]
+    return Case(*ranks, default=Value(-1), output_field=IntegerField())
+
+
+class HistoryOrdering(django_filters.OrderingFilter):
+    LEVEL_FIELDS = ("recommended_level", "final_level")
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        name = value.lstrip("-")
+        if name not in self.LEVEL_FIELDS:
+            return value
+        return by_intensity(name).desc() if value.startswith("-") else by_intensity(name).asc()
 
 
 def _any_or(label: str, **kwargs) -> django_filters.ChoiceFilter:
@@ -35,7 +54,7 @@ class HistoryFilter(django_filters.FilterSet):
     flag = _any_or("Flag", choices=list(FLAG_LABELS.items()), method="filter_flag")
     version = _any_or("Rules version", field_name="rules_version", choices=[(v, v) for v in rules.RULE_SETS])
     q = django_filters.CharFilter(label="Client name or record number", method="filter_search", max_length=100)
-    sort = django_filters.OrderingFilter(
+    sort = HistoryOrdering(
         label="Sort by",
         fields=(
             ("created_at", "date"),
@@ -43,15 +62,16 @@ class HistoryFilter(django_filters.FilterSet):
             ("recommended_level", "recommended"),
             ("final_level", "final"),
         ),
+        # django-filter looks an ascending label up by field name and a descending one by "-" + parameter.
         field_labels={
-            "date": "Date started (oldest first)",
+            "created_at": "Date started (oldest first)",
             "-date": "Date started (newest first)",
-            "signed": "Signed (oldest first)",
+            "signed_at": "Signed (oldest first)",
             "-signed": "Signed (newest first)",
-            "recommended": "Recommended level (A–Z)",
-            "-recommended": "Recommended level (Z–A)",
-            "final": "Final level (A–Z)",
-            "-final": "Final level (Z–A)",
+            "recommended_level": "Recommended level (IOP → Residential → Inpatient)",
+            "-recommended": "Recommended level (Inpatient → Residential → IOP)",
+            "final_level": "Final level (IOP → Residential → Inpatient)",
+            "-final": "Final level (Inpatient → Residential → IOP)",
         },
         empty_label="Date started (newest first)",
     )

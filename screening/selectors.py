@@ -215,7 +215,10 @@ _PEOPLE = (
     "client__record_number",
     "clinician__username",
 )
-HISTORY_COLUMNS = (*_SHOWN_COLUMNS, *_PEOPLE, "decision", "override_reason", "rules_version", *FLAG_FIELDS.values())
+HISTORY_COLUMNS = (
+    *(*_SHOWN_COLUMNS, *_PEOPLE, "decision", "override_reason", "override_text", "rules_version"),
+    *FLAG_FIELDS.values(),
+)
 
 
 @dataclass(frozen=True)

@@ -156,14 +156,41 @@ def test_history_search_keeps_url_filters(admin_client_, three):
     assert ids(response) == []
 
 
-def test_history_sort_by_recommended_level(admin_client_, three):
+@pytest.mark.parametrize("column", ["recommended", "final"])
+def test_history_sorts_levels_by_intensity_of_care_not_the_alphabet(admin_client_, three, column):
     iop, inpatient, residential = three
+    Screening.objects.filter(pk=residential.pk).update(
+        final_level="residential", decision="accepted", override_reason="", override_text=""
+    )
 
-    ascending = admin_client_.get(reverse(URL), {"sort": "recommended"})
-    descending = admin_client_.get(reverse(URL), {"sort": "-recommended"})
+    ascending = admin_client_.get(reverse(URL), {"sort": column})
+    descending = admin_client_.get(reverse(URL), {"sort": f"-{column}"})
 
-    assert ids(ascending) == [inpatient.pk, iop.pk, residential.pk]
-    assert ids(descending) == [residential.pk, iop.pk, inpatient.pk]
+    assert ids(ascending) == [iop.pk, residential.pk, inpatient.pk]
+    assert ids(descending) == [inpatient.pk, residential.pk, iop.pk]
+
+
+def test_history_sort_labels_name_the_order_of_care(admin_client_, three):
+    response = admin_client_.get(reverse(URL), {"sort": "-recommended"})
+
+    labels = dict(response.context["filter"].form.fields["sort"].choices)
+    assert labels["recommended"] == "Recommended level (IOP → Residential → Inpatient)"
+    assert labels["-final"] == "Final level (Inpatient → Residential → IOP)"
+    html = response.content.decode()
+    assert "A–Z" not in html and "Z–A" not in html
+    assert "Inpatient first" in html  # beside the heading the page is sorted by
+
+
+def test_history_shows_override_reason_and_note_in_an_expandable_row(admin_client_, three):
+    iop, inpatient, residential = three
+    Screening.objects.filter(pk=residential.pk).update(override_text="Bed offered next week; starts IOP meanwhile.")
+
+    html = admin_client_.get(reverse(URL)).content.decode()
+
+    assert html.count("<details") == 1  # only the overridden row has a note to open
+    details = html[html.index("<details") : html.index("</details>")]
+    assert "Waitlist" in details
+    assert "Bed offered next week; starts IOP meanwhile." in details
 
 
 def test_history_sort_links_toggle_and_mark_aria_sort(admin_client_, three):

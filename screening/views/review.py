@@ -94,22 +94,32 @@ def history(request):
 
 
 SORTABLE = {"date": "-date", "signed": "-signed", "recommended": "recommended", "final": "final"}
+# What ascending and descending mean for each column, said beside the heading the page is sorted by: levels
+# sort by intensity of care (filters.by_intensity), not by name.
+SORT_NOTES = {
+    "date": ("oldest first", "newest first"),
+    "signed": ("oldest first", "newest first"),
+    "recommended": ("IOP first", "Inpatient first"),
+    "final": ("IOP first", "Inpatient first"),
+}
 
 
 def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
-    """For each sortable column: the query string that sorts by it, and its aria-sort state."""
+    """For each sortable column: the query string that sorts by it, its aria-sort state and, for the column the
+    page is sorted by, what that order is."""
     current = query.get("sort") or "-date"
     links = {}
     for key, first in SORTABLE.items():
+        ascending, descending = SORT_NOTES[key]
         if current == key:
-            target, state = f"-{key}", "ascending"
+            target, state, note = f"-{key}", "ascending", ascending
         elif current == f"-{key}":
-            target, state = key, "descending"
+            target, state, note = key, "descending", descending
         else:
-            target, state = first, ""
+            target, state, note = first, "", ""
         q = query.copy()
         q["sort"] = target
-        links[key] = {"query": q.urlencode(), "state": state}
+        links[key] = {"query": q.urlencode(), "state": state, "note": note}
     return links
 
 
