@@ -106,7 +106,7 @@ EOF
   for p in "${APP_PORTS[@]}"; do servers+="    server 127.0.0.1:$p max_fails=1 fail_timeout=5s;"$'\n'; done
   cat >"$STACK_DIR/nginx/nginx.conf" <<EOF
 # Written by deploy/stack.sh: plain HTTP on loopback. docs/operations.md shows the TLS server block for real use.
-${run_as:+user $run_as;}
+${run_as:+user $run_as nogroup;}
 worker_processes auto;
 pid $PWD/$STACK_DIR/nginx/nginx.pid;
 error_log $PWD/$STACK_DIR/nginx/error.log warn;
