@@ -2,6 +2,7 @@
 
 import logging
 import re
+import secrets
 import time
 import uuid
 from urllib.parse import unquote_to_bytes
@@ -9,16 +10,30 @@ from urllib.parse import unquote_to_bytes
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
+from . import services
 from .audit import SYSTEM, AuditContext
 from .mfa import second_factor_page, with_next
+from .models import Screening
 
 _LAST, _SINCE = "last_activity", "signed_in_at"
 _WRITE_EVERY = 30  # seconds
+# The browser's token for answers kept after a session ended (random; the server holds its hash and the answers).
+KEPT_COOKIE = "kept_answers"
+# The pages whose posts are kept when they arrive after the session ended: the questionnaire and its autosave.
+_KEEPABLE = frozenset({"screening_edit", "screening_autosave"})
+_JSON = frozenset({"screening_autosave", "session_keep_alive"})
+
+
+def idle_limit() -> int:
+    """Seconds without a request before a session ends: `SESSION_IDLE_TIMEOUT_MINUTES`, or (browser tests of the
+    timeout, in seconds rather than minutes) `SESSION_IDLE_TIMEOUT_SECONDS` when that is set."""
+    return getattr(settings, "SESSION_IDLE_TIMEOUT_SECONDS", 0) or settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
 
 
 def mark_signed_in(request) -> None:
@@ -26,28 +41,118 @@ def mark_signed_in(request) -> None:
     request.session[_SINCE] = request.session[_LAST] = int(time.time())
 
 
+def touch_session(request) -> int:
+    """Count this request as activity now ("stay signed in"); the seconds the session may now stay idle."""
+    request.session[_LAST] = int(time.time())
+    return idle_limit()
+
+
+def _route(request):
+    try:
+        return resolve(request.path_info)
+    except Resolver404:
+        return None
+
+
+def _csrf_ok(request, match) -> bool:
+    # This runs before CsrfViewMiddleware.process_view would: a post is kept only if it would have passed it.
+    return CsrfViewMiddleware(lambda r: None).process_view(request, match.func, match.args, match.kwargs) is None
+
+
+def _posted(request) -> dict[str, list[str]]:
+    return {key: request.POST.getlist(key) for key in request.POST}
+
+
 class SessionTimeoutMiddleware:
     """Ends a session after `SESSION_IDLE_TIMEOUT_MINUTES` without a request and, whatever the activity,
     `SESSION_ABSOLUTE_TIMEOUT_MINUTES` after sign-in (the start is kept in the session, checked here: the
-    cookie's age moves forward each time the session is saved)."""
+    cookie's age moves forward each time the session is saved).
+
+    Nothing is lost to it (DESIGN.md §11): a questionnaire posted after the session ended is kept on the server for
+    the user it was signed in as — read here, before the session is flushed — and offered back to that user after
+    their next sign-in in the same browser (`services.answers_keep`; the browser holds a random token only). Sets
+    `request.idle_remaining`, the seconds this session may stay idle, for the page's warning before the limit."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.idle_remaining = None
         if request.user.is_authenticated:
             now = int(time.time())
+            limit = idle_limit()
             since = request.session.setdefault(_SINCE, now)
             last = request.session.get(_LAST, now)
-            idle = now - last > settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
+            idle = now - last > limit
             if idle or now - since > settings.SESSION_ABSOLUTE_TIMEOUT_MINUTES * 60:
-                logout(request)
-                why = "a period of inactivity" if idle else "the longest time a session may last"
-                messages.info(request, f"You were signed out after {why}. Sign in again to go on.")
-                return redirect(f"{reverse('login')}?next={request.path}")
-            if now - last >= _WRITE_EVERY or _LAST not in request.session:
-                request.session[_LAST] = now  # written at most every 30 s: no session UPDATE per request
+                return self._end(request, "a period of inactivity" if idle else "the longest time a session may last")
+            # Written at most every 30 s (a quarter of a shorter limit): no session UPDATE per request.
+            if now - last >= min(_WRITE_EVERY, max(1, limit // 4)) or _LAST not in request.session:
+                request.session[_LAST] = last = now
+            request.idle_remaining = limit - (now - last)
+        elif request.method == "POST" and request.COOKIES.get(KEPT_COOKIE):
+            self._keep_again(request)
         return self.get_response(request)
+
+    def _end(self, request, why: str):
+        match = _route(request)
+        name = match.url_name if match else None
+        token = None
+        if request.method == "POST" and name in _KEEPABLE and _csrf_ok(request, match):
+            token = self._keep(request, match.kwargs["public_id"])
+        logout(request)
+        kept = " Your answers were kept: they are offered back once you sign in." if token else ""
+        messages.info(request, f"You were signed out after {why}. Sign in again to go on.{kept}")
+        if name in _KEEPABLE:  # after sign-in, back to the questionnaire (the autosave has no page)
+            next_path = reverse("screening_edit", kwargs={"public_id": match.kwargs["public_id"]})
+        else:
+            next_path = request.path
+        sign_in = f"{reverse('login')}?next={next_path}"
+        if name in _JSON:
+            response = JsonResponse({"signed_out": True, "kept": token is not None, "sign_in": sign_in}, status=401)
+        else:
+            response = redirect(sign_in)
+        if token:
+            response.set_cookie(
+                KEPT_COOKIE,
+                token,
+                max_age=int(services.KEEP_FOR.total_seconds()),
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+
+    @staticmethod
+    def _keep(request, public_id) -> str | None:
+        """Keep the post for the user still signed in here (the session is read before it is flushed)."""
+        user = request.user
+        screening = Screening.objects.filter(public_id=public_id, status=Screening.Status.DRAFT).first()
+        if screening is None or not user.has_perm("screening.change_screening"):
+            return None
+        token = request.COOKIES.get(KEPT_COOKIE, "")
+        if not _TOKEN.fullmatch(token):
+            token = secrets.token_urlsafe(32)
+        services.answers_keep(token=token, user=user, screening=screening, data=_posted(request), context=request.audit)
+        return token
+
+    @staticmethod
+    def _keep_again(request) -> None:
+        """A post without a session from a browser that holds kept answers for this draft: keep the newer ones."""
+        match = _route(request)
+        if match is None or match.url_name not in _KEEPABLE or not _csrf_ok(request, match):
+            return
+        token = request.COOKIES[KEPT_COOKIE]
+        screening_id = match.kwargs["public_id"]
+        if _TOKEN.fullmatch(token) and services.answers_keep_again(
+            token=token, screening_id=screening_id, data=_posted(request), context=request.audit
+        ):
+            messages.info(
+                request, "Your session had ended: your answers were kept and are offered back once you sign in."
+            )
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class RequestGuardMiddleware:

@@ -713,3 +713,33 @@ class AuditAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.pk}: {self.length} events to #{self.event_id}"
+
+
+class KeptAnswersQuerySet(models.QuerySet):
+    def offered(self, *, token_hash: str, user, screening: Screening) -> KeptAnswers | None:
+        """The answers kept in this browser (its token's hash) for this user and screening, unless expired."""
+        mine = self.filter(token_hash=token_hash, user=user, screening=screening, expires_at__gt=timezone.now())
+        return mine.first()
+
+
+class KeptAnswers(models.Model):
+    """A questionnaire posted after its session had ended (DESIGN.md §11), kept for the user that session was
+    signed in as and offered back to them alone, after their next sign-in in the same browser: the browser holds
+    only a random token (a cookie), whose SHA-256 is `token_hash`. Never PHI in the cookie or a URL; expires."""
+
+    token_hash = models.CharField(max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="+")
+    data = models.JSONField(help_text="The posted answers: each field's list of values, as the form sent them.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = KeptAnswersQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash", "screening"], name="%(app_label)s_%(class)s_one_per_browser")
+        ]
+
+    def __str__(self) -> str:
+        return f"Kept answers for screening {self.screening_id}"

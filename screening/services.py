@@ -3,6 +3,8 @@ its audit event through `audit.record`. Clinical decisions come only from `rules
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import answers, audit, questionnaire, rules
-from .models import FLAG_FIELDS, AuditEvent, Client, Level, RiskSummary, Screening, SpecialtyInterest
+from .models import FLAG_FIELDS, AuditEvent, Client, KeptAnswers, Level, RiskSummary, Screening, SpecialtyInterest
 
 Action = AuditEvent.Action
 Context = audit.AuditContext | None
@@ -235,3 +237,92 @@ def screening_amend(*, screening: Screening, actor, context: Context = None) -> 
     details = {"amends": str(original.public_id)}
     audit.record(action=Action.AMEND, actor=actor, context=context, obj=amendment, details=details)
     return amendment
+
+
+# --- Answers posted after their session ended (DESIGN.md §11): kept for that session's user, offered back to them.
+KEEP_FOR = dt.timedelta(hours=24)
+_KEPT_FIELDS = frozenset({"version", *answers.INPUTS})
+_KEPT = "kept_answers"
+
+
+def token_hash(token: str) -> str:
+    """What the server stores of a browser's kept-answers token (the cookie holds the token itself)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _questionnaire_fields(data: dict[str, list[str]]) -> dict[str, list[str]]:
+    # Only the questionnaire's own fields, each a short list of short values: nothing else is worth keeping.
+    return {k: [str(v)[:64] for v in values[:32]] for k, values in data.items() if k in _KEPT_FIELDS}
+
+
+@transaction.atomic
+def answers_keep(
+    *, token: str, user, screening: Screening, data: dict[str, list[str]], context: Context = None
+) -> KeptAnswers:
+    """Keep the questionnaire `user` posted for a draft after their session ended, for 24 hours, for them alone
+    (offered back after their next sign-in in the browser holding `token`). Audited, without the answers."""
+    now = timezone.now()
+    KeptAnswers.objects.filter(expires_at__lte=now).delete()  # never offered once expired: tidied here
+    kept, _ = KeptAnswers.objects.update_or_create(
+        token_hash=token_hash(token),
+        screening=screening,
+        defaults={"user": user, "data": _questionnaire_fields(data), "created_at": now, "expires_at": now + KEEP_FOR},
+    )
+    details = {
+        "screening": str(screening.public_id),
+        "reason": "session_ended",
+        "expires_at": kept.expires_at.isoformat(),
+    }
+    audit.record(
+        action=Action.CREATE, actor=user, context=context, object_type=_KEPT, object_id=str(kept.pk), details=details
+    )
+    return kept
+
+
+@transaction.atomic
+def answers_keep_again(*, token: str, screening_id: str, data: dict[str, list[str]], context: Context = None) -> bool:
+    """A later post of the same questionnaire from the same browser, its session already ended: it replaces what
+    that browser kept for the draft (still for the same user alone). False when nothing was kept there."""
+    kept = (
+        KeptAnswers.objects.select_for_update()
+        .filter(token_hash=token_hash(token), screening__public_id=screening_id, expires_at__gt=timezone.now())
+        .select_related("user", "screening")
+        .first()
+    )
+    if kept is None:
+        return False
+    kept.data = _questionnaire_fields(data)
+    kept.created_at = timezone.now()
+    kept.save(update_fields=["data", "created_at"])
+    # Posted without a session: no actor; the user it is kept for is named.
+    details = {
+        "screening": str(kept.screening.public_id),
+        "reason": "posted_again_after_session_ended",
+        "kept_for": kept.user.get_username(),
+    }
+    audit.record(
+        action=Action.CHANGE,
+        context=context,
+        object_type=_KEPT,
+        object_id=str(kept.pk),
+        details=details,
+    )
+    return True
+
+
+@transaction.atomic
+def answers_discard(*, token: str, user, screening: Screening, context: Context = None) -> None:
+    """The clinician declines the answers kept for them: they are deleted (audited)."""
+    kept = KeptAnswers.objects.offered(token_hash=token_hash(token), user=user, screening=screening)
+    if kept is None:
+        return
+    kept.delete()
+    details = {"screening": str(screening.public_id), "discarded": True}
+    audit.record(
+        action=Action.CHANGE, actor=user, context=context, object_type=_KEPT, object_id=str(kept.pk), details=details
+    )
+
+
+def answers_used(*, token: str, user, screening: Screening) -> None:
+    """Once the draft is saved by its user from this browser, what was kept there for it has served."""
+    KeptAnswers.objects.filter(token_hash=token_hash(token), user=user, screening=screening).delete()

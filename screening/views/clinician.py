@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .. import answers, questionnaire, rules, selectors, services
 from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
-from ..models import Client, Screening, SpecialtyGroup
+from ..middleware import KEPT_COOKIE, touch_session
+from ..models import Client, KeptAnswers, Screening, SpecialtyGroup
 from . import confirm_password, record_view, requires
 
 
@@ -86,19 +89,14 @@ def screening_edit(request, public_id):
         if request.method == "POST":  # a form from before it was completed or signed (Back, another tab)
             messages.error(request, services.SIGNED_MEANWHILE if screening.is_signed else COMPLETED_MEANWHILE)
         return redirect("screening_detail", public_id=public_id)
-    conflict = None
+    conflict = kept = None
+    token = request.COOKIES.get(KEPT_COOKIE)
     if request.method == "POST":
         form = ScreeningForm(request.POST)
         if form.is_valid():
             try:
                 # Every well-formed answer is saved, even when completion still needs more.
-                screening = services.screening_save_draft(
-                    screening=screening,
-                    data=form.answer_columns(),
-                    expected_version=form.cleaned_data["version"],
-                    actor=request.user,
-                    context=request.audit,
-                )
+                screening = _save_draft(request, screening, form, token)
             except services.ScreeningConflict as exc:
                 conflict = _conflict_context(exc, form)
                 # Keep what this clinician entered; the next save is made knowing about the other change.
@@ -118,11 +116,99 @@ def screening_edit(request, public_id):
                     else:
                         return redirect("screening_detail", public_id=public_id)
                 messages.info(request, "Your answers are saved as a draft. Completing needs the answers marked below.")
+    elif token and (
+        kept := KeptAnswers.objects.offered(
+            token_hash=services.token_hash(token), user=request.user, screening=screening
+        )
+    ):
+        # Answers posted after the session ended, offered back (not saved until the clinician saves them).
+        form = ScreeningForm(_query_dict(kept.data))
+        record_view(request, object_type="kept_answers", object_id=str(kept.pk), details={"screening": str(public_id)})
     else:
         form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
         record_view(request, obj=screening)
-    context = {"screening": screening, "form": form, "conflict": conflict}
+    context = {"screening": screening, "form": form, "conflict": conflict, "kept": kept}
     return render(request, "screening/screening_form.html", context, status=409 if conflict else 200)
+
+
+def _save_draft(request, screening: Screening, form: ScreeningForm, token: str | None) -> Screening:
+    screening = services.screening_save_draft(
+        screening=screening,
+        data=form.answer_columns(),
+        expected_version=form.cleaned_data["version"],
+        actor=request.user,
+        context=request.audit,
+    )
+    if token:  # saved from this browser: what it kept for the draft has served
+        services.answers_used(token=token, user=request.user, screening=screening)
+    return screening
+
+
+def _query_dict(data: dict[str, list[str]]) -> QueryDict:
+    posted = QueryDict(mutable=True)
+    for key, values in data.items():
+        posted.setlist(key, values)
+    return posted
+
+
+def _json_refusal(request) -> JsonResponse | None:
+    """For the page's background requests: 401 without a session, 403 without the permission (JSON, no page)."""
+    if not request.user.is_authenticated:
+        sign_in = f"{reverse('login')}"
+        return JsonResponse({"signed_out": True, "sign_in": sign_in}, status=401)
+    if not request.user.has_perm("screening.change_screening"):
+        return JsonResponse({"error": "You may not change screenings."}, status=403)
+    return None
+
+
+@require_POST
+def screening_autosave(request, public_id):
+    """The questionnaire's own save when an answer changes (static/js/screening_form.js): the draft save of
+    Save draft, with the same optimistic locking; answers JSON. A conflict is reported, never overwritten."""
+    if refusal := _json_refusal(request):
+        return refusal
+    screening = _load(public_id, related=("client", "clinician"))
+    if not screening.is_draft:
+        return JsonResponse(
+            {"error": SIGNED_MEANWHILE_SHORT if screening.is_signed else COMPLETED_MEANWHILE}, status=409
+        )
+    form = ScreeningForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse(
+            {"error": "Not saved: press Save draft to see why.", "fields": list(form.errors)}, status=400
+        )
+    try:
+        screening = _save_draft(request, screening, form, request.COOKIES.get(KEPT_COOKIE))
+    except services.ScreeningConflict:
+        return JsonResponse({"conflict": True, "error": AUTOSAVE_CONFLICT}, status=409)
+    saved_at = timezone.localtime(screening.updated_at).strftime("%H:%M:%S")
+    return JsonResponse({"version": screening.version, "saved_at": saved_at, "remaining": request.idle_remaining})
+
+
+AUTOSAVE_CONFLICT = (
+    "This draft was saved elsewhere (another tab or another clinician) while you were editing: your latest answers "
+    "are not saved. Press Save draft to see what differs and decide what to keep."
+)
+SIGNED_MEANWHILE_SHORT = "This screening was signed in the meantime: nothing was saved."
+
+
+@requires("screening.change_screening")
+@require_POST
+def screening_kept_discard(request, public_id):
+    """Decline the answers kept when the session ended: the saved draft is shown."""
+    screening = _load(public_id, related=("client", "clinician"))
+    if token := request.COOKIES.get(KEPT_COOKIE):
+        services.answers_discard(token=token, user=request.user, screening=screening, context=request.audit)
+    messages.info(request, "The kept answers were discarded; the saved draft is shown.")
+    return redirect("screening_edit", public_id=public_id)
+
+
+@require_POST
+def session_keep_alive(request):
+    """ "Stay signed in": counts as activity, so the idle limit starts again (answers JSON)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"signed_out": True, "sign_in": reverse("login")}, status=401)
+    return JsonResponse({"remaining": touch_session(request)})
 
 
 COMPLETED_MEANWHILE = "This screening was completed in the meantime: nothing was changed."
