@@ -196,6 +196,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Behind PgBouncer in transaction mode a cursor cannot outlive its transaction: no server-side cursors
 # (every large read already goes in keyset pages: exports, verification).
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = envbool("DISABLE_SERVER_SIDE_CURSORS", False)
+# What-if replay runs as a background job (screening/replay_jobs.py): at most this many at once across every app
+# server, each in REPLAY_PROCESSES worker processes (0: in the job's thread); a running job whose heartbeat is
+# older than REPLAY_STALE_SECONDS lost its server and reads as interrupted.
+REPLAY_MAX_RUNNING = envint("REPLAY_MAX_RUNNING", 1, minimum=1)
+REPLAY_PROCESSES = envint("REPLAY_PROCESSES", 2)
+REPLAY_STALE_SECONDS = envint("REPLAY_STALE_SECONDS", 60, minimum=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

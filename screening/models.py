@@ -743,3 +743,51 @@ class KeptAnswers(models.Model):
 
     def __str__(self) -> str:
         return f"Kept answers for screening {self.screening_id}"
+
+
+class ReplayJobStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class ReplayJob(models.Model):
+    """A what-if replay run in the background (`replay_jobs`): who asked for which days and version, how far it
+    got and its result. It lives here, not in a server's memory, so any app server can show it; the server
+    running it writes its progress and a heartbeat after every page."""
+
+    Status = ReplayJobStatus
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requested_by = _optional_user()
+    since = models.DateField()  # days in the program's time zone, both included
+    until = models.DateField()
+    version = models.CharField(max_length=16)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)  # counted when it starts
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)  # replay.ReplayResult.to_json() when done
+    error = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="screening_replayjob_status_idx")]
+        constraints = [
+            _choice_check("status", ReplayJobStatus, "status_valid"),
+            _check("range", Q(until__gte=models.F("since"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"Replay {self.public_id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        """Whole percent done (100 when done)."""
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, 100 * self.done // self.total) if self.total else 0

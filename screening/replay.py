@@ -1,35 +1,75 @@
-"""What-if replay (issue 4): re-evaluate stored answer snapshots under a rule set version.
+"""What-if replay (issues 4, 13, 15): re-evaluate stored answer snapshots under a rule set version.
 
-Read-only by construction: it reads four columns with `values_list` and never saves a model, so a
-stored recommendation cannot change. The comparison is against the level stored with each
-screening — what the clinician saw at the time, under the version recorded with it.
+Read-only by construction: it reads a few columns with `values_list` and never saves a screening, so a stored
+recommendation cannot change. The comparison is against the level stored with each screening — what the
+clinician saw at the time, under the version recorded with it.
+
+One code path for every range and every caller (the web's background job in `replay_jobs`, the command, the
+benchmark): `run()` reads the range in keyset pages of ids (each page one short query: no server-side cursor and
+no transaction held across pages, so it works behind PgBouncer in transaction mode), has each page evaluated by
+`replay_eval.evaluate_page` — in this thread, or in `processes` worker processes started with `spawn` (never a
+fork of a threaded app server) that import only the pure core — and reports progress after every page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
-import json
 import multiprocessing
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import connection, connections
-from django.db.models import Max, Min, TextField
+from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from . import questionnaire, rules
+from . import questionnaire, replay_eval, rules
 from .models import Screening
+from .replay_eval import LEVELS, ReasonChange
 
-LEVELS = tuple(level.value for level in rules.Level)
+PAGE_SIZE = 5000
+
+
+class Stopped(Exception):
+    """The progress callback asked the replay to stop (its job was marked interrupted elsewhere)."""
 
 
 @dataclass(frozen=True)
 class Change:
+    """A screening whose level would change: both levels, the level finally decided (blank while undecided), and
+    the reasons the replayed version adds and removes, in the clinician page's wording."""
+
     public_id: str
     created_at: dt.datetime
     from_level: str
     to_level: str
+    final_level: str = ""
+    added: tuple[ReasonChange, ...] = ()
+    removed: tuple[ReasonChange, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "public_id": self.public_id,
+            "created_at": self.created_at.isoformat(),
+            "from": self.from_level,
+            "to": self.to_level,
+            "final": self.final_level,
+            "added": [{"code": r.code, "text": r.text} for r in self.added],
+            "removed": [{"code": r.code, "text": r.text} for r in self.removed],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Change:
+        return cls(
+            data["public_id"],
+            dt.datetime.fromisoformat(data["created_at"]),
+            data["from"],
+            data["to"],
+            data.get("final", ""),
+            tuple(ReasonChange(r["code"], r["text"]) for r in data.get("added", ())),
+            tuple(ReasonChange(r["code"], r["text"]) for r in data.get("removed", ())),
+        )
 
 
 @dataclass
@@ -49,6 +89,17 @@ class ReplayResult:
         """(from level, counts per to level, row total), in level order, for templates."""
         return [(a, [self.matrix[a][b] for b in LEVELS], sum(self.matrix[a].values())) for a in LEVELS]
 
+    def add(self, page: replay_eval.PageResult) -> None:
+        """Count one evaluated page in."""
+        self.total += page.total
+        self.unreadable += page.unreadable
+        self.changed += len(page.changed)
+        width = len(LEVELS)
+        for i, a in enumerate(LEVELS):
+            row = self.matrix[a]
+            for j, b in enumerate(LEVELS):
+                row[b] += page.matrix[i * width + j]
+
     def to_json(self) -> dict:
         return {
             "version": self.version,
@@ -57,138 +108,113 @@ class ReplayResult:
             "unchanged": self.unchanged,
             "unreadable": self.unreadable,
             "matrix": self.matrix,
-            "changed_screenings": [
-                {
-                    "public_id": c.public_id,
-                    "created_at": c.created_at.isoformat(),
-                    "from": c.from_level,
-                    "to": c.to_level,
-                }
-                for c in self.changes
-            ],
+            "changed_screenings": [c.to_json() for c in self.changes],
         }
 
-
-def replay_rows(rows: Iterable[tuple], version: str) -> tuple[ReplayResult, list[int]]:
-    """Re-evaluate (id, stored level, snapshot as JSON text or dict) rows under `version`.
-
-    Returns the counts and the ids of every row whose level would change."""
-    if version not in rules.RULE_SETS:
-        raise ValueError(f"unknown rule set version {version!r}")
-    result = ReplayResult(version)
-    matrix = result.matrix
-    changed_ids: list[int] = []
-    parse, evaluate, loads = questionnaire.parse, rules.evaluate, json.loads
-    total = unreadable = 0
-    for pk, stored, snapshot in rows:
-        total += 1
-        try:
-            new = evaluate(parse(loads(snapshot) if isinstance(snapshot, str) else snapshot), version).level.value
-        except (questionnaire.QuestionnaireError, TypeError, ValueError, KeyError):
-            unreadable += 1
-            continue
-        matrix[stored][new] += 1
-        if new != stored:
-            changed_ids.append(pk)
-    result.total, result.changed, result.unreadable = total, len(changed_ids), unreadable
-    return result, changed_ids
+    @classmethod
+    def from_json(cls, data: dict) -> ReplayResult:
+        return cls(
+            data["version"],
+            data["total"],
+            data["changed"],
+            data["unreadable"],
+            {a: {b: data["matrix"][a][b] for b in LEVELS} for a in LEVELS},
+            [Change.from_json(c) for c in data["changed_screenings"]],
+        )
 
 
-def _count(queryset, version: str, chunk_size: int) -> tuple[ReplayResult, list[int]]:
-    # No ORDER BY: the rows are read in whatever order is cheapest (a sequential scan for a wide
-    # range), as JSON text with their id: no model instances, no per-row field conversions.
+def in_range(since: dt.datetime | None, until: dt.datetime | None):
+    """Completed or signed screenings started in [since, until) (an end given as None is open)."""
+    qs = Screening.objects.completed_or_signed()
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    return qs
+
+
+def pages(queryset, page_size: int) -> Iterator[list[tuple]]:
+    """(id, created_at, stored level, snapshot as JSON text) of every row of `queryset`, in keyset pages of ids.
+    Each page is one query of its own, so nothing is held open between pages."""
     rows = (
-        queryset.completed_or_signed()
-        .order_by()
+        queryset.order_by("id")
         .annotate(snapshot_text=Cast("answers_snapshot", TextField()))
-        .values_list("id", "recommended_level", "snapshot_text")
-        .iterator(chunk_size=chunk_size)
+        .values_list("id", "created_at", "recommended_level", "snapshot_text")
     )
-    return replay_rows(rows, version)
+    last = 0
+    while page := list(rows.filter(id__gt=last)[:page_size]):
+        yield page
+        last = page[-1][0]
 
 
-def newest_changes(changed_ids: list[int], version: str, keep: int, batch: int = 10_000) -> list[Change]:
-    """The `keep` newest of the changed screenings, with their UUID, date and both levels."""
-    newest: list[tuple] = []
-    for i in range(0, len(changed_ids), batch):
-        part = Screening.objects.filter(pk__in=changed_ids[i : i + batch]).values_list("created_at", "pk")
-        newest = heapq.nlargest(keep, [*newest, *part])
-    if not newest:
-        return []
+def _evaluated(source: Iterator[list[tuple]], version: str, processes: int) -> Iterator[replay_eval.PageResult]:
+    """Each page of `source` evaluated, in order: here, or in `processes` spawned worker processes with at most
+    two pages each waiting, so memory stays a few pages whatever the range."""
+    if processes <= 0:
+        for rows in source:
+            yield replay_eval.evaluate_page(rows, version)
+        return
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque = deque()
+        for rows in source:
+            pending.append(pool.submit(replay_eval.evaluate_page, rows, version))
+            if len(pending) > 2 * processes:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def describe_changes(keys: list[tuple[dt.datetime, int]], version: str) -> list[Change]:
+    """Each changed screening (by (created_at, id), newest first) with its levels, the level finally decided and the
+    reasons added and removed. A few hundred rows at most: they are read and evaluated again here."""
     found = {
         pk: rest
-        for pk, *rest in Screening.objects.filter(pk__in=[pk for _, pk in newest]).values_list(
-            "pk", "public_id", "created_at", "recommended_level", "answers_snapshot"
+        for pk, *rest in Screening.objects.filter(pk__in=[pk for _, pk in keys]).values_list(
+            "pk", "public_id", "created_at", "recommended_level", "final_level", "recommendation", "answers_snapshot"
         )
     }
     changes = []
-    for _, pk in newest:
-        public_id, created_at, stored, snapshot = found[pk]
-        new = rules.evaluate(questionnaire.parse(snapshot), version).level.value
-        changes.append(Change(str(public_id), created_at, stored, new))
+    for _, pk in keys:
+        public_id, created_at, stored, final, recommendation, snapshot = found[pk]
+        new = rules.evaluate(questionnaire.parse(snapshot), version)
+        added, removed = replay_eval.reason_changes((recommendation or {}).get("reasons", []), new.reasons)
+        changes.append(Change(str(public_id), created_at, stored, new.level.value, final, added, removed))
     return changes
 
 
-def replay(queryset, version: str, *, keep: int = 100, chunk_size: int = 5000) -> ReplayResult:
-    """Replay every completed or signed screening of `queryset` under `version`; keep the newest changes."""
-    result, changed_ids = _count(queryset, version, chunk_size)
-    result.changes = newest_changes(changed_ids, version, keep)
-    return result
-
-
-def in_range(since: dt.datetime, until: dt.datetime):
-    """Screenings started in [since, until)."""
-    return Screening.objects.filter(created_at__gte=since, created_at__lt=until)
-
-
-def merge(parts: list[ReplayResult], version: str) -> ReplayResult:
-    """One result (counts and matrix) from the results of disjoint parts."""
-    out = ReplayResult(version)
-    for part in parts:
-        out.total += part.total
-        out.changed += part.changed
-        out.unreadable += part.unreadable
-        for a in LEVELS:
-            for b in LEVELS:
-                out.matrix[a][b] += part.matrix[a][b]
-    return out
-
-
-def _forget_inherited_connections() -> None:
-    # A connection object copied by fork may still point at the parent's socket (another thread's,
-    # or one reopened since): drop it without closing it, so this process opens its own.
-    for conn in connections.all(initialized_only=True):
-        conn.connection = None
-        conn.closed_in_transaction = False
-
-
-def _replay_part(args) -> tuple[ReplayResult, list[int]]:
-    since, until, lo, hi, version = args
-    return _count(in_range(since, until).filter(id__gte=lo, id__lt=hi), version, 5000)
-
-
-def replay_range(
-    since: dt.datetime, until: dt.datetime, version: str, *, keep: int = 100, workers: int = 1
+def run(
+    queryset,
+    version: str,
+    *,
+    keep: int = 100,
+    processes: int = 0,
+    page_size: int | None = None,
+    progress: Callable[[int], bool] | None = None,
 ) -> ReplayResult:
-    """Replay screenings started in [since, until). With workers > 1 on PostgreSQL, disjoint id ranges
-    are replayed in that many processes (parsing and evaluating is CPU-bound) and merged."""
+    """Replay every completed or signed screening of `queryset` under `version`; describe the `keep` newest changes.
+
+    `progress(done)` is called after each page; when it returns False the replay stops (raises Stopped)."""
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
-    qs = in_range(since, until)
-    # Forked workers need their own connections: never fork inside a transaction, whose socket and
-    # uncommitted rows the children could not use.
-    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
-        return replay(qs, version, keep=keep)
-    bounds = qs.completed_or_signed().aggregate(lo=Min("id"), hi=Max("id"))
-    if bounds["lo"] is None:
-        return ReplayResult(version)
-    lo, hi = bounds["lo"], bounds["hi"] + 1
-    pieces = workers * 4  # smaller pieces even out uneven load on a shared machine
-    step = max((hi - lo + pieces - 1) // pieces, 1)
-    tasks = [(since, until, a, min(a + step, hi), version) for a in range(lo, hi, step)]
-    connections.close_all()  # each forked worker opens its own connection
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_forget_inherited_connections) as pool:
-        parts = pool.map(_replay_part, tasks, chunksize=1)
-    result = merge([p for p, _ in parts], version)
-    result.changes = newest_changes([pk for _, ids in parts for pk in ids], version, keep)
+    result = ReplayResult(version)
+    newest: list[tuple[dt.datetime, int]] = []  # a min-heap of the `keep` newest changes seen so far
+    source = pages(queryset.completed_or_signed(), page_size or PAGE_SIZE)
+    for page in _evaluated(source, version, processes):
+        result.add(page)
+        for key in page.changed:
+            if len(newest) < keep:
+                heapq.heappush(newest, key)
+            elif keep and key > newest[0]:
+                heapq.heapreplace(newest, key)
+        if progress is not None and progress(result.total) is False:
+            raise Stopped
+    result.changes = describe_changes(sorted(newest, reverse=True), version)
     return result
+
+
+def replay(queryset, version: str, *, keep: int = 100, processes: int = 0) -> ReplayResult:
+    """`run` without progress: the whole queryset, then the result."""
+    return run(queryset, version, keep=keep, processes=processes)

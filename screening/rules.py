@@ -147,7 +147,8 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """A registered rule set version: its thresholds and why it exists."""
+    """A registered rule set version: its thresholds, and what it decides in plain words (shown to admins where a
+    version is chosen, e.g. the what-if replay; policy text, so it lives here beside the thresholds)."""
 
     version: str
     thresholds: Thresholds
@@ -171,7 +172,10 @@ RULE_SETS: MappingProxyType[str, RuleSet] = MappingProxyType(
                 gad7_severe=15,
                 phq9_item9_safety_review=1,
             ),
-            "Program policy of November 2026 (DESIGN.md §4).",
+            "The program's rules since November 2026, with these thresholds: inpatient detox from moderate "
+            "withdrawal (CIWA-Ar 10 or more for alcohol, COWS 13 or more for opioids) or a high risk of complicated "
+            "alcohol withdrawal (PAWSS 4 or more); inpatient care for severe use (6 or more DSM-5 criteria), severe "
+            "depression (PHQ-9 20 or more) or severe anxiety (GAD-7 15 or more).",
         ),
         "2027.01": RuleSet(
             "2027.01",
@@ -188,7 +192,9 @@ RULE_SETS: MappingProxyType[str, RuleSet] = MappingProxyType(
                 gad7_severe=15,
                 phq9_item9_safety_review=1,
             ),
-            "Proposal: inpatient alcohol detox only at the ASAM 2020 severe CIWA-Ar band (19 or more).",
+            "Proposal for January 2027: the same rules, except that alcohol withdrawal calls for inpatient detox "
+            "only when it is severe (CIWA-Ar 19 or more); moderate alcohol withdrawal (10 to 18) no longer does by "
+            "itself, and is managed in outpatient care unless another rule holds.",
         ),
     }
 )

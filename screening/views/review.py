@@ -1,5 +1,5 @@
-"""Admin review pages (issue 4): history, one screening's review, dashboard, what-if replay. Every page needs
-`screening.review_history` (the admin role); the numbers come from `dashboard.py`, `replay.py` and `charts.py`."""
+"""Admin review pages (issue 4): history, one screening's review, dashboard (what-if replay: `views/replay.py`).
+Every page needs `screening.review_history` (the admin role); the numbers come from `dashboard.py` and `charts.py`."""
 
 from __future__ import annotations
 
@@ -12,17 +12,14 @@ from django.views.decorators.http import require_http_methods
 
 from .. import answers, charts, rules, selectors
 from .. import dashboard as dash
-from .. import replay as replay_mod
 from ..filters import HistoryFilter
-from ..forms import DateRangeForm, ReplayForm
+from ..forms import DateRangeForm
 from ..models import FLAG_LABELS, Screening
 from . import record_view, requires
 
 review_required = requires("screening.review_history")
 
 PAGE_SIZES = (25, 50, 100)
-# The web replay runs inside a request; larger ranges go to `manage.py replay_rules`.
-WEB_REPLAY_LIMIT = 200_000
 
 
 def _int(value, default: int) -> int:
@@ -195,26 +192,3 @@ def _duration(value: dt.timedelta | None) -> str:
     if days:
         return f"{days} d {hours} h {minutes} min"
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-@review_required
-def replay(request):
-    today = timezone.localdate()
-    bound = bool(request.GET)
-    form = ReplayForm(request.GET if bound else None, initial={**_default_range(today), "version": rules.RULES_VERSION})
-    context = {"form": form, "result": None, "too_many": None, "levels": dash.LEVEL_LABELS}
-    if bound and form.is_valid():
-        dates = form.date_range()
-        version = form.cleaned_data["version"]
-        qs = replay_mod.in_range(dates.since, dates.until)
-        size = qs.completed_or_signed().count()
-        if size > WEB_REPLAY_LIMIT:
-            context["too_many"] = size
-        else:
-            result = replay_mod.replay(qs, version, keep=200)
-            context["result"] = result
-            days = {"since": str(dates.start), "until": str(dates.end)}
-            details = {"version": version, **days, "total": result.total, "changed": result.changed}
-            record_view(request, object_type="replay", details=details)
-    context["limit"] = WEB_REPLAY_LIMIT
-    return render(request, "screening/review_replay.html", context)

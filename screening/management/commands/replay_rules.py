@@ -1,6 +1,7 @@
 """`manage.py replay_rules --since DATE --until DATE [--version V] [--json]`: what-if replay of the completed and
 signed screenings started in those days (inclusive, program time zone) under a registered rule set version.
-Stored rows are never modified. Exit status 2 on bad input.
+Stored rows are never modified. Exit status 2 on bad input. The same replay as the web's background job
+(`replay.run`); `--workers N` evaluates in N worker processes.
 """
 
 import datetime as dt
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=os.cpu_count() or 1,
-            help="processes on PostgreSQL (default: one per core); SQLite always uses one",
+            help="worker processes that evaluate the pages (default: one per core); 1 evaluates in this process",
         )
         parser.add_argument("--limit", type=int, default=100, help="changed screenings to list (default 100)")
 
@@ -58,7 +59,8 @@ class Command(BaseCommand):
         if workers < 1:
             raise CommandError("--workers must be at least 1", returncode=2)
         since_at, until_at = day_start(start), day_start(end + dt.timedelta(days=1))
-        result = replay.replay_range(since_at, until_at, rules_version, keep=limit, workers=workers)
+        queryset = replay.in_range(since_at, until_at)
+        result = replay.run(queryset, rules_version, keep=limit, processes=workers if workers > 1 else 0)
         if as_json:
             payload = {"since": start.isoformat(), "until": end.isoformat(), **result.to_json()}
             self.stdout.write(json.dumps(payload, ensure_ascii=False))
@@ -74,4 +76,9 @@ class Command(BaseCommand):
             cells = ", ".join(f"{to} {n}" for to, n in zip(replay.LEVELS, counts, strict=True))
             self.stdout.write(f"  {level:<12} {cells} (of {total})")
         for c in result.changes:
-            self.stdout.write(f"  {c.public_id}  {c.created_at:%Y-%m-%d}  {c.from_level} → {c.to_level}")
+            decided = f", decided {c.final_level}" if c.final_level else ", not decided yet"
+            self.stdout.write(f"  {c.public_id}  {c.created_at:%Y-%m-%d}  {c.from_level} → {c.to_level}{decided}")
+            for r in c.removed:
+                self.stdout.write(f"      − {r.code}: {r.text}")
+            for r in c.added:
+                self.stdout.write(f"      + {r.code}: {r.text}")

@@ -1,0 +1,72 @@
+"""What-if replay, the part that runs per row: re-evaluate a page of stored answer snapshots under a rule set version.
+
+Imports only the pure core and orjson (no Django), so that a replay's worker processes (started with `spawn`,
+never forked from a threaded app server) import nothing else and open no database connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from . import questionnaire, rules
+
+LEVELS = tuple(level.value for level in rules.Level)
+_INDEX = {level: i for i, level in enumerate(LEVELS)}
+
+
+@dataclass
+class PageResult:
+    """The counts of one page of rows, and the (created_at, id) of each row whose level would change."""
+
+    total: int = 0
+    unreadable: int = 0  # snapshots that no longer parse (never expected; counted, not guessed)
+    matrix: list[int] = field(default_factory=lambda: [0] * len(LEVELS) ** 2)  # stored × replayed, row-major
+    changed: list[tuple] = field(default_factory=list)
+
+
+def evaluate_page(rows: Iterable[tuple], version: str) -> PageResult:
+    """Re-evaluate (id, created_at, stored level, snapshot as JSON text, bytes or dict) rows under `version`."""
+    if version not in rules.RULE_SETS:
+        raise ValueError(f"unknown rule set version {version!r}")
+    out = PageResult()
+    matrix, changed, width = out.matrix, out.changed, len(LEVELS)
+    parse, evaluate, loads, index = questionnaire.parse, rules.evaluate, orjson.loads, _INDEX
+    total = unreadable = 0
+    for pk, created_at, stored, snapshot in rows:
+        total += 1
+        try:
+            raw = snapshot if isinstance(snapshot, Mapping) else loads(snapshot)
+            new = evaluate(parse(raw), version).level.value
+            matrix[index[stored] * width + index[new]] += 1
+        except (questionnaire.QuestionnaireError, orjson.JSONDecodeError, TypeError, ValueError, KeyError):
+            unreadable += 1
+            continue
+        if new != stored:
+            changed.append((created_at, pk))
+    out.total, out.unreadable = total, unreadable
+    return out
+
+
+@dataclass(frozen=True)
+class ReasonChange:
+    """A reason that holds under one version and not the other, in the clinician page's wording."""
+
+    code: str
+    text: str
+
+
+def reason_changes(
+    stored: Iterable[Mapping], replayed: Iterable[rules.Reason]
+) -> tuple[tuple[ReasonChange, ...], tuple[ReasonChange, ...]]:
+    """(added, removed): the replayed reasons not stored, and the stored reasons (as stored, with the text the
+    clinician saw) not replayed, each in rule-table order."""
+    stored = list(stored)
+    replayed = list(replayed)
+    stored_codes = {r["code"] for r in stored}
+    replayed_codes = {r.code for r in replayed}
+    added = tuple(ReasonChange(r.code, r.text) for r in replayed if r.code not in stored_codes)
+    removed = tuple(ReasonChange(r["code"], r["text"]) for r in stored if r["code"] not in replayed_codes)
+    return added, removed
