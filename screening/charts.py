@@ -31,31 +31,46 @@ class Bar:
     h: float
     fill: str
     label: str
+    partial: bool = False  # a week the range counts fewer than 7 days of: drawn faded, marked "partial"
 
 
-def stacked_bars(weeks: list[tuple[dt.date, dict[str, int]]], labels: dict[str, str]) -> dict:
-    """Rects for counts per level per week, stacked from the axis in the order of `labels` (key → name)."""
+PARTIAL_NOTE = "Partial week (fewer than 7 days counted)"
+
+
+def stacked_bars(
+    weeks: list[tuple[dt.date, dict[str, int]]], labels: dict[str, str], *, partial: dict[dt.date, int] | None = None
+) -> dict:
+    """Rects for counts per level per week, stacked from the axis in the order of `labels` (key → name). A week in
+    `partial` (week → days counted) is marked as such, so that a short first or last bar does not read as a drop."""
+    partial = partial or {}
     top = nice_max(max((sum(c.values()) for _, c in weeks), default=0))
     plot_w, plot_h = CHART_W - PAD_L - 8, CHART_H - PAD_B - PAD_T
     slot = plot_w / max(len(weeks), 1)
     bar_w = max(slot * 0.7, 1)
-    bars, ticks = [], []
+    bars, ticks, marks = [], [], []
     for i, (week, counts) in enumerate(weeks):
         x = PAD_L + i * slot + (slot - bar_w) / 2
         base = PAD_T + plot_h
+        is_partial = week in partial
+        when = f"Week of {week:%b} {week.day}" + (f" (partial: {partial[week]} of 7 days)" if is_partial else "")
         for key, label in labels.items():
             h = plot_h * counts[key] / top
             if h:
                 base -= h
-                text = f"Week of {week:%b} {week.day}: {counts[key]} {label}"
-                bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), LEVEL_FILL[key], text))
+                text = f"{when}: {counts[key]} {label}"
+                bars.append(
+                    Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), LEVEL_FILL[key], text, is_partial)
+                )
+        if is_partial:
+            marks.append((round(x + bar_w / 2, 1), round(base - 4, 1), "partial"))
         if len(weeks) <= 16 or i % max(len(weeks) // 12, 1) == 0:
             ticks.append((round(x + bar_w / 2, 1), f"{week:%b} {week.day}"))
     step = max(top // 5, 1)  # top is 1, 2 or 5 × 10^k, so the steps are whole numbers
     grid = [(round(PAD_T + plot_h * (1 - v / top), 1), v) for v in range(0, top + 1, step)]
     frame = dict(w=CHART_W, h=CHART_H, left=PAD_L, right=CHART_W - 8, axis_y=PAD_T + plot_h, label_y=CHART_H - 12)
     legend = [(label, LEVEL_FILL[key]) for key, label in labels.items()]
-    return dict(frame, bars=bars, ticks=ticks, grid=grid, legend=legend)
+    notes = [(PARTIAL_NOTE, "partial")] if marks else []
+    return dict(frame, bars=bars, ticks=ticks, grid=grid, legend=legend, marks=marks, notes=notes)
 
 
 def hbars(items: list[tuple[str, float, str]], *, maximum: float | None = None, fill: str = BLUE) -> dict:

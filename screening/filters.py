@@ -112,3 +112,23 @@ class HistoryFilter(django_filters.FilterSet):
             return queryset.order_by("-created_at", "-id")
         # A unique last key keeps page boundaries stable between requests.
         return queryset.order_by(*queryset.query.order_by, "-id")
+
+
+class OverrideNoteFilter(django_filters.FilterSet):
+    """The dashboard's "recent override notes" filters, in the query string beside the date range. The clinicians
+    offered are those with decisions in the range (`Dashboard.clinician_ids`), so the choices cost no query."""
+
+    reason = _any_or("Override reason", field_name="override_reason", choices=Screening.OverrideReason.choices)
+    clinician = _any_or("Clinician", choices=[], method="filter_clinician")
+
+    class Meta:
+        model = Screening
+        fields: list[str] = []
+
+    def __init__(self, *args, clinician_ids: dict[str, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinician_ids = clinician_ids
+        self.filters["clinician"].extra["choices"] = [(u, u) for u in sorted(clinician_ids)]
+
+    def filter_clinician(self, queryset, name, value):
+        return queryset.filter(clinician_id=self.clinician_ids[value])

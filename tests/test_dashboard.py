@@ -3,14 +3,16 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from screening import dashboard
-from screening.models import Screening
+from screening import charts, dashboard
+from screening.models import AuditEvent, Screening
 from tests.factories import UserFactory, make_screening
 
 MONDAY = dt.date(2026, 11, 2)
+LATER = dt.date(2027, 6, 1)  # a "today" after every range of these tests
 
 
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
@@ -39,7 +41,7 @@ def test_summarize_counts_rates_matrix_by_hand():
         row(MONDAY + dt.timedelta(days=7), "inpatient", "", n=3),  # completed, not decided
     ]
 
-    d = dashboard.summarize(rows, {1: "alice", 2: "bob"}, MONDAY, MONDAY + dt.timedelta(days=13))
+    d = dashboard.summarize(rows, {1: "alice", 2: "bob"}, MONDAY, MONDAY + dt.timedelta(days=13), today=LATER)
 
     assert d.total == 13
     assert d.weeks == [
@@ -59,7 +61,7 @@ def test_summarize_counts_rates_matrix_by_hand():
 
 def test_summarize_shows_empty_weeks():
     d = dashboard.summarize(
-        [row(MONDAY, "iop", "iop")], {}, MONDAY - dt.timedelta(days=10), MONDAY + dt.timedelta(days=8)
+        [row(MONDAY, "iop", "iop")], {}, MONDAY - dt.timedelta(days=10), MONDAY + dt.timedelta(days=8), today=LATER
     )
 
     assert [w for w, _ in d.weeks] == [
@@ -199,10 +201,163 @@ def test_dashboard_other_roles_forbidden(request, who):
 def test_dashboard_query_count_does_not_grow_with_rows(admin_client_, november, django_assert_num_queries):
     params = {"start": "2026-11-01", "end": "2026-11-30"}
     admin_client_.get(reverse("dashboard"), params)
+    # session, user, perms (2), roles, grouped rows, usernames, flags with minutes to signature, override notes,
+    # and the audit of the notes shown (4, + the advisory lock on PostgreSQL)
+    queries = 13 + (connection.vendor == "postgresql")
 
-    # session, user, perms (2), roles, grouped rows, usernames, flags with minutes to signature
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(queries):
         admin_client_.get(reverse("dashboard"), params)
     make_screening(created_at=at(MONDAY), final_level="inpatient")
-    with django_assert_num_queries(8):
+    for _ in range(30):
+        make_screening(created_at=at(MONDAY + dt.timedelta(days=3)), final_level="residential")
+    _amend(Screening.objects.filter(decision="overridden").first())
+    with django_assert_num_queries(queries):
         admin_client_.get(reverse("dashboard"), params)
+
+
+# --- Issue 15: episodes counted once, partial weeks, recent override notes.
+
+
+def test_summarize_marks_partial_weeks_at_both_ends():
+    wednesday, tuesday = MONDAY + dt.timedelta(days=2), MONDAY + dt.timedelta(days=15)
+
+    d = dashboard.summarize([row(MONDAY, "iop", "iop")], {}, wednesday, tuesday, today=LATER)
+
+    assert [w for w, _ in d.weeks] == [MONDAY, MONDAY + dt.timedelta(days=7), MONDAY + dt.timedelta(days=14)]
+    assert d.partial == {MONDAY: 5, MONDAY + dt.timedelta(days=14): 2}  # days of each week in the range
+
+
+def test_summarize_whole_weeks_are_not_partial():
+    d = dashboard.summarize([], {}, MONDAY, MONDAY + dt.timedelta(days=13), today=LATER)
+
+    assert d.partial == {}
+
+
+def test_summarize_the_week_of_today_is_partial_until_it_is_over():
+    today = MONDAY + dt.timedelta(days=9)  # a Wednesday
+
+    d = dashboard.summarize([], {}, MONDAY, MONDAY + dt.timedelta(days=13), today=today)
+
+    # Monday to Tuesday are over; today is not.
+    assert d.partial == {MONDAY + dt.timedelta(days=7): 2}
+
+
+def test_stacked_bars_mark_partial_weeks():
+    weeks = [(MONDAY, {"iop": 1, "residential": 0, "inpatient": 0}), (MONDAY + dt.timedelta(days=7), {"iop": 5})]
+    weeks[1][1].update(residential=0, inpatient=0)
+
+    chart = charts.stacked_bars(weeks, dashboard.LEVEL_LABELS, partial={MONDAY: 3})
+
+    first, second = chart["bars"]
+    assert first.partial and not second.partial
+    assert first.label == "Week of Nov 2 (partial: 3 of 7 days): 1 IOP (intensive outpatient)"
+    assert [(round(x), text) for x, _, text in chart["marks"]] == [(round(first.x + first.w / 2), "partial")]
+    assert ("Partial week (fewer than 7 days counted)", "partial") in [(label, kind) for label, kind in chart["notes"]]
+
+
+def _amend(original, **changes):
+    amendment = make_screening(client=original.client, clinician=original.clinician, **changes)
+    Screening.objects.filter(pk=amendment.pk).update(amends=original)
+    return amendment
+
+
+def test_build_counts_each_episode_once_as_its_latest_version(november):
+    original = november[1]  # iop overridden to residential (patient preference)
+    amendment = _amend(original, created_at=at(MONDAY + dt.timedelta(days=1)))  # accepted iop
+    _amend(amendment, status=Screening.Status.DRAFT, created_at=at(MONDAY + dt.timedelta(days=2)))  # not yet a version
+    qs = Screening.objects.filter(created_at__gte=at(MONDAY, 0), created_at__lt=at(dt.date(2026, 12, 1), 0))
+
+    d = dashboard.build(qs, MONDAY, dt.date(2026, 11, 30), today=LATER)
+
+    assert d.total == 5  # as before the amendment: one episode, counted as its amendment
+    assert (d.overall.overridden, d.overall.decided) == (1, 4)
+    assert d.by_reason == [("Waitlist", 1)]
+    assert d.matrix["iop"] == {"iop": 2, "residential": 0, "inpatient": 0}
+
+
+def test_dashboard_page_says_each_episode_is_counted_once(admin_client_, november):
+    html = admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30"}).content.decode()
+
+    assert "each episode counted once" in html
+    assert "an amended screening counts as its latest version" in html
+
+
+def test_dashboard_page_marks_partial_weeks_in_chart_and_table(admin_client_, november):
+    html = admin_client_.get(reverse("dashboard"), {"start": "2026-11-04", "end": "2026-11-30"}).content.decode()
+
+    assert "2026-11-02 (partial: 5 of 7 days)" in html
+    assert ">partial</text>" in html
+    assert "2026-11-09 (partial" not in html
+
+
+def _notes(response) -> list:
+    return [s.pk for s in response.context["notes"]]
+
+
+@pytest.fixture
+def noted(november):
+    """The two overrides of `november` with notes of their own."""
+    Screening.objects.filter(pk=november[1].pk).update(override_text="Prefers to stay near her children.")
+    Screening.objects.filter(pk=november[3].pk).update(override_text="No residential bed for six weeks.")
+    return november[1], november[3]
+
+
+def test_dashboard_lists_recent_override_notes_newest_first(admin_client_, noted):
+    alice_note, bob_note = noted
+
+    response = admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30"})
+
+    html = response.content.decode()
+    assert _notes(response) == [bob_note.pk, alice_note.pk]
+    assert "No residential bed for six weeks." in html and "Prefers to stay near her children." in html
+    assert reverse("review_screening", args=[bob_note.public_id]) in html
+    assert bob_note.client.family_name not in html  # the dashboard names no client
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"reason": "waitlist"}, ["bob"]),
+        ({"reason": "patient_preference"}, ["alice"]),
+        ({"clinician": "alice"}, ["alice"]),
+        ({"clinician": "bob", "reason": "waitlist"}, ["bob"]),
+        ({"clinician": "bob", "reason": "patient_preference"}, []),
+        ({"reason": "other"}, []),
+    ],
+    ids=["by-reason", "other-reason", "by-clinician", "both", "none-match", "unused-reason"],
+)
+def test_dashboard_override_notes_filter_by_reason_and_clinician(admin_client_, noted, params, expected):
+    by_clinician = {"alice": noted[0].pk, "bob": noted[1].pk}
+
+    response = admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30", **params})
+
+    assert _notes(response) == [by_clinician[name] for name in expected]
+    assert response.context["notes_matching"] == len(expected)
+    assert response.context["d"].total == 5  # the filters narrow the notes, never the figures
+
+
+@pytest.mark.parametrize("params", [{"reason": "nope"}, {"clinician": "mallory"}], ids=["reason", "clinician"])
+def test_dashboard_override_notes_bad_filter_is_a_field_error(admin_client_, noted, params):
+    response = admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30", **params})
+
+    field = next(iter(params))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response.context["notes_filter"].form.errors[field]
+    assert _notes(response) == []
+    assert f'aria-describedby="id_{field}_error"' in html
+
+
+def test_dashboard_notes_are_audited_as_a_view_of_those_screenings(admin_client_, noted, admin_user):
+    admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30", "reason": "waitlist"})
+
+    event = AuditEvent.objects.get(object_type="dashboard")
+    assert event.action == AuditEvent.Action.VIEW and event.actor == admin_user
+    assert event.details["screenings"] == [str(noted[1].public_id)]
+    assert event.details["filters"] == {"reason": "waitlist"}
+
+
+def test_dashboard_without_notes_records_no_view(admin_client_, db):
+    admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30"})
+
+    assert not AuditEvent.objects.filter(object_type="dashboard").exists()

@@ -59,6 +59,53 @@ def test_review_screening_shows_sections_reasons_decision_signature(admin_client
     assert "Medically supervised detox" in html
 
 
+def test_review_screening_uses_the_clinician_pages_wording_for_pathway_and_reasons(admin_client_, db):
+    s = make_screening()  # the baseline answers: IOP
+
+    html = admin_client_.get(url(s)).content.decode()
+
+    pathway = html[html.index('aria-label="Pathway of care"') :]
+    pathway = pathway[: pathway.index("</ol>")]
+    assert "<li>IOP</li>" in pathway and "Iop" not in html
+    assert "No need for medically supervised detox." in html
+    assert "<code>IOP_NO_DETOX</code>" not in html  # a code is a reference beside the sentence, not the headline
+    assert 'border">iop</span>' not in html and ">iop<" not in html  # no lowercase level badges
+
+
+def test_review_screening_says_which_level_each_reason_asks_for(admin_client_, db):
+    s = make_screening(ciwa_ar=12, home_safe=False)
+
+    html = admin_client_.get(url(s)).content.decode()
+
+    assert "asks for Inpatient" in html and "asks for Residential" in html
+    assert 'border">inpatient</span>' not in html
+
+
+def test_review_screening_shows_the_six_domain_summary(admin_client_, db):
+    s = make_screening(ciwa_ar=12, home_safe=False)
+
+    response = admin_client_.get(url(s))
+
+    html = response.content.decode()
+    summary = html[html.index('id="h-domains"') :]
+    summary = summary[: summary.index("</section>")]
+    for title in (
+        "Withdrawal and intoxication",
+        "Physical health",
+        "Mental health and safety",
+        "Readiness for change",
+        "Risk of continued use",
+        "Recovery environment",
+    ):
+        assert title in summary
+    rows = {d["title"]: d for d in response.context["domains"]}
+    assert (rows["Withdrawal and intoxication"]["rating"], rows["Withdrawal and intoxication"]["label"]) == (3, "high")
+    assert (rows["Recovery environment"]["rating"], rows["Recovery environment"]["label"]) == (2, "moderate")
+    # A rule in the evidence reads as the sentence the reasons use.
+    assert any("CIWA-Ar" in e for e in rows["Withdrawal and intoxication"]["evidence"])
+    assert "DETOX_ALCOHOL" not in rows["Withdrawal and intoxication"]["evidence"]
+
+
 def test_review_screening_view_is_audited_and_listed(admin_client_, admin_user, db):
     s = make_screening()
     audit.record(action=AuditEvent.Action.SIGN, actor=s.clinician, obj=s)

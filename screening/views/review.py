@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import answers, charts, rules, selectors
 from .. import dashboard as dash
-from ..filters import HistoryFilter
+from ..filters import HistoryFilter, OverrideNoteFilter
 from ..forms import DateRangeForm
 from ..models import FLAG_LABELS, Screening
 from . import record_view, requires
@@ -122,7 +122,7 @@ def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
 
 @review_required
 def review_screening(request, public_id):
-    related = Screening.objects.select_related("client", "clinician", "decided_by", "signed_by")
+    related = Screening.objects.select_related("client", "clinician", "decided_by", "signed_by", "risk_summary")
     screening = get_object_or_404(related.prefetch_related("specialty_interests"), public_id=public_id)
     record_view(request, obj=screening)
     recommendation = screening.recommendation or {}
@@ -133,12 +133,31 @@ def review_screening(request, public_id):
             "s": screening,
             "sections": answers.display(screening.answers_snapshot),
             "recommendation": recommendation,
-            "pathway": [step.replace("_", " ").capitalize() for step in recommendation.get("pathway", [])],
+            "pathway": recommendation.get("pathway", []),
             "flags": [(code, rules.FLAG_TEXT.get(code, code)) for code in screening.flags],
+            "domains": _domains(screening, recommendation),
             "chain": selectors.amendment_chain(screening),
             "events": list(selectors.object_events(screening)),
         },
     )
+
+
+def _domains(screening: Screening, recommendation: dict) -> list[dict]:
+    """The six-domain summary as the page shows it: each domain's title, rating and evidence, a rule that holds
+    read as the sentence of its reason (the code is the reasons list's reference)."""
+    summary = screening.domains
+    if not summary:
+        return []
+    sentences = {r["code"]: r["text"] for r in recommendation.get("reasons", [])}
+    return [
+        {
+            "title": row.title,
+            "rating": summary[row.domain.value]["rating"],
+            "label": summary[row.domain.value]["label"],
+            "evidence": [sentences.get(e, e) for e in summary[row.domain.value]["evidence"]],
+        }
+        for row in rules.DOMAINS
+    ]
 
 
 def _default_range(today: dt.date) -> dict[str, str]:
@@ -163,10 +182,12 @@ def dashboard(request):
     context = {"form": form, "presets": _presets(today), "d": None}
     if form.is_valid():
         dates = form.date_range()
-        d = dash.build(Screening.objects.created_in(dates), dates.start, dates.end)
+        in_range = Screening.objects.created_in(dates)
+        d = dash.build(in_range, dates.start, dates.end, today=today)
         context.update(
             d=d,
-            weekly=charts.stacked_bars(d.weeks, dash.LEVEL_LABELS),
+            weekly=charts.stacked_bars(d.weeks, dash.LEVEL_LABELS, partial=d.partial),
+            week_rows=[(week, counts, d.partial.get(week)) for week, counts in d.weeks],
             clinician_chart=charts.hbars([(r.label, r.percent or 0, _pct(r)) for r in d.by_clinician], maximum=100),
             reason_chart=charts.hbars([(label, n, f"{n:,}") for label, n in d.by_reason], fill=charts.PLUM),
             flag_chart=charts.hbars(
@@ -176,8 +197,38 @@ def dashboard(request):
             levels=dash.LEVEL_LABELS,
             median=_duration(d.median_to_signature),
             overall=_pct(d.overall),
+            **_override_notes(request, in_range, d, dates),
         )
     return render(request, "screening/review_dashboard.html", context)
+
+
+def _override_notes(request, in_range, d: dash.Dashboard, dates) -> dict:
+    """The "recent override notes" list, filtered by reason and clinician; the notes shown are a view of those
+    screenings (audited), though the list names no client."""
+    notes_filter = OverrideNoteFilter(request.GET, queryset=dash.overrides(in_range), clinician_ids=d.clinician_ids)
+    notes, matching = [], 0
+    if notes_filter.is_valid():
+        chosen = {k: v for k, v in notes_filter.form.cleaned_data.items() if v}
+        notes = dash.override_notes(notes_filter.qs)
+        matching = d.overrides_matching(
+            reason=chosen.get("reason", ""), clinician_id=d.clinician_ids.get(chosen.get("clinician"))
+        )
+        if notes:
+            details = {"start": str(dates.start), "end": str(dates.end), "filters": chosen}
+            record_view(
+                request, object_type="dashboard", details={**details, "screenings": [str(s.public_id) for s in notes]}
+            )
+    history = QueryDict(mutable=True)
+    history.update({"overridden": "yes", "date_from": str(dates.start), "date_to": str(dates.end)})
+    if notes_filter.is_valid():
+        history.update({k: v for k, v in notes_filter.form.cleaned_data.items() if v})
+    return {
+        "notes_filter": notes_filter,
+        "notes": notes,
+        "notes_matching": matching,
+        "notes_shown": dash.NOTES_SHOWN,
+        "notes_history": history.urlencode(),
+    }
 
 
 def _pct(rate: dash.Rate) -> str:
