@@ -306,6 +306,11 @@ def scores(snapshot: Mapping[str, Any] | None, bands: Mapping[str, Any]) -> list
         elif a.name in OBJECT_ANSWERS:
             value = None
         rows.append((a.short, value, bands.get(key)))
+        # An answer read from one of its items (PHQ-9 item 9, which the safety flags read) follows it, unbanded ("").
+        items = {i.name for i in a.inputs}
+        rows += [
+            (b.label, (snapshot or {}).get(b.name), "") for b in ANSWERS.values() if b is not a and b.column in items
+        ]
     return rows
 
 
@@ -469,18 +474,44 @@ def show(value: Any, choices: tuple[tuple[str, str], ...] = ()) -> str:
     return labels.get(value, str(value).replace("_", " ")) if isinstance(value, str) else str(value)
 
 
+NOT_ASKED = "not asked"
+
+
 def display(raw: Mapping[str, Any] | None) -> list[tuple[str, list[tuple[str, str]]]]:
-    """A §2 answer mapping as sections of (label, text) rows, in questionnaire order; [] without answers."""
+    """A §2 answer mapping as sections of (label, text) rows, in questionnaire order; [] without answers. A
+    question that did not apply (a follow-up after a no, a scale for a substance not listed) reads "not asked"."""
+    return [(title, [(label, text) for label, text, _ in rows]) for title, rows in display_rows(raw)]
+
+
+def display_rows(
+    raw: Mapping[str, Any] | None, columns: Mapping[str, Any] | None = None
+) -> list[tuple[str, list[tuple[str, str, bool]]]]:
+    """As `display`, each row (label, text, is_item); given the stored `columns` too, an instrument's total is
+    followed by its item answers ("PHQ-9 item 9: …"), when they were entered item by item."""
     if not raw:
         return []
+    inputs = to_inputs(to_columns(raw))  # what applied is decided on the answers themselves
     sections = []
+    shown: set[str] = set()  # the item columns shown as items
     for section in SECTIONS:
-        rows = []
+        rows: list[tuple[str, str, bool]] = []
         for a in section.answers:
+            if a.column in shown:  # PHQ-9 item 9, already shown among its instrument's items
+                continue
             value = raw.get(a.name)
             if a.name in OBJECT_ANSWERS:
-                rows += [(i.label, show((value or {}).get(i.key), i.choices)) for i in a.inputs]
-            else:
-                rows.append((a.label, show(value, a.inputs[0].choices if a.inputs else ())))
+                rows += [
+                    (i.label, show((value or {}).get(i.key), i.choices) if applicable(i, inputs) else NOT_ASKED, False)
+                    for i in a.inputs
+                ]
+                continue
+            asked = not a.inputs or any(applicable(i, inputs) for i in a.inputs)
+            rows.append((a.label, show(value, a.inputs[0].choices if a.inputs else ()) if asked else NOT_ASKED, False))
+            if a.score is not None and asked and columns is not None:
+                items = [(n, i, columns.get(i.name)) for n, i in enumerate(a.inputs, 1)]
+                # Entered item by item (not only PHQ-9 item 9, which a total-only record holds too).
+                if any(v is not None for _, i, v in items if i.name not in ANSWER_OF_COLUMN):
+                    rows += [(f"{a.short} item {n}: {i.label}", show(v), True) for n, i, v in items]
+                    shown.update(i.name for i in a.inputs)
         sections.append((section.title, rows))
     return sections

@@ -317,10 +317,61 @@ class DecisionForm(forms.Form):
 
 
 class SignForm(forms.Form):
+    """The signature, and before it the acknowledgement of each safety flag raised (DESIGN.md §5): an emergency
+    referral's action taken, a safety review's same-day risk assessment. The service checks them again."""
+
+    emergency_action = forms.ChoiceField(
+        label="Action taken on the emergency referral",
+        choices=Screening.EmergencyAction.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the action taken on the emergency referral."},
+    )
+    emergency_action_text = forms.CharField(
+        label="What was done",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Who was contacted or where the person went, when, and what happens next.",
+        error_messages={"required": "Describe what was done about the emergency referral."},
+    )
+    safety_review_confirmed = forms.BooleanField(
+        label="I confirm the same-day risk assessment was done",
+        help_text="A safety review is raised: a clinician assessed the risk today, before signing.",
+        error_messages={"required": "Confirm the same-day risk assessment before signing."},
+    )
     password = forms.CharField(
         label="Your password",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Re-enter your password to sign. A signed screening cannot be changed; corrections are amendments.",
+    )
+
+    def __init__(self, *args, flags=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the acknowledgements the raised flags ask for.
+        if rules.Flag.EMERGENCY_REFERRAL not in flags:
+            del self.fields["emergency_action"], self.fields["emergency_action_text"]
+        if rules.Flag.SAFETY_REVIEW not in flags:
+            del self.fields["safety_review_confirmed"]
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    @property
+    def acknowledgements(self) -> dict:
+        """The acknowledgements given, as `services.screening_sign` takes them."""
+        data = self.cleaned_data
+        return {
+            "emergency_action": data.get("emergency_action", ""),
+            "emergency_action_text": data.get("emergency_action_text", ""),
+            "safety_review_confirmed": bool(data.get("safety_review_confirmed")),
+        }
+
+
+class AmendForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for amendment",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        help_text="What the amendment corrects and why. It is kept with the amendment and shown on the record.",
+        error_messages={"required": "Give the reason for the amendment: what it corrects."},
     )
 
     def __init__(self, *args, **kwargs):

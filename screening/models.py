@@ -250,6 +250,15 @@ class ScreeningOverrideReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ScreeningEmergencyAction(models.TextChoices):
+    """What was done about an emergency referral before signing (DESIGN.md §5)."""
+
+    CRISIS_TEAM = "crisis_team", "Crisis team contacted"
+    EMERGENCY_SERVICES = "emergency_services", "Emergency services called"
+    EMERGENCY_DEPARTMENT = "emergency_department", "Sent to an emergency department"
+    OTHER = "other", "Other"
+
+
 class ScreeningQuerySet(models.QuerySet):
     def drafts(self):
         return self.filter(status=Screening.Status.DRAFT)
@@ -273,7 +282,7 @@ class ScreeningQuerySet(models.QuerySet):
 
 
 FLAG_FIELDS = {f.value: f"flag_{f.value}" for f in rules.Flag}
-FLAG_LABELS = {code: code.replace("_", " ").capitalize() for code in FLAG_FIELDS}  # "Emergency referral"
+FLAG_LABELS = {code: rules.FLAG_LABELS[code] for code in FLAG_FIELDS}  # "Emergency referral", "Below IOP threshold"
 
 
 def _answer_columns() -> tuple[dict[str, models.Field], list[models.CheckConstraint]]:
@@ -311,6 +320,7 @@ class Screening(ScreeningAnswers):
     Status = ScreeningStatus
     Decision = ScreeningDecision
     OverrideReason = ScreeningOverrideReason
+    EmergencyAction = ScreeningEmergencyAction
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="screenings")
@@ -356,9 +366,18 @@ class Screening(ScreeningAnswers):
     decided_by = _optional_user()
     decided_at = models.DateTimeField(null=True, blank=True)
 
-    # --- Signature.
+    # --- Signature, with the safety flags acknowledged (DESIGN.md §5): for an emergency referral, the action
+    # taken; for a safety review, the same-day risk assessment confirmed.
     signed_by = _optional_user()
     signed_at = models.DateTimeField(null=True, blank=True)
+    emergency_action = models.CharField(
+        "action taken on the emergency referral", max_length=32, choices=EmergencyAction.choices, blank=True, default=""
+    )
+    emergency_action_text = models.TextField("what was done", blank=True, default="")
+    safety_review_confirmed = models.BooleanField("same-day risk assessment confirmed", default=False)
+
+    # --- An amendment's reason (the correction it makes), given when it is started.
+    amendment_reason = models.TextField("reason for amendment", blank=True, default="")
 
     objects = ScreeningQuerySet.as_manager()
 
@@ -420,6 +439,16 @@ class Screening(ScreeningAnswers):
                 Q(status="signed", signed_at__isnull=False, decided_at__isnull=False)
                 | (~Q(status="signed") & Q(signed_at__isnull=True)),
             ),
+            _blank_or_choice_check("emergency_action", ScreeningEmergencyAction.values),
+            # An emergency action is a code and its text together, and only on a screening with that flag.
+            _check(
+                "emergency_action_whole",
+                Q(emergency_action="", emergency_action_text="")
+                | (~Q(emergency_action="") & Q(emergency_action_text__gt="", flag_emergency_referral=True)),
+                "An emergency referral's action needs what was done, and only an emergency referral has one.",
+            ),
+            _check("safety_review_confirmed_flag", Q(safety_review_confirmed=False) | Q(flag_safety_review=True)),
+            _check("amendment_reason_amends", Q(amendment_reason="") | Q(amends__isnull=False)),
             _check(
                 "completed_at_status",
                 Q(completed_at__isnull=True, status="draft") | (Q(completed_at__isnull=False) & ~Q(status="draft")),
@@ -477,6 +506,19 @@ class Screening(ScreeningAnswers):
     def result(self) -> rules.Recommendation:
         """The stored recommendation evaluated again from its stored answers under its own rule set version."""
         return rules.evaluate(questionnaire.parse(self.answers_snapshot), self.rules_version)
+
+    def flag_explanations(self) -> tuple[rules.FlagExplanation, ...]:
+        """The recommendation's flags by urgency, each with the stored answers that raised it (none for a draft)."""
+        return rules.explain_flags(self.result()) if self.recommendation else ()
+
+    def domain_rows(self) -> list[tuple[str, int, str, list[str]]]:
+        """The six-domain summary as (domain title, rating, label, evidence) rows, in domain order; [] without one."""
+        domains = self.domains
+        if not domains:
+            return []
+        return [
+            (row.title, *(domains[row.domain][k] for k in ("rating", "label", "evidence"))) for row in rules.DOMAINS
+        ]
 
     def assign_recommendation(self, result: rules.Recommendation, answers_snapshot: dict) -> None:
         """Store a rules outcome with the exact answers it came from; no save."""

@@ -876,6 +876,11 @@ class FlagExplanation:
     text: str
     causes: tuple[str, ...]
 
+    @property
+    def advice(self) -> str:
+        """What the flag asks for: its text after the label ("a same-day clinician risk assessment is needed.")."""
+        return self.text.removeprefix(f"{self.label}: ")
+
 
 _COMPLICATED = "Seizure, delirium or new hallucinations in the current withdrawal = yes"
 

@@ -194,21 +194,51 @@ def screening_reopen(*, screening: Screening, actor, context: Context = None) ->
     return screening
 
 
+EMERGENCY_ACTION_NEEDED = "Record the action taken on the emergency referral before signing."
+EMERGENCY_ACTION_TEXT_NEEDED = "Describe what was done about the emergency referral."
+SAFETY_REVIEW_NEEDED = "Confirm the same-day risk assessment before signing."
+
+
 @transaction.atomic
-def screening_sign(*, screening: Screening, actor, context: Context = None) -> Screening:
-    """Sign a decided screening; it is read-only from then on. The signer's password is checked by the caller
-    first, through `authenticate()` (views.confirm_password), so that the lockout counts wrong ones."""
+def screening_sign(
+    *,
+    screening: Screening,
+    actor,
+    context: Context = None,
+    emergency_action: str = "",
+    emergency_action_text: str = "",
+    safety_review_confirmed: bool = False,
+) -> Screening:
+    """Sign a decided screening; it is read-only from then on. Its safety flags are acknowledged first (DESIGN.md
+    §5): an emergency referral's action taken, with what was done; a safety review's same-day risk assessment,
+    confirmed. The signer's password is checked by the caller first, through `authenticate()`
+    (views.confirm_password), so that the lockout counts wrong ones."""
     screening = _locked(screening, "Decide the level of care before signing.")
     if not screening.decision:
         raise ServiceError("Decide the level of care before signing.")
+    emergency_action_text = emergency_action_text.strip()
+    if screening.flag_emergency_referral:
+        if emergency_action not in Screening.EmergencyAction.values:
+            raise ServiceError(EMERGENCY_ACTION_NEEDED, field="emergency_action")
+        if not emergency_action_text:
+            raise ServiceError(EMERGENCY_ACTION_TEXT_NEEDED, field="emergency_action_text")
+    else:
+        emergency_action, emergency_action_text = "", ""  # nothing to acknowledge: nothing kept
+    if screening.flag_safety_review and not safety_review_confirmed:
+        raise ServiceError(SAFETY_REVIEW_NEEDED, field="safety_review_confirmed")
+    screening.emergency_action, screening.emergency_action_text = emergency_action, emergency_action_text
+    screening.safety_review_confirmed = bool(screening.flag_safety_review and safety_review_confirmed)
     screening.status = Screening.Status.SIGNED
     screening.signed_by = actor
     screening.signed_at = timezone.now()
     screening.version = F("version") + 1
     screening.save()
-    audit.record(
-        action=Action.SIGN, actor=actor, context=context, obj=screening, details={"final_level": screening.final_level}
-    )
+    details: dict[str, Any] = {"final_level": screening.final_level}
+    if screening.flag_emergency_referral:  # the code only: what was done is free text, kept on the record
+        details["emergency_action"] = screening.emergency_action
+    if screening.flag_safety_review:
+        details["safety_review_confirmed"] = True
+    audit.record(action=Action.SIGN, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
 
@@ -223,18 +253,27 @@ def amend_refusal(screening: Screening, amendments: list[Screening]) -> str | No
     return None
 
 
+AMENDMENT_REASON_NEEDED = "Give the reason for the amendment: what it corrects."
+
+
 @transaction.atomic
-def screening_amend(*, screening: Screening, actor, context: Context = None) -> Screening:
-    """Start a correction of a signed screening: a new draft with its answers, linked to it."""
+def screening_amend(*, screening: Screening, reason: str, actor, context: Context = None) -> Screening:
+    """Start a correction of a signed screening, for a reason: a new draft with its answers, linked to it."""
+    reason = reason.strip()
+    if not reason:
+        raise ServiceError(AMENDMENT_REASON_NEEDED, field="reason")
     original = Screening.objects.select_for_update().get(pk=screening.pk)
     amendments = list(original.amendments.all())
     if refusal := amend_refusal(original, amendments):
         raise ServiceError(refusal)
     if existing := next((a for a in amendments if not a.is_signed), None):
-        return existing  # one open amendment at a time
-    amendment = Screening(client=original.client, clinician=actor, amends=original, **original.answer_values())
+        return existing  # one open amendment at a time, with the reason it was started for
+    amendment = Screening(
+        client=original.client, clinician=actor, amends=original, amendment_reason=reason, **original.answer_values()
+    )
     amendment.save()
-    details = {"amends": str(original.public_id)}
+    # The reason is free text, kept on the amendment itself; the event says that one was given.
+    details = {"amends": str(original.public_id), "reason_given": True}
     audit.record(action=Action.AMEND, actor=actor, context=context, obj=amendment, details=details)
     return amendment
 

@@ -188,7 +188,7 @@ def test_display_shows_every_answer_with_labels():
     assert rows["Diagnosed mental-health condition"] == "Diagnosed, stable with treatment"
     assert rows["Substances used regularly in the last 30 days"] == "Alcohol, Sedatives (benzodiazepines, barbiturates)"
     assert rows["Has stable housing"] == "Yes"
-    assert rows["COWS total (opioid withdrawal)"] == "not answered"
+    assert rows["COWS total (opioid withdrawal)"] == "not asked"  # opioids not listed (issue 14)
     labels = {label for _, rows in sections for label, _ in rows}
     for a in answers.ANSWER_TABLE:
         assert a.label in labels or all(i.label in labels for i in a.inputs), a.name
@@ -243,6 +243,7 @@ def test_every_band_of_the_rules_has_one_answer_and_a_row_in_the_scores_table():
     assert set(answers.BANDED) == set(rec["bands"]) == set(answers.BAND_KEYS)
     assert [name for name, _, _ in rows] == [
         "PHQ-9",
+        "PHQ-9 item 9 (thoughts of death or self-harm)",  # unbanded: the safety flags read it (issue 14)
         "GAD-7",
         "CIWA-Ar",
         "COWS",
@@ -254,4 +255,5 @@ def test_every_band_of_the_rules_has_one_answer_and_a_row_in_the_scores_table():
     assert by_name["DSM-5 criteria met"] == (3, "mild")
     assert by_name["C-SSRS screener risk"] == (None, "none")
     assert by_name["COWS"] == (None, None)
+    assert by_name["PHQ-9 item 9 (thoughts of death or self-harm)"] == (0, "")
     assert set(exports.BAND_KEYS) == set(answers.BAND_KEYS)

@@ -613,7 +613,7 @@ def test_explain_flags_names_what_raised_each_flag(changes, flag, causes):
 
     assert explanation.causes == tuple(causes)
     assert explanation.safety is (flag in rules.SAFETY_FLAGS)
-    assert explanation.text == rules.FLAG_TEXT[flag]
+    assert explanation.text == rules.FLAG_TEXT[flag] == f"{explanation.label}: {explanation.advice}"
 
 
 def test_flag_causes_table_covers_every_flag():

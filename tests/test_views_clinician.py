@@ -201,7 +201,9 @@ def test_questionnaire_page_query_count_is_constant(clinician_client, clinician,
     # screening it amends only when there is one
     with django_assert_num_queries(6 + audit_queries()):
         clinician_client.get(url)
-    amendment = services.screening_amend(screening=make_screening(clinician=clinician), actor=clinician)
+    amendment = services.screening_amend(
+        screening=make_screening(clinician=clinician), reason="A correction.", actor=clinician
+    )
     with django_assert_num_queries(7 + audit_queries()):
         clinician_client.get(reverse("screening_edit", args=[amendment.public_id]))
 
@@ -359,7 +361,7 @@ def test_sign_needs_the_password_then_is_read_only(clinician_client, clinician, 
 def test_amend_makes_linked_draft_and_both_stay_visible(clinician_client, clinician):
     original = make_screening(clinician=clinician)
 
-    response = clinician_client.post(reverse("screening_amend", args=[original.public_id]))
+    response = clinician_client.post(reverse("screening_amend", args=[original.public_id]), {"reason": "A correction."})
 
     amendment = Screening.objects.get(amends=original)
     assert response.status_code == 302 and str(amendment.public_id) in response["Location"]
@@ -449,7 +451,7 @@ def test_superseded_screening_cannot_be_amended_again(clinician_client, clinicia
     amendment.amends = original
     amendment.save()
 
-    response = clinician_client.post(reverse("screening_amend", args=[original.public_id]))
+    response = clinician_client.post(reverse("screening_amend", args=[original.public_id]), {"reason": "A correction."})
     page = clinician_client.get(reverse("screening_detail", args=[original.public_id]))
 
     assert Screening.objects.filter(amends=original).count() == 1

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .. import answers, questionnaire, rules, selectors, services
-from ..forms import ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
+from ..forms import AmendForm, ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..middleware import KEPT_COOKIE, touch_session
 from ..models import Client, KeptAnswers, Screening, SpecialtyGroup
 from . import confirm_password, record_view, requires
@@ -65,7 +65,10 @@ def client_detail(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
     screenings = selectors.client_screenings(client)
     record_view(request, obj=client)
-    return render(request, "screening/client_detail.html", {"client": client, "screenings": screenings})
+    # A version corrected by a signed amendment is superseded: the timeline marks it.
+    superseded = {s.amends_id for s in screenings if s.amends_id is not None and s.is_signed}
+    context = {"client": client, "screenings": screenings, "superseded": superseded}
+    return render(request, "screening/client_detail.html", context)
 
 
 @requires("screening.add_screening")
@@ -76,7 +79,7 @@ def screening_start(request, public_id):
     return redirect("screening_edit", public_id=screening.public_id)
 
 
-def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", "amends")) -> Screening:
+def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", "amends", "risk_summary")) -> Screening:
     return get_object_or_404(Screening.objects.select_related(*related), public_id=public_id)
 
 
@@ -247,14 +250,16 @@ def screening_detail(request, public_id):
 def _detail_context(request, screening: Screening, **forms) -> dict:
     can_sign = request.user.has_perm("screening.sign_screening")
     rec = screening.recommendation or {}
-    flags = rec.get("flags", [])
+    explained = screening.flag_explanations()
     interests = list(screening.specialty_interests.values_list("group", flat=True))
     amendments = selectors.amendments_of(screening)
     context = {
         "screening": screening,
         "client": screening.client,
-        "flags": [(f, rules.FLAG_TEXT.get(f, f)) for f in flags if f != rules.Flag.EMERGENCY_REFERRAL],
-        "emergency": rules.Flag.EMERGENCY_REFERRAL in flags,
+        # By urgency, each with what raised it; the emergency referral leads as a banner of its own.
+        "emergency": next((e for e in explained if e.flag is rules.Flag.EMERGENCY_REFERRAL), None),
+        "flags": [e for e in explained if e.flag is not rules.Flag.EMERGENCY_REFERRAL],
+        "domains": screening.domain_rows(),
         "pathway": rec.get("pathway", []),
         "reasons": rec.get("reasons", []),
         "scores": answers.scores(screening.answers_snapshot, rec.get("bands", {})),
@@ -265,7 +270,7 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
         "interests": [label for value, label in SpecialtyGroup.choices if value in interests],
         "amendments": amendments,
         "superseded_by": next((a for a in reversed(amendments) if a.is_signed), None),
-        "answers": answers.display(screening.answers_dict()),
+        "answers": answers.display_rows(screening.answers_dict(), screening.answer_values()),
         "can_act": can_sign and screening.status == Screening.Status.COMPLETED,
         "can_amend": can_sign and services.amend_refusal(screening, amendments) is None,
     }
@@ -279,7 +284,9 @@ def _detail_context(request, screening: Screening, **forms) -> dict:
                 "groups": interests,
             },
         )
-        context["sign_form"] = forms.get("sign_form") or SignForm()
+        context["sign_form"] = forms.get("sign_form") or SignForm(flags=screening.flags)
+    if context["can_amend"]:
+        context["amend_form"] = forms.get("amend_form") or AmendForm()
     return context
 
 
@@ -322,12 +329,14 @@ def screening_sign(request, public_id):
     screening = _load(public_id)
     if screening.is_signed:
         return _signed_meanwhile(request, screening)
-    form = SignForm(request.POST)
+    form = SignForm(request.POST, flags=screening.flags)
     if form.is_valid() and (refusal := confirm_password(request, form.cleaned_data["password"], during="signature")):
         form.add_error("password", refusal)
     elif form.is_valid():
         try:
-            services.screening_sign(screening=screening, actor=request.user, context=request.audit)
+            services.screening_sign(
+                screening=screening, actor=request.user, context=request.audit, **form.acknowledgements
+            )
         except services.ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -339,8 +348,23 @@ def screening_sign(request, public_id):
 @requires("screening.sign_screening")
 @require_POST
 def screening_amend(request, public_id):
-    done = "Amendment started: correct the answers, then complete, decide and sign it."
-    return _back_to_editing(request, public_id, services.screening_amend, done)
+    """Start an amendment of a signed screening, for the reason given; a refusal is shown on the record."""
+    screening = _load(public_id)
+    form = AmendForm(request.POST)
+    if form.is_valid():
+        try:
+            draft = services.screening_amend(
+                screening=screening, reason=form.cleaned_data["reason"], actor=request.user, context=request.audit
+            )
+        except services.ServiceError as exc:
+            if exc.field not in form.fields:
+                messages.error(request, exc.message)
+                return redirect("screening_detail", public_id=public_id)
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.info(request, "Amendment started: correct the answers, then complete, decide and sign it.")
+            return redirect("screening_edit", public_id=draft.public_id)
+    return render(request, "screening/screening_detail.html", _detail_context(request, screening, amend_form=form))
 
 
 def _back_to_editing(request, public_id, service, done: str):
