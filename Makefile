@@ -18,20 +18,30 @@ DRILL_PG ?= postgres://postgres@127.0.0.1:5432
 DRILL_DB ?= iop_drill
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt check screenshots bench bench-data backup-drill demo-data chromium clean
+.PHONY: help run test lint fmt check screenshots bench bench-data backup-drill demo-data chromium clean lock \
+	release serve stack stack-stop stack-smoke stack-packages load
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# requirements.txt and requirements-dev.txt are lock files (every package pinned, with hashes), compiled by
+# `make lock` from requirements.in and requirements-dev.in; pip checks every download against its hash.
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+LOCK_VENV := var/lock-venv
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url
+lock: ## compile the lock files requirements.txt and requirements-dev.txt (with hashes) from the .in files
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 # Random development keys for the secrets settings.py will not start without (its REQUIRED_SECRETS),
 # added for each name .env lacks: an existing .env keeps every line it has, and a secret added to
@@ -78,6 +88,38 @@ release: $(VENV)/.runtime ## migrate once (straight to PostgreSQL as the owner: 
 serve: $(VENV)/.runtime ## production mode: gunicorn (gthread) on PORT, DEBUG off, hashed static files by WhiteNoise; run make release first
 	DEBUG=false STATIC_MANIFEST=true $(VENV)/bin/gunicorn iop_screening.wsgi --worker-class gthread \
 	  --workers $(WORKERS) --threads $(THREADS) --bind $(BIND):$(PORT) --error-logfile -
+
+# The local production stack (docs/operations.md): nginx → two gunicorn app servers → PgBouncer → PostgreSQL.
+STACK_PORT ?= 8080
+STACK_APP_PORTS ?= 8101,8102
+PGBOUNCER_PORT ?= 6432
+STACK_PG ?= postgres://postgres@127.0.0.1:5432
+STACK_DB ?= iop_stack
+STACK_ENV = STACK_PORT=$(STACK_PORT) STACK_APP_PORTS=$(STACK_APP_PORTS) PGBOUNCER_PORT=$(PGBOUNCER_PORT) \
+	STACK_PG=$(STACK_PG) STACK_DB=$(STACK_DB) PY=$(PY)
+stack-packages: ## make sure Debian's nginx and pgbouncer are there (installed as root)
+	@command -v nginx >/dev/null && command -v pgbouncer >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's nginx and pgbouncer for the stack"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx pgbouncer >/dev/null; \
+	  else echo "The stack needs nginx and pgbouncer: sudo apt-get install nginx pgbouncer" >&2; exit 1; fi; }
+
+stack: $(VENV)/.runtime $(ENVFILE) stack-packages ## start nginx on 127.0.0.1:STACK_PORT → two gunicorn servers → PgBouncer → PostgreSQL, in the background
+	$(STACK_ENV) deploy/stack.sh start
+
+stack-stop: ## stop the stack
+	$(STACK_ENV) deploy/stack.sh stop
+
+stack-smoke: $(VENV)/.dev $(ENVFILE) stack-packages ## start the stack, drive a clinician's journey and an auditor's export through nginx, verify the audit trail, stop it
+	$(STACK_ENV) deploy/stack.sh start
+	$(STACK_ENV) $(PY) deploy/stack_smoke.py; status=$$?; $(STACK_ENV) deploy/stack.sh stop; exit $$status
+
+LOAD_ENV = STACK_DB=iop_load STACK_MFA_REQUIRED=false STACK_PORT=$(STACK_PORT) STACK_APP_PORTS=$(STACK_APP_PORTS) \
+	PGBOUNCER_PORT=$(PGBOUNCER_PORT) STACK_PG=$(STACK_PG) PY=$(PY)
+load: $(VENV)/.dev $(ENVFILE) stack-packages ## load and fault runs through the stack (Locust; bench/README.md), on a fresh database iop_load
+	psql "$(STACK_PG)/postgres" -q -c "DROP DATABASE IF EXISTS iop_load WITH (FORCE)"
+	$(LOAD_ENV) deploy/stack.sh start
+	$(LOAD_ENV) $(PY) bench/load/run.py; status=$$?; $(LOAD_ENV) deploy/stack.sh stop; exit $$status
 
 chromium: ## make sure the machine's Chromium is there for the browser tests
 	@test -x $(CHROMIUM) || { \
