@@ -833,3 +833,7 @@ class ReplayJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(100, 100 * self.done // self.total) if self.total else 0
+
+
+# The dashboard's daily roll-up (derived data), kept in its own module; imported here so Django registers it.
+from .rollups import DashboardCell, DashboardDirtyDay, DashboardMinutes  # noqa: E402, F401

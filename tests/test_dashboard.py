@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from screening import charts, dashboard
-from screening.models import AuditEvent, Screening
+from screening.models import FLAG_FIELDS, AuditEvent, Screening
+from screening.rollups import DashboardCell, DashboardDirtyDay
 from tests.factories import UserFactory, make_screening
 
 MONDAY = dt.date(2026, 11, 2)
@@ -122,9 +123,7 @@ def november(db):
 
 
 def test_build_from_database_matches_hand_counts(november):
-    qs = Screening.objects.filter(created_at__gte=at(MONDAY, 0), created_at__lt=at(dt.date(2026, 12, 1), 0))
-
-    d = dashboard.build(qs, MONDAY, dt.date(2026, 11, 30))
+    d = dashboard.build(MONDAY, dt.date(2026, 11, 30))
 
     assert d.total == 5
     assert d.weeks[0] == (MONDAY, {"iop": 2, "residential": 0, "inpatient": 0})
@@ -143,9 +142,7 @@ def test_build_from_database_matches_hand_counts(november):
 
 def test_build_median_of_even_count_averages_middle_two(november):
     Screening.objects.filter(pk=november[0].pk).update(signed_at=november[0].created_at + dt.timedelta(minutes=65))
-    qs = Screening.objects.filter(created_at__gte=at(MONDAY, 0), created_at__lt=at(dt.date(2026, 12, 1), 0))
-
-    d = dashboard.build(qs, MONDAY, dt.date(2026, 11, 30))
+    d = dashboard.build(MONDAY, dt.date(2026, 11, 30))
 
     # 45, 45, 65, 180 → (45 + 65) / 2 = 55 minutes
     assert d.median_to_signature == dt.timedelta(minutes=55)
@@ -201,18 +198,34 @@ def test_dashboard_other_roles_forbidden(request, who):
 def test_dashboard_query_count_does_not_grow_with_rows(admin_client_, november, django_assert_num_queries):
     params = {"start": "2026-11-01", "end": "2026-11-30"}
     admin_client_.get(reverse("dashboard"), params)
-    # session, user, perms (2), roles, grouped rows, usernames, flags with minutes to signature, override notes,
-    # and the audit of the notes shown (4, + the advisory lock on PostgreSQL)
-    queries = 13 + (connection.vendor == "postgresql")
+    # session, user, perms (2), roles, changed days, weeks, cells, usernames, minutes to signature, override
+    # notes, and the audit of the notes shown (4, + the advisory lock on PostgreSQL)
+    queries = 15 + (connection.vendor == "postgresql")
 
     with django_assert_num_queries(queries):
         admin_client_.get(reverse("dashboard"), params)
     make_screening(created_at=at(MONDAY), final_level="inpatient")
-    for _ in range(30):
-        make_screening(created_at=at(MONDAY + dt.timedelta(days=3)), final_level="residential")
+    for i in range(30):
+        make_screening(created_at=at(MONDAY + dt.timedelta(days=i % 20)), final_level="residential")
     _amend(Screening.objects.filter(decision="overridden").first())
+    admin_client_.get(reverse("dashboard"), params)  # remakes the days that changed
     with django_assert_num_queries(queries):
         admin_client_.get(reverse("dashboard"), params)
+
+
+def test_dashboard_refresh_query_count_does_not_grow_with_changed_days(november, django_assert_num_queries):
+    dashboard.build(MONDAY, dt.date(2026, 11, 30))
+    make_screening(created_at=at(MONDAY))
+    # changed days; savepoint, advisory lock (PostgreSQL), delete cells and minutes, insert both, delete marks,
+    # release
+    queries = 8 + (connection.vendor == "postgresql")
+
+    with django_assert_num_queries(queries):
+        dashboard.refresh(MONDAY, dt.date(2026, 11, 30))
+    for i in range(20):
+        make_screening(created_at=at(MONDAY + dt.timedelta(days=i)))
+    with django_assert_num_queries(queries):
+        dashboard.refresh(MONDAY, dt.date(2026, 11, 30))
 
 
 # --- Issue 15: episodes counted once, partial weeks, recent override notes.
@@ -265,9 +278,7 @@ def test_build_counts_each_episode_once_as_its_latest_version(november):
     original = november[1]  # iop overridden to residential (patient preference)
     amendment = _amend(original, created_at=at(MONDAY + dt.timedelta(days=1)))  # accepted iop
     _amend(amendment, status=Screening.Status.DRAFT, created_at=at(MONDAY + dt.timedelta(days=2)))  # not yet a version
-    qs = Screening.objects.filter(created_at__gte=at(MONDAY, 0), created_at__lt=at(dt.date(2026, 12, 1), 0))
-
-    d = dashboard.build(qs, MONDAY, dt.date(2026, 11, 30), today=LATER)
+    d = dashboard.build(MONDAY, dt.date(2026, 11, 30), today=LATER)
 
     assert d.total == 5  # as before the amendment: one episode, counted as its amendment
     assert (d.overall.overridden, d.overall.decided) == (1, 4)
@@ -361,3 +372,84 @@ def test_dashboard_without_notes_records_no_view(admin_client_, db):
     admin_client_.get(reverse("dashboard"), {"start": "2026-11-01", "end": "2026-11-30"})
 
     assert not AuditEvent.objects.filter(object_type="dashboard").exists()
+
+
+# --- The daily roll-up: the database marks changed days; a read remakes them.
+
+
+def _marked() -> set:
+    return set(DashboardDirtyDay.objects.values_list("day", flat=True))
+
+
+def test_writes_of_completed_screenings_mark_their_day_and_drafts_do_not(db):
+    draft = make_screening(status=Screening.Status.DRAFT, created_at=at(MONDAY))
+    Screening.objects.filter(pk=draft.pk).update(override_text="")  # a draft's save
+
+    assert _marked() == set()
+    make_screening(created_at=at(MONDAY + dt.timedelta(days=2)))
+
+    assert _marked() == {MONDAY + dt.timedelta(days=2)}
+
+
+def test_an_amendment_marks_the_day_of_the_screening_it_corrects(db):
+    original = make_screening(created_at=at(MONDAY))
+    amendment = make_screening(status=Screening.Status.COMPLETED, created_at=at(MONDAY + dt.timedelta(days=3)))
+    DashboardDirtyDay.objects.all().delete()
+
+    Screening.objects.filter(pk=amendment.pk).update(amends=original)
+
+    assert _marked() == {MONDAY, MONDAY + dt.timedelta(days=3)}
+
+
+def test_the_dashboard_follows_changes_made_after_it_was_read(november):
+    first = dashboard.build(MONDAY, dt.date(2026, 11, 30), today=LATER)
+    completed = november[4]
+
+    # Written around the services (update() sets no updated_at): the trigger marks the day all the same.
+    Screening.objects.filter(pk=completed.pk).update(
+        decision="overridden", final_level="iop", override_reason="other", override_text="x",
+        decided_by=completed.clinician, decided_at=completed.created_at,
+    )  # fmt: skip
+    _amend(november[0], home_safe=False, created_at=at(MONDAY + dt.timedelta(days=1)))
+    second = dashboard.build(MONDAY, dt.date(2026, 11, 30), today=LATER)
+
+    assert (first.overall.overridden, first.overall.decided) == (2, 4)
+    assert (second.overall.overridden, second.overall.decided) == (3, 5)
+    assert second.total == first.total == 5
+    assert second.weeks[0][1] == {"iop": 1, "residential": 1, "inpatient": 0}  # the amendment recommends residential
+    assert {day for day in _marked() if day.month == 11} == set()  # read, so remade
+
+
+def test_a_mark_raised_again_during_a_refresh_is_kept(november, monkeypatch):
+    remake = dashboard.remake
+
+    def remake_then_write(days):
+        remake(days)
+        make_screening(created_at=at(MONDAY + dt.timedelta(days=1)))  # as if committed during the refresh
+
+    monkeypatch.setattr(dashboard, "remake", remake_then_write)
+    dashboard.refresh(MONDAY, dt.date(2026, 11, 30))
+
+    assert MONDAY + dt.timedelta(days=1) in _marked()
+    monkeypatch.setattr(dashboard, "remake", remake)
+    assert dashboard.build(MONDAY, dt.date(2026, 11, 30), today=LATER).total == 6
+
+
+def test_rollup_equals_counting_the_screenings_directly(november):
+    dashboard.mark_all_dirty()
+    DashboardCell.objects.all().delete()
+
+    d = dashboard.build(MONDAY, dt.date(2026, 11, 30), today=LATER)
+
+    direct = dashboard.latest_versions(Screening.objects.filter(created_at__gte=at(MONDAY, 0))).filter(
+        created_at__lt=at(dt.date(2026, 12, 1), 0)
+    )
+    assert d.total == direct.count() == 5
+    assert dict(d.flags)["Detox first"] == direct.filter(flag_detox_first=True).count()
+    assert d.signed == direct.filter(signed_at__isnull=False).count()
+
+
+def test_rollup_flag_columns_are_the_screening_flags():
+    columns = {f.name for f in DashboardCell._meta.get_fields()}
+
+    assert set(FLAG_FIELDS.values()) <= columns

@@ -183,7 +183,7 @@ def dashboard(request):
     if form.is_valid():
         dates = form.date_range()
         in_range = Screening.objects.created_in(dates)
-        d = dash.build(in_range, dates.start, dates.end, today=today)
+        d = dash.build(dates.start, dates.end, today=today)
         context.update(
             d=d,
             weekly=charts.stacked_bars(d.weeks, dash.LEVEL_LABELS, partial=d.partial),
