@@ -283,6 +283,16 @@ ANSWER_OF_COLUMN: dict[str, str] = {
     **{a.column: a.name for a in ANSWERS.values() if a.column},
     **{i.name: f"{a.name}.{i.key}" for a in ANSWERS.values() if not a.column for i in a.inputs if i.key},
 }
+# Each banded score's bands as the instruments define them, (lowest total, label) ascending: the questionnaire
+# page's live totals read them from here, so the page's script holds no clinical number of its own.
+BAND_TABLES: dict[str, tuple[tuple[int, str], ...]] = {
+    "phq9": instruments.PHQ9_BANDS,
+    "gad7": instruments.GAD7_BANDS,
+    "ciwa_ar": instruments.CIWA_AR_BANDS,
+    "cows": instruments.COWS_BANDS,
+    "pawss": instruments.PAWSS_BANDS,
+    "dsm5": instruments.DSM5_BANDS,
+}
 # The answers that have a band, in the order of the rules' bands (DESIGN.md §3; the exports' band columns).
 BAND_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Bands))
 BANDED: dict[str, Answer] = {a.band: a for a in ANSWERS.values() if a.band}
@@ -412,13 +422,15 @@ def _closed(inp: Input, values: Mapping[str, Any]) -> bool:
     return not _listed(inp, values) or (bool(inp.when_yes) and values.get(inp.when_yes) is False)
 
 
-def clear_inapplicable(values: dict[str, Any]) -> dict[str, Any]:
+def clear_inapplicable(values: dict[str, Any], *, drafting: bool = False) -> dict[str, Any]:
     """Inputs decided against take their closed value, so a hidden stale answer never counts: a scale for a
-    substance not listed is cleared; a follow-up left blank after a no is a no."""
+    substance not listed is cleared; a follow-up left blank after a no is a no. `drafting` (a draft save) keeps a
+    closed scale's answers, so a substance unticked and ticked again gets them back; completing clears them."""
     for inp in INPUTS.values():
         if _closed(inp, values):
             if inp.default_when_closed is None:
-                values[inp.name] = None
+                if not drafting:
+                    values[inp.name] = None
             elif values.get(inp.name) is None:
                 values[inp.name] = inp.default_when_closed
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import groupby
@@ -85,7 +86,8 @@ def _is_yes(value: str) -> bool:
 
 
 def _input_field(inp: answers.Input) -> forms.Field:
-    """The form field of one input of the answer map."""
+    """The form field of one input of the answer map: radios for every short choice and scale (one click each,
+    keyboard-friendly as a radio group), checkboxes for a list; never a dropdown."""
     if inp.kind is Kind.YES_NO:
         return forms.TypedChoiceField(
             label=inp.label, choices=YES_NO, coerce=_is_yes, empty_value=None, required=False, widget=forms.RadioSelect
@@ -95,16 +97,20 @@ def _input_field(inp: answers.Input) -> forms.Field:
             label=inp.label, choices=inp.choices, widget=forms.CheckboxSelectMultiple, required=False
         )
     if inp.kind is Kind.CHOICE:
-        if _widget(inp) == "radios":
-            return forms.ChoiceField(label=inp.label, choices=inp.choices, widget=forms.RadioSelect, required=False)
-        return forms.ChoiceField(label=inp.label, choices=[("", "—"), *inp.choices], required=False)
+        return forms.ChoiceField(label=inp.label, choices=inp.choices, widget=forms.RadioSelect, required=False)
     numbers = [(str(n), str(n)) for n in range(inp.maximum + 1)]
-    if inp.optional:
-        label, empty = f"{inp.label} — optional", "Not assessed"
+    if inp.optional:  # "not assessed" is its answer until one is given (it is no safety question)
+        label, choices = f"{inp.label} — optional", [("", "Not assessed"), *numbers]
     else:
-        label, empty = f"{inp.label} (0–{inp.maximum})", "—"
+        label, choices = f"{inp.label} (0–{inp.maximum})", numbers
     return forms.TypedChoiceField(
-        label=label, choices=[("", empty), *numbers], coerce=int, empty_value=None, required=False, help_text=inp.help
+        label=label,
+        choices=choices,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=inp.help,
+        widget=forms.RadioSelect,
     )
 
 
@@ -116,6 +122,13 @@ def _to_form(inp: answers.Input, value: object) -> object:
 
 
 NEEDED = "Answer this to complete the screening."
+NONE_OF_THESE = "None of these"
+NONE_AND_SOME = "Either tick “None of these” or the ones that apply, not both."
+
+
+def none_field(name: str) -> str:
+    """The form field of a checklist's "None of these" box (an optional list only: none is an answer there)."""
+    return f"{name}_none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +137,14 @@ class Token:
     question is answered yes (static/js/screening_form.js), a heading, a grid of items, or one input."""
 
     kind: str  # "open", "close", "heading", "grid_open", "grid_close", "field"
-    text: str = ""  # heading text; input name for a field
+    text: str = ""  # heading text; input name for a field; the instrument's short name for a grid
     css_id: str = ""
     show_when: str = ""
     show_when_yes: str = ""
-    widget: str = ""  # for a field: "radios", "inline-radios", "checkboxes" or "select"
+    widget: str = ""  # for a field: "radios", "inline-radios", "checkboxes" or "scale"
     in_grid: bool = False
+    bands: str = ""  # for a grid: its total's bands as JSON [[lowest, label], ...], from the instruments
+    maximum: int = 0  # for a grid: its highest total
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +160,9 @@ def _widget(inp: answers.Input) -> str:
         return "inline-radios"
     if inp.kind is Kind.MULTI:
         return "checkboxes"
-    if inp.kind is Kind.CHOICE and len(inp.choices) <= 3:  # a short list reads best as radios
+    if inp.kind is Kind.CHOICE:
         return "radios"
-    return "select"
+    return "scale"  # a row of numbered radio buttons
 
 
 def _block_of(inp: answers.Input) -> Token | None:
@@ -176,11 +191,26 @@ def _plan_section(number: int, section: answers.Section) -> SectionPlan:
     return SectionPlan(number, section.title, f"section-{section.key.replace('_', '-')}", tuple(tokens))
 
 
+def _grid_open(answer: answers.Answer) -> Token:
+    """A scored answer's grid, carrying its bands as the core defines them (the page's live total reads them; the
+    script holds no clinical number of its own)."""
+    bands = [[lowest, label.replace("_", " ")] for lowest, label in answers.BAND_TABLES[answer.band]]
+    maximum = answer.maximum if answer.maximum is not None else sum(i.maximum for i in answer.inputs)
+    return Token(
+        "grid_open",
+        text=answer.short,
+        css_id=f"{answer.name.replace('_', '-')}-items",
+        bands=json.dumps(bands),
+        maximum=maximum,
+    )
+
+
 def _answer_tokens(answer: answers.Answer, inside: Token | None = None) -> list[Token]:
     tokens = [Token("heading", text=answer.heading)] if answer.heading else []
-    if answer.score is not None:  # an instrument's items, in a grid
+    scored = answer.score is not None or (answer.band in answers.BAND_TABLES and answer.inputs[0].kind is Kind.SCORE)
+    if scored:  # an instrument's items (or a scale given as its total), in a grid with its running total
         fields = [Token("field", text=i.name, widget=_widget(i), in_grid=True) for i in answer.inputs]
-        return [*tokens, Token("grid_open"), *fields, Token("grid_close")]
+        return [*tokens, _grid_open(answer), *fields, Token("grid_close")]
 
     def block_of(inp: answers.Input) -> Token | None:  # the block this answer stands in is not opened again
         block = _block_of(inp)
@@ -195,6 +225,10 @@ def _answer_tokens(answer: answers.Answer, inside: Token | None = None) -> list[
 # The page is the same for every form: planned once from the answer map.
 PAGE: tuple[SectionPlan, ...] = tuple(_plan_section(n, s) for n, s in enumerate(answers.SECTIONS, start=1))
 PAGE_ORDER: tuple[str, ...] = tuple(t.text for plan in PAGE for t in plan.tokens if t.kind == "field")
+# The checklists where none is an answer (DSM-5 criteria), which get a "None of these" box.
+NONE_OF_THESE_FOR: tuple[str, ...] = tuple(
+    i.name for i in answers.INPUTS.values() if i.kind is Kind.MULTI and i.optional
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +243,10 @@ class InputView:
     errors: list
     describedby: str
     options: list  # (index, value, text, chosen)
+    none: tuple | None = None  # a checklist's "None of these" box: (name, id, checked)
 
 
-def _input_view(token: Token, bound) -> InputView:
+def _input_view(token: Token, bound, none=None) -> InputView:
     value = bound.value()
     many = token.widget == "checkboxes"
     chosen = {str(v) for v in value or ()} if many else {"" if value is None else str(value)}
@@ -221,8 +256,9 @@ def _input_view(token: Token, bound) -> InputView:
     described = [f"{auto_id}_error"] if errors else []
     if bound.help_text:
         described.append(f"{auto_id}_helptext")
+    box = (none.html_name, none.auto_id, bool(none.value())) if none is not None else None
     return InputView(
-        token, bound.html_name, auto_id, bound.label, bound.help_text, errors, " ".join(described), options
+        token, bound.html_name, auto_id, bound.label, bound.help_text, errors, " ".join(described), options, box
     )
 
 
@@ -235,15 +271,19 @@ class ScreeningForm(forms.Form):
         super().__init__(*args, **kwargs)
         for inp in answers.INPUTS.values():
             self.fields[inp.name] = _input_field(inp)
+        for name in NONE_OF_THESE_FOR:  # said out loud rather than left blank; not stored: none ticked is none
+            self.fields[none_field(name)] = forms.BooleanField(label=NONE_OF_THESE, required=False)
         # Fields in the order the page shows them, so the error summary reads top to bottom.
         self.order_fields(["version", *PAGE_ORDER])
 
     @cached_property
     def sections(self) -> list[tuple[SectionPlan, list]]:
         """Each section's plan with its tokens, an input's as its InputView (includes/_questionnaire.html)."""
-        return [
-            (plan, [_input_view(t, self[t.text]) if t.kind == "field" else t for t in plan.tokens]) for plan in PAGE
-        ]
+        return [(plan, [self._view(t) if t.kind == "field" else t for t in plan.tokens]) for plan in PAGE]
+
+    def _view(self, token: Token) -> InputView:
+        none = self[none_field(token.text)] if token.text in NONE_OF_THESE_FOR else None
+        return _input_view(token, self[token.text], none)
 
     @classmethod
     def initial_from(cls, screening: Screening) -> dict:
@@ -251,9 +291,14 @@ class ScreeningForm(forms.Form):
         return {"version": screening.version, **{n: _to_form(answers.INPUTS[n], v) for n, v in values.items()}}
 
     def clean(self):
-        # Inputs that do not apply (a scale for a substance not listed, a follow-up after a no) are cleared or
-        # closed, so a hidden stale answer never counts.
-        return answers.clear_inapplicable(super().clean())
+        data = super().clean()
+        for name in NONE_OF_THESE_FOR:
+            if data.get(none_field(name)) and data.get(name):
+                self.add_error(name, NONE_AND_SOME)
+        # A follow-up left blank after a no is a no. A scale hidden because its substance was unticked keeps its
+        # answers in the draft — ticked again, they are back as entered — and never counts: completing clears it
+        # (`answer_columns(completing=True)`), so a hidden stale answer never reaches the rules.
+        return answers.clear_inapplicable(data, drafting=True)
 
     def require_complete(self) -> bool:
         """Completion needs every answer that applies; add an error at each missing one."""
@@ -269,9 +314,10 @@ class ScreeningForm(forms.Form):
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
 
-    def answer_columns(self) -> dict:
-        """Cleaned answers as Screening column values."""
-        return answers.from_inputs(self.cleaned_data)
+    def answer_columns(self, *, completing: bool = False) -> dict:
+        """Cleaned answers as Screening column values; when completing, without the answers that do not apply."""
+        values = answers.clear_inapplicable(dict(self.cleaned_data)) if completing else self.cleaned_data
+        return answers.from_inputs(values)
 
 
 class DecisionForm(forms.Form):

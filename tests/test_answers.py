@@ -72,7 +72,8 @@ def test_model_constrains_every_score_and_choice_column():
 def test_form_has_exactly_one_field_per_input():
     form = ScreeningForm()
 
-    assert set(form.fields) - {"version"} == set(answers.INPUTS)
+    # Besides the inputs: the version, and a "None of these" box (not stored) for each checklist where none is an answer.
+    assert set(form.fields) - {"version", "dsm5_criteria_none"} == set(answers.INPUTS)
 
 
 def _sorted_lists(raw: dict) -> dict:

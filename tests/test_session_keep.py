@@ -3,6 +3,7 @@ questionnaire posted after its session ended, kept for that session's user and o
 
 import datetime as dt
 import json
+import re
 import time
 
 import pytest
@@ -72,7 +73,7 @@ def test_kept_answers_are_offered_back_after_sign_in_in_the_same_browser(client,
 
     html = page.content.decode()
     assert page.status_code == 200 and 'id="kept-answers"' in html
-    assert 'name="ciwa_tremor" id="id_ciwa_tremor_3" checked' in html or 'value="3" selected' in html
+    assert re.search(r'name="ciwa_tremor" value="3" id="id_ciwa_tremor_\d+" checked', html)
     assert AuditEvent.objects.filter(object_type="kept_answers", action="view", actor=clinician).count() == 1
     assert Screening.objects.get(pk=draft.pk).ciwa_tremor is None  # offered, not saved
 

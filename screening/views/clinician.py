@@ -137,7 +137,7 @@ def screening_edit(request, public_id):
 def _save_draft(request, screening: Screening, form: ScreeningForm, token: str | None) -> Screening:
     screening = services.screening_save_draft(
         screening=screening,
-        data=form.answer_columns(),
+        data=form.answer_columns(completing="complete" in request.POST),
         expected_version=form.cleaned_data["version"],
         actor=request.user,
         context=request.audit,
