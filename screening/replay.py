@@ -147,14 +147,21 @@ def pages(queryset, page_size: int) -> Iterator[list[tuple]]:
         last = page[-1][0]
 
 
-def _evaluated(source: Iterator[list[tuple]], version: str, processes: int) -> Iterator[replay_eval.PageResult]:
-    """Each page of `source` evaluated, in order: here, or in `processes` spawned worker processes with at most
-    two pages each waiting, so memory stays a few pages whatever the range."""
+def _evaluated(
+    source: Iterator[list[tuple]], version: str, processes: int, niceness: int
+) -> Iterator[replay_eval.PageResult]:
+    """Each page of `source` evaluated, in order: here, or in `processes` spawned worker processes (at `niceness`)
+    with at most two pages each waiting, so memory stays a few pages whatever the range."""
     if processes <= 0:
         for rows in source:
             yield replay_eval.evaluate_page(rows, version)
         return
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=replay_eval.lower_priority,
+        initargs=(niceness,),
+    )
     try:
         pending: deque = deque()
         for rows in source:
@@ -193,16 +200,18 @@ def run(
     processes: int = 0,
     page_size: int | None = None,
     progress: Callable[[int], bool] | None = None,
+    niceness: int = 0,
 ) -> ReplayResult:
     """Replay every completed or signed screening of `queryset` under `version`; describe the `keep` newest changes.
 
-    `progress(done)` is called after each page; when it returns False the replay stops (raises Stopped)."""
+    `progress(done)` is called after each page; when it returns False the replay stops (raises Stopped). Worker
+    processes run `niceness` steps below this process's priority."""
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
     result = ReplayResult(version)
     newest: list[tuple[dt.datetime, int]] = []  # a min-heap of the `keep` newest changes seen so far
     source = pages(queryset.completed_or_signed(), page_size or PAGE_SIZE)
-    for page in _evaluated(source, version, processes):
+    for page in _evaluated(source, version, processes, niceness):
         result.add(page)
         for key in page.changed:
             if len(newest) < keep:

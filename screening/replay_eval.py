@@ -6,6 +6,7 @@ never forked from a threaded app server) import nothing else and open no databas
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -48,6 +49,12 @@ def evaluate_page(rows: Iterable[tuple], version: str) -> PageResult:
             changed.append((created_at, pk))
     out.total, out.unreadable = total, unreadable
     return out
+
+
+def lower_priority(niceness: int) -> None:
+    """A worker process's initializer: yield the CPU to the app server's requests (and anything else) first."""
+    if niceness:
+        os.nice(niceness)
 
 
 @dataclass(frozen=True)

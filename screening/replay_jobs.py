@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 MAX_QUEUED = 10
 KEEP = 200  # changed screenings described in a job's result, newest first
+# A job's worker processes run below the app server's priority: a replay takes the CPU the requests leave.
+NICENESS = 10
 _LOCK_KEY = 0x0E91A7  # the PostgreSQL advisory lock that serializes claims
 Status = ReplayJob.Status
 
@@ -162,6 +164,7 @@ def run_job(pk: int) -> None:
             keep=KEEP,
             processes=settings.REPLAY_PROCESSES,
             progress=lambda done: _beat(pk, done),
+            niceness=NICENESS,
         )
     except replay.Stopped:
         logger.warning("replay %s stopped: it was marked interrupted while running", job.public_id)
