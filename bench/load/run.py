@@ -52,6 +52,7 @@ SAT_USERS = int(os.environ.get("LOAD_SAT_USERS", "8"))
 SAT_SECONDS = int(os.environ.get("LOAD_SAT_SECONDS", "30"))
 SAT_ROUNDS = int(os.environ.get("LOAD_SAT_ROUNDS", "3"))
 KILL_AFTER = int(os.environ.get("LOAD_KILL_AFTER", "40"))
+PARTS = os.environ.get("LOAD_PARTS", "paced,saturation,fault").split(",")
 HISTORY_SCREENINGS = int(os.environ.get("LOAD_HISTORY_SCREENINGS", "20000"))
 OUT = ROOT / "bench" / "out"
 WRITES = ("new client", "start screening", "save draft", "complete", "decide", "sign")
@@ -201,13 +202,31 @@ def main() -> int:
         manage("create_user", *names, "--role", role, "--password-env", "LOAD_PASSWORD", env=env)
     if HISTORY_SCREENINGS:
         manage("generate_screenings", str(HISTORY_SCREENINGS), "--seed", "5", "--days", "365")
-    report: dict = {"machine": machine(), "cores": os.cpu_count()}
+    report: dict = {"machine": machine(), "cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
+    print("load average (1, 5, 15 min):", os.getloadavg())
 
+    if "paced" in PARTS:
+        paced(report, env)
+    if "saturation" in PARTS:
+        saturation(report, env, password)
+    if "fault" in PARTS:
+        print(f"== fault: the paced run; app server {APP_PORTS[-1]} killed (SIGKILL) after {KILL_AFTER} s")
+        report["fault"] = fault_run(env, password)
+        report["fault"].pop("signed")
+        print(json.dumps(report["fault"], indent=1))
+    (OUT / "load.json").write_text(json.dumps(report, indent=1))
+    failures = "fault" in report and (report["fault"]["lost_writes"] or report["fault"]["verify_audit"][0])
+    return 1 if failures else 0
+
+
+def paced(report: dict, env: dict) -> None:
     print(f"== paced: {CLINICIANS} clinicians, 2 admins, 1 auditor, 1 probe, {SECONDS} s")
     report["paced"] = summarize(locust("paced", CLINICIANS + 4, SECONDS, env, spawn_rate=4))
     report["paced"].pop("signed")
     print(json.dumps(report["paced"], indent=1))
 
+
+def saturation(report: dict, env: dict, password: str) -> None:
     print(f"== saturation: {SAT_USERS} users without pauses, {SAT_ROUNDS} rounds of {SAT_SECONDS} s each side")
     drafts = make_drafts(password, 4)
     rates = defaultdict(list)
@@ -227,14 +246,6 @@ def main() -> int:
         "questionnaire_vs_minimal": round(statistics.median(rates["form"]) / statistics.median(rates["minimal"]), 3),
     }
     print(json.dumps(report["saturation"], indent=1))
-
-    print(f"== fault: the paced run; app server {APP_PORTS[-1]} killed (SIGKILL) after {KILL_AFTER} s")
-    report["fault"] = fault_run(env, password)
-    report["fault"].pop("signed")
-    print(json.dumps(report["fault"], indent=1))
-    (OUT / "load.json").write_text(json.dumps(report, indent=1))
-    failures = report["fault"]["lost_writes"] or report["fault"]["verify_audit"][0]
-    return 1 if failures else 0
 
 
 if __name__ == "__main__":
