@@ -4,6 +4,7 @@ request id, and one JSON log line per request without PHI."""
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from django.db import DatabaseError
@@ -190,3 +191,30 @@ def test_release_steps_started_at_once_wait_for_each_other():
     worker.join(timeout=60)
 
     assert waited and done.is_set()
+
+
+# Behind PgBouncer in transaction mode nothing may depend on a database session outliving a transaction
+# (docs/operations.md): this reads the code for the ways that could creep in.
+SESSION_STATE = {
+    "pg_advisory_lock(": "a session advisory lock (use pg_advisory_xact_lock)",
+    "PREPARE ": "a session-level prepared statement",
+    "DECLARE ": "a cursor outside a transaction",
+    ".iterator(": "a server-side cursor (read in keyset pages)",
+    "SET SESSION": "a session setting (set_config(..., true) inside a transaction)",
+}
+# The release step goes straight to PostgreSQL, never through PgBouncer: its session lock is the point.
+STRAIGHT_TO_POSTGRESQL = {"screening/management/commands/release.py"}
+
+
+def test_no_code_keeps_database_session_state_that_pgbouncer_transaction_mode_would_lose():
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for path in sorted((root / "screening").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "/migrations/" in rel or rel in STRAIGHT_TO_POSTGRESQL:
+            continue
+        code = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+        found += [f"{rel}: {why}" for needle, why in SESSION_STATE.items() if needle in code]
+    assert found == []
+    # …and the check can fail: the release step holds exactly such a lock.
+    assert "pg_advisory_lock(" in (root / "screening/management/commands/release.py").read_text()
