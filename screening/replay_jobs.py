@@ -131,6 +131,8 @@ def launch(job: ReplayJob) -> None:
 def _thread_main(pk: int) -> None:
     try:
         work(pk)
+    except Exception:  # e.g. the database went away: the job's heartbeat stops, so it will read as interrupted
+        logger.exception("replay thread for job %s stopped", pk)
     finally:
         connection.close()  # this thread's own connection; no request will close it
 

@@ -566,3 +566,14 @@ def test_worker_processes_run_at_a_lower_priority():
         child = pool.submit(os.nice, 0).result()
 
     assert child == min(os.nice(0) + 5, 19)
+
+
+def test_replay_thread_that_meets_an_error_logs_it_and_closes_its_connection(monkeypatch, caplog):
+    closed = []
+    monkeypatch.setattr(replay_jobs, "work", lambda pk: 1 / 0)
+    monkeypatch.setattr(replay_jobs.connection, "close", lambda: closed.append(True))
+
+    replay_jobs._thread_main(42)
+
+    assert closed == [True]
+    assert "replay thread for job 42 stopped" in caplog.text
