@@ -292,3 +292,12 @@ def test_home_highlights_a_completed_emergency_screening(clinician_client, clini
     assert html.count("data-emergency") == 1
     row = html[html.index("data-emergency") : html.index("</tr>", html.index("data-emergency"))]
     assert emergency.client.family_name in row and "Emergency referral" in row
+
+
+def test_favicon_ico_leads_to_the_apps_icon_for_anyone(client):
+    from django.templatetags.static import static
+
+    response = client.get(reverse("favicon"))
+
+    assert reverse("favicon") == "/favicon.ico"  # where browsers look without a page's icon link
+    assert response.status_code == 301 and response["Location"] == static("favicon.svg")

@@ -276,4 +276,5 @@ def test_pages_load_a_favicon_and_nothing_404s(page, clinician):
     icon = page.locator('link[rel="icon"]').get_attribute("href")
 
     assert page.request.get(icon).status == 200
+    assert page.request.get(reverse("favicon")).status == 200  # redirected to the same icon
     assert missing == []
