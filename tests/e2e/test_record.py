@@ -148,6 +148,7 @@ def test_the_print_shows_item_answers_domains_acknowledgements_and_not_asked(pag
     expect(page.locator(".redisclosure-notice")).to_be_visible()
     expect(page.get_by_role("button", name="Print")).to_be_hidden()
     page.pdf(path=None)  # Chromium lays the page out for paper without error
+    screenshot(page, "record-print")
 
 
 def test_an_amendment_needs_a_reason_and_the_timeline_marks_what_it_superseded(page, clinician):
@@ -232,6 +233,7 @@ def test_phone_width_collapses_the_navigation_and_never_scrolls_sideways(page, c
     for url in urls:
         page.goto(url)
         no_sideways_scroll(page)
+        assert_accessible(page)
 
     sign_out = page.get_by_role("button", name="Sign out")
     expect(sign_out).to_be_hidden()
