@@ -142,3 +142,35 @@ def test_auditor_exports_the_audit_trail_and_checks_it_with_the_public_key(page,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert anchors.public_key_b64() in page.content()
+
+
+AUDITOR_PAGES = ["export", "audit_log", "audit_export", "data_dictionary", "audit_disclosures", "client_disclosures"]
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_auditor_pages_pass_axe_at_desktop_and_phone_widths(page, sign_in, width):
+    UserFactory(username="auditor", role="auditor")
+    person = ClientFactory(given_name="Axe", family_name="Checked", record_number="SYN-0000003")
+    make_screening(client=person, created_at=timezone.now() - dt.timedelta(days=3))
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in("auditor")
+    page.goto(reverse("export"))
+    _download(page, "CSV")  # so the accounting of disclosures has a row to show
+
+    # The lookup ignores case: what an auditor types from a letter.
+    page.goto(reverse("audit_disclosures"))
+    page.get_by_label("Client record number").fill("syn-0000003")
+    page.get_by_role("button", name="Show disclosures").click()
+    expect(page).to_have_url(re.compile(str(person.public_id)))
+    expect(page.get_by_role("table", name="1 export containing this client's records")).to_be_visible()
+    urls = {name: reverse(name) for name in AUDITOR_PAGES[:-1]}
+    urls["client_disclosures"] = page.url
+
+    for name in AUDITOR_PAGES:
+        page.goto(urls[name])
+        try:
+            assert_accessible(page)
+        except AssertionError as error:
+            raise AssertionError(f"{name} at {width} px: {error}") from None
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), name
+        screenshot(page, f"auditor-{name}-{width}")
