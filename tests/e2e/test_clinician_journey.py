@@ -235,3 +235,103 @@ def test_auditor_cannot_open_new_screening_page(page, sign_in):
 
     assert response.status == 403
     assert Client.objects.count() == 1
+
+
+def open_new_screening(page, sign_in):
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    sign_in("clinician")
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+    expect(page.get_by_role("heading", name="Intake screening")).to_be_visible()
+    return client
+
+
+def test_errors_on_yes_no_questions_are_visible_and_linked(page, sign_in):
+    open_new_screening(page, sign_in)
+    page.get_by_label("Cannabis", exact=True).check()
+
+    page.get_by_role("button", name="Complete and see recommendation").click()
+
+    for name in ("pregnant", "home_safe"):
+        message = page.locator(f"#id_{name}_error")
+        expect(message).to_be_visible()
+        expect(message).to_have_text("Answer this to complete the screening.")
+        expect(page.locator(f"#id_{name}")).to_have_attribute("aria-describedby", f"id_{name}_error")
+        box = message.bounding_box()
+        assert box["height"] > 5 and box["width"] > 50  # drawn, not merely in the page
+    page.locator("#error-summary").get_by_role("link", name=re.compile("Currently pregnant")).click()
+    expect(page.locator("#id_pregnant_0")).to_be_focused()  # the first option of the group
+    assert_accessible(page)
+
+
+def test_running_totals_and_bands_as_items_are_chosen(page, sign_in):
+    open_new_screening(page, sign_in)
+    total = page.locator("#phq9-total-items .instrument-total")
+
+    for n in range(1, 5):
+        choose(page, f"phq9_{n}", 3)
+    expect(total).to_have_text("PHQ-9 so far: 12 (5 items to answer)")
+    for n in range(5, 10):
+        choose(page, f"phq9_{n}", 0)
+    expect(total).to_have_text("PHQ-9 total 12 of 27: moderate")
+    choose(page, "phq9_5", 3)
+    expect(total).to_have_text("PHQ-9 total 15 of 27: moderately severe")
+
+    page.get_by_label("Alcohol", exact=True).check()
+    for key in CIWA:
+        choose(page, key, 1)
+    expect(page.locator("#ciwa-ar-items .instrument-total")).to_have_text("CIWA-Ar total 10 of 67: moderate")
+    choose(page, "pawss", 4)
+    expect(page.locator("#pawss-items .instrument-total")).to_have_text("PAWSS total 4 of 10: high")
+
+
+def test_scales_are_keyboard_friendly_radio_groups(page, sign_in):
+    open_new_screening(page, sign_in)
+    first = page.locator("#id_gad7_1_0")
+
+    first.focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+
+    expect(chosen(page, "gad7_1", 2)).to_be_checked()
+    page.keyboard.press("Tab")  # one tab stop per item: on to the next item
+    expect(page.locator("#id_gad7_2_0")).to_be_focused()
+
+
+def test_none_of_these_and_a_criterion_exclude_each_other(page, sign_in):
+    open_new_screening(page, sign_in)
+    craving = page.get_by_label("Craving or strong urges to use")
+    none = page.locator("#id_dsm5_criteria_none")
+
+    craving.check()
+    none.check()
+    expect(craving).not_to_be_checked()
+    craving.check()
+    expect(none).not_to_be_checked()
+
+
+def test_unticked_substance_gets_its_scale_back_when_ticked_again(page, sign_in):
+    open_new_screening(page, sign_in)
+    alcohol = page.get_by_label("Alcohol", exact=True)
+    alcohol.check()
+    choose(page, "ciwa_tremor", 5)
+
+    alcohol.uncheck()
+    expect(page.locator("#autosave-status")).to_contain_text("Draft saved at")
+    page.reload()
+    page.get_by_label("Alcohol", exact=True).check()
+
+    expect(chosen(page, "ciwa_tremor", 5)).to_be_checked()
+
+
+def test_questionnaire_fits_a_phone_and_stays_accessible(page, sign_in):
+    open_new_screening(page, sign_in)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_label("Alcohol", exact=True).check()
+    page.get_by_label("Opioids", exact=True).check()
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_accessible(page)
+    screenshot(page, "screening-form-390")
