@@ -301,3 +301,10 @@ def test_favicon_ico_leads_to_the_apps_icon_for_anyone(client):
 
     assert reverse("favicon") == "/favicon.ico"  # where browsers look without a page's icon link
     assert response.status_code == 301 and response["Location"] == static("favicon.svg")
+
+
+def test_flag_labels_everywhere_write_iop_in_capitals():
+    from screening.models import FLAG_LABELS  # what the history filter and the dashboard show
+
+    assert FLAG_LABELS["below_iop_threshold"] == "Below IOP threshold"
+    assert all("iop" not in label for label in FLAG_LABELS.values())
