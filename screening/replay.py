@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -159,8 +160,8 @@ def _evaluated(
     pool = ProcessPoolExecutor(
         processes,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=replay_eval.lower_priority,
-        initargs=(niceness,),
+        initializer=replay_eval.worker_init,
+        initargs=(niceness, os.getpid()),
     )
     try:
         pending: deque = deque()

@@ -7,6 +7,8 @@ never forked from a threaded app server) import nothing else and open no databas
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -51,10 +53,18 @@ def evaluate_page(rows: Iterable[tuple], version: str) -> PageResult:
     return out
 
 
-def lower_priority(niceness: int) -> None:
-    """A worker process's initializer: yield the CPU to the app server's requests (and anything else) first."""
+def worker_init(niceness: int, parent: int) -> None:
+    """A worker process's initializer: yield the CPU to the app server's requests (and anything else) first, and end
+    when the process that started it is gone (an app server killed mid-replay), instead of waiting on for work."""
     if niceness:
         os.nice(niceness)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="replay-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,12 @@ import datetime as dt
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -560,12 +564,46 @@ def test_bound_holds_when_servers_claim_at_once(settings):
 
 
 def test_worker_processes_run_at_a_lower_priority():
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=replay_eval.lower_priority, initargs=(5,)
+        1, mp_context=context, initializer=replay_eval.worker_init, initargs=(5, os.getpid())
     ) as pool:
         child = pool.submit(os.nice, 0).result()
 
     assert child == min(os.nice(0) + 5, 19)
+
+
+def test_worker_process_ends_when_its_parent_is_gone(tmp_path):
+    # A stand-in parent starts a worker process as a replay does, then dies without a word (SIGKILL).
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, os, signal, sys\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from screening import replay_eval\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
+        "                               initializer=replay_eval.worker_init, initargs=(0, os.getpid()))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    worker = int(proc.stdout.split()[0])
+
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
 
 
 def test_replay_thread_that_meets_an_error_logs_it_and_closes_its_connection(monkeypatch, caplog):
