@@ -381,7 +381,7 @@ class SignForm(forms.Form):
     )
     safety_review_confirmed = forms.BooleanField(
         label="I confirm the same-day risk assessment was done",
-        help_text="A safety review is raised: a clinician assessed the risk today, before signing.",
+        help_text="A safety review is raised: a clinician assesses the risk today, before the screening is signed.",
         error_messages={"required": "Confirm the same-day risk assessment before signing."},
     )
     password = forms.CharField(

@@ -124,7 +124,10 @@ def test_a_safety_review_is_confirmed_before_signing(page, clinician):
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Sign screening").click()
     expect(page.locator("#error-summary")).to_contain_text("Confirm the same-day risk assessment before signing.")
-    page.get_by_label("I confirm the same-day risk assessment was done").check()
+    confirm = page.get_by_label("I confirm the same-day risk assessment was done")
+    expect(confirm).to_have_attribute("aria-invalid", "true")
+    assert "id_safety_review_confirmed_error" in confirm.get_attribute("aria-describedby")
+    confirm.check()
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Sign screening").click()
 
