@@ -150,12 +150,12 @@ def pages(queryset, page_size: int) -> Iterator[list[tuple]]:
 
 def _evaluated(
     source: Iterator[list[tuple]], version: str, processes: int, niceness: int
-) -> Iterator[replay_eval.PageResult]:
-    """Each page of `source` evaluated, in order: here, or in `processes` spawned worker processes (at `niceness`)
-    with at most two pages each waiting, so memory stays a few pages whatever the range."""
+) -> Iterator[tuple[list[tuple], replay_eval.PageResult]]:
+    """Each page of `source` with its evaluation, in order: here, or in `processes` spawned worker processes (at
+    `niceness`) with at most two pages each waiting, so memory stays a few pages whatever the range."""
     if processes <= 0:
         for rows in source:
-            yield replay_eval.evaluate_page(rows, version)
+            yield rows, replay_eval.evaluate_page([(level, text) for _, _, level, text in rows], version)
         return
     pool = ProcessPoolExecutor(
         processes,
@@ -166,11 +166,14 @@ def _evaluated(
     try:
         pending: deque = deque()
         for rows in source:
-            pending.append(pool.submit(replay_eval.evaluate_page, rows, version))
+            slim = [(level, text) for _, _, level, text in rows]
+            pending.append((rows, pool.submit(replay_eval.evaluate_page, slim, version)))
             if len(pending) > 2 * processes:
-                yield pending.popleft().result()
+                rows, future = pending.popleft()
+                yield rows, future.result()
         while pending:
-            yield pending.popleft().result()
+            rows, future = pending.popleft()
+            yield rows, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -212,9 +215,10 @@ def run(
     result = ReplayResult(version)
     newest: list[tuple[dt.datetime, int]] = []  # a min-heap of the `keep` newest changes seen so far
     source = pages(queryset.completed_or_signed(), page_size or PAGE_SIZE)
-    for page in _evaluated(source, version, processes, niceness):
+    for rows, page in _evaluated(source, version, processes, niceness):
         result.add(page)
-        for key in page.changed:
+        for position in page.changed:
+            key = (rows[position][1], rows[position][0])  # (created_at, id)
             if len(newest) < keep:
                 heapq.heappush(newest, key)
             elif keep and key > newest[0]:

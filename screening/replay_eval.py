@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,24 +22,25 @@ _INDEX = {level: i for i, level in enumerate(LEVELS)}
 
 @dataclass
 class PageResult:
-    """The counts of one page of rows, and the (created_at, id) of each row whose level would change."""
+    """The counts of one page of rows, and the position in the page of each row whose level would change."""
 
     total: int = 0
     unreadable: int = 0  # snapshots that no longer parse (never expected; counted, not guessed)
     matrix: list[int] = field(default_factory=lambda: [0] * len(LEVELS) ** 2)  # stored × replayed, row-major
-    changed: list[tuple] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
 
 
-def evaluate_page(rows: Iterable[tuple], version: str) -> PageResult:
-    """Re-evaluate (id, created_at, stored level, snapshot as JSON text, bytes or dict) rows under `version`."""
+def evaluate_page(rows: Sequence[tuple], version: str) -> PageResult:
+    """Re-evaluate (stored level, snapshot as JSON text, bytes or dict) rows under `version`. Only these two columns
+    cross to a worker process: its id and date stay with the caller, which the positions in `changed` point back to
+    (pickling a date costs more than its snapshot)."""
     if version not in rules.RULE_SETS:
         raise ValueError(f"unknown rule set version {version!r}")
     out = PageResult()
     matrix, changed, width = out.matrix, out.changed, len(LEVELS)
     parse, evaluate, loads, index = questionnaire.parse, rules.evaluate, orjson.loads, _INDEX
-    total = unreadable = 0
-    for pk, created_at, stored, snapshot in rows:
-        total += 1
+    unreadable = 0
+    for position, (stored, snapshot) in enumerate(rows):
         try:
             raw = snapshot if isinstance(snapshot, Mapping) else loads(snapshot)
             new = evaluate(parse(raw), version).level.value
@@ -48,8 +49,8 @@ def evaluate_page(rows: Iterable[tuple], version: str) -> PageResult:
             unreadable += 1
             continue
         if new != stored:
-            changed.append((created_at, pk))
-    out.total, out.unreadable = total, unreadable
+            changed.append(position)
+    out.total, out.unreadable = len(rows), unreadable
     return out
 
 

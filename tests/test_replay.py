@@ -170,11 +170,19 @@ def test_replay_in_worker_processes_matches_this_process(known):
 
 
 def test_evaluate_page_counts_unreadable_snapshot():
-    rows = [(1, None, "iop", {"substances": ["alcohol"]}), (2, None, "iop", "{not json"), (3, None, "iop", None)]
+    rows = [("iop", {"substances": ["alcohol"]}), ("iop", "{not json"), ("iop", None), ("nowhere", "{}")]
 
     page = replay_eval.evaluate_page(rows, "2026.11")
 
-    assert (page.total, page.unreadable, page.changed, sum(page.matrix)) == (3, 3, [], 0)
+    assert (page.total, page.unreadable, page.changed, sum(page.matrix)) == (4, 4, [], 0)
+
+
+def test_evaluate_page_gives_the_positions_of_changed_rows(known):
+    rows = [(s.recommended_level, json.dumps(s.answers_snapshot)) for s in (known["iop"], known["to_iop"])]
+
+    page = replay_eval.evaluate_page(rows, "2027.01")
+
+    assert (page.total, page.changed) == (2, [1])
 
 
 def test_evaluate_page_unknown_version_raises():
