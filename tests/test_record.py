@@ -308,3 +308,23 @@ def test_flag_labels_everywhere_write_iop_in_capitals():
 
     assert FLAG_LABELS["below_iop_threshold"] == "Below IOP threshold"
     assert all("iop" not in label for label in FLAG_LABELS.values())
+
+
+def test_timeline_with_amendments_and_reasons_keeps_its_query_count(
+    clinician_client, clinician, django_assert_num_queries
+):
+    original = make_screening(clinician=clinician)
+    url = reverse("client_detail", args=[original.client.public_id])
+    clinician_client.get(url)
+    with django_assert_num_queries(7 + audit_queries()) as few:
+        clinician_client.get(url)
+    previous = original
+    for n in range(4):  # a chain of signed amendments, each superseding the one before
+        later = make_screening(client=original.client, clinician=clinician)
+        Screening.objects.filter(pk=later.pk).update(amends=previous, amendment_reason=f"Correction {n}.")
+        previous = later
+
+    with django_assert_num_queries(len(few.captured_queries)):
+        html = clinician_client.get(url).content.decode()
+
+    assert html.count("data-superseded") == 4 and "Reason: Correction 3." in html
