@@ -36,6 +36,9 @@ def test_replay_job_runs_and_explains_each_change(page, sign_in, monkeypatch):
     page.get_by_role("link", name="What-if replay").first.click()
     expect(page.get_by_text("Proposal for January 2027")).to_be_visible()
     assert_accessible(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert_accessible(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_label("Rule set version").select_option("2027.01")
     page.get_by_role("button", name="Replay").click()
 
@@ -49,6 +52,11 @@ def test_replay_job_runs_and_explains_each_change(page, sign_in, monkeypatch):
     screenshot(page, "admin-replay-result")
     page.set_viewport_size({"width": 390, "height": 844})
     assert_accessible(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.get_by_role("link", name="Back to What-if replay").click()
+    expect(page.get_by_role("table", name=re.compile("replays, newest first"))).to_contain_text("Done")
+    screenshot(page, "admin-replay-form")
 
 
 def test_replay_job_page_follows_a_running_job_until_done(page, sign_in):
