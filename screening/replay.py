@@ -5,7 +5,7 @@ recommendation cannot change. The comparison is against the level stored with ea
 clinician saw at the time, under the version recorded with it.
 
 One code path for every range and every caller (the web's background job in `replay_jobs`, the command, the
-benchmark): `run()` reads the range in keyset pages of ids (each page one short query: no server-side cursor and
+benchmark): `run()` reads the range in keyset pages of ids (each page two short queries: no server-side cursor and
 no transaction held across pages, so it works behind PgBouncer in transaction mode), has each page evaluated by
 `replay_eval.evaluate_page` — in this thread, or in `processes` worker processes started with `spawn` (never a
 fork of a threaded app server) that import only the pure core — and reports progress after every page.
