@@ -65,7 +65,14 @@ def prepare() -> None:
     print(f"== copying {SOURCE} to {DB} (once) and giving it to {OWNER}", flush=True)
     if not psql("postgres", f"SELECT 1 FROM pg_roles WHERE rolname = '{OWNER}'"):
         psql("postgres", f'CREATE ROLE "{OWNER}" LOGIN CREATEROLE')
-    psql("postgres", f'CREATE DATABASE "{DB}" TEMPLATE "{SOURCE}" OWNER "{OWNER}"')
+    for attempt in range(120):  # a template must have no other connection: wait for other benchmarks' to end
+        try:
+            psql("postgres", f'CREATE DATABASE "{DB}" TEMPLATE "{SOURCE}" OWNER "{OWNER}"')
+            break
+        except subprocess.CalledProcessError as e:
+            if "being accessed by other users" not in e.stderr or attempt == 119:
+                raise
+            time.sleep(5)
     psql(DB, GIVE_TO_OWNER.format(owner=OWNER), f'ALTER SCHEMA public OWNER TO "{OWNER}"')
     psql("postgres", f"ALTER DATABASE \"{DB}\" SET timezone TO 'UTC'")
 
