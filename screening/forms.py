@@ -16,6 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from . import answers, exports, rules
 from .answers import Kind
@@ -242,8 +244,36 @@ class InputView:
     help: str
     errors: list
     describedby: str
-    options: list  # (index, value, text, chosen)
+    options: str  # the options' HTML (`_options_html`)
     none: tuple | None = None  # a checklist's "None of these" box: (name, id, checked)
+
+
+_SCALE_OPTION = (
+    '<input type="radio" class="btn-check" name="{}" value="{}" id="{}_{}"{}{}>'
+    '<label for="{}_{}" class="btn btn-sm {}">{}</label>'
+)
+# Constant attributes (markup, not data: never escaped).
+_CHECKED, _INVALID = SafeString(" checked"), SafeString(' aria-invalid="true"')
+_CHECK_OPTION = (
+    '<div class="{}"><input type="{}" class="{}" name="{}" value="{}" id="{}_{}"{}{}>'
+    '<label for="{}_{}" class="form-check-label">{}</label></div>'
+)
+
+
+def _options_html(widget: str, name: str, auto_id: str, options: list, invalid: bool) -> str:
+    """A group's options (radio buttons, a scale's numbered buttons, ticks), drawn here rather than by the template:
+    they are most of the page, and one join is several times cheaper than template nodes per option."""
+    checked = [(_CHECKED if chosen else "", i, value, text) for i, value, text, chosen in options]
+    bad = _INVALID if invalid else ""
+    if widget == "scale":
+        style = "btn-outline-danger" if invalid else "btn-outline-secondary"
+        rows = ((name, v, auto_id, i, c, bad, auto_id, i, style, t) for c, i, v, t in checked)
+        return format_html('<div class="scale-options">{}</div>', format_html_join("", _SCALE_OPTION, rows))
+    box = "form-check form-check-inline" if widget == "inline-radios" else "form-check"
+    kind = "checkbox" if widget == "checkboxes" else "radio"
+    field = "form-check-input is-invalid" if invalid else "form-check-input"
+    rows = ((box, kind, field, name, v, auto_id, i, c, bad, auto_id, i, t) for c, i, v, t in checked)
+    return format_html_join("", _CHECK_OPTION, rows)
 
 
 def _input_view(token: Token, bound, none=None) -> InputView:
@@ -253,6 +283,7 @@ def _input_view(token: Token, bound, none=None) -> InputView:
     options = [(i, str(v), text, str(v) in chosen) for i, (v, text) in enumerate(bound.field.choices)]
     errors = list(bound.errors)
     auto_id = bound.auto_id
+    options = _options_html(token.widget, bound.html_name, auto_id, options, bool(errors))
     described = [f"{auto_id}_error"] if errors else []
     if bound.help_text:
         described.append(f"{auto_id}_helptext")
