@@ -157,8 +157,7 @@ def _query_dict(data: dict[str, list[str]]) -> QueryDict:
 def _json_refusal(request) -> JsonResponse | None:
     """For the page's background requests: 401 without a session, 403 without the permission (JSON, no page)."""
     if not request.user.is_authenticated:
-        sign_in = f"{reverse('login')}"
-        return JsonResponse({"signed_out": True, "sign_in": sign_in}, status=401)
+        return JsonResponse({"signed_out": True, "sign_in": reverse("login")}, status=401)
     if not request.user.has_perm("screening.change_screening"):
         return JsonResponse({"error": "You may not change screenings."}, status=403)
     return None
