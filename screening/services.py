@@ -301,7 +301,7 @@ def answers_keep(
     """Keep the questionnaire `user` posted for a draft after their session ended, for 24 hours, for them alone
     (offered back after their next sign-in in the browser holding `token`). Audited, without the answers."""
     now = timezone.now()
-    KeptAnswers.objects.filter(expires_at__lte=now).delete()  # never offered once expired: tidied here
+    answers_expire(now=now, context=context)  # never offered once expired: tidied here too
     kept, _ = KeptAnswers.objects.update_or_create(
         token_hash=token_hash(token),
         screening=screening,
@@ -360,6 +360,15 @@ def answers_discard(*, token: str, user, screening: Screening, context: Context 
     audit.record(
         action=Action.CHANGE, actor=user, context=context, object_type=_KEPT, object_id=str(kept.pk), details=details
     )
+
+
+@transaction.atomic
+def answers_expire(*, now=None, context: Context = None) -> int:
+    """Delete the kept answers past their 24 hours (`manage.py clear_kept_answers`, on a schedule); how many."""
+    deleted, _ = KeptAnswers.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    if deleted:
+        audit.record(action=Action.CHANGE, context=context, object_type=_KEPT, details={"expired": deleted})
+    return deleted
 
 
 def answers_used(*, token: str, user, screening: Screening) -> None:

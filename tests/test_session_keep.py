@@ -2,11 +2,13 @@
 questionnaire posted after its session ended, kept for that session's user and offered back only to them."""
 
 import datetime as dt
+import io
 import json
 import re
 import time
 
 import pytest
+from django.core.management import call_command
 from django.test import Client as BrowserClient
 from django.urls import reverse
 from django.utils import timezone
@@ -309,3 +311,19 @@ def test_pages_carry_the_seconds_left_before_the_idle_limit(clinician_client, se
     html = response.content.decode()
     assert 'id="idle-warning"' in html
     assert f'data-idle-remaining="{settings.SESSION_IDLE_TIMEOUT_MINUTES * 60}"' in html
+
+
+def test_clear_kept_answers_deletes_only_expired_ones_and_is_audited(client, clinician, draft, settings):
+    sign_in(client, clinician)
+    post_after_timeout(client, settings, draft)
+    other = Screening.objects.create(client=draft.client, clinician=clinician)
+    sign_in(client, clinician)
+    post_after_timeout(client, settings, other)
+    KeptAnswers.objects.filter(screening=draft).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    out = io.StringIO()
+
+    call_command("clear_kept_answers", stdout=out)
+
+    assert list(KeptAnswers.objects.values_list("screening", flat=True)) == [other.pk]
+    assert "Deleted 1 expired kept answer set." in out.getvalue()
+    assert AuditEvent.objects.filter(object_type="kept_answers", details__expired=1).count() == 1
