@@ -283,3 +283,20 @@ def test_pages_load_a_favicon_and_nothing_404s(page, clinician):
     assert page.request.get(icon).status == 200
     assert page.request.get(reverse("favicon")).status == 200  # redirected to the same icon
     assert missing == []
+
+
+def test_below_iop_threshold_reads_iop_and_the_answers_panel_shows_items(page, clinician):
+    s = make_screening(clinician=clinician, dsm5_criteria=["craving"], cssrs__wish_dead=True)
+    Screening.objects.filter(pk=s.pk).update(**PHQ9_ITEMS, phq9_9=1)
+    page.goto(record_url(s))
+
+    expect(page.locator('[data-flag="below_iop_threshold"]')).to_contain_text("Below IOP threshold")
+    expect(page.locator('[data-flag="below_iop_threshold"]')).to_contain_text("1 DSM-5 criterion met (fewer than 2)")
+    page.get_by_text("Answers", exact=True).click()
+
+    expect(
+        page.get_by_text("PHQ-9 item 9: Thoughts that you would be better off dead, or of hurting yourself")
+    ).to_be_visible()
+    plan = page.locator("tr", has=page.get_by_text("Q5 Worked out details of a plan, with intent", exact=True))
+    expect(plan).to_contain_text("not asked")
+    assert_accessible(page)
