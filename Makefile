@@ -19,7 +19,7 @@ DRILL_DB ?= iop_drill
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt check screenshots bench bench-data backup-drill demo-data chromium clean lock \
-	release serve stack stack-stop stack-smoke stack-packages load
+	release serve stack stack-stop stack-smoke stack-packages load pdf-libs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,7 +69,7 @@ export WRITE_DEV_KEYS
 $(ENVFILE): iop_screening/settings.py
 	@umask 077 && $(PYTHON) -c "$$WRITE_DEV_KEYS"
 
-run: $(VENV)/.runtime $(ENVFILE) ## set up SQLite with roles and demo data, and serve on http://127.0.0.1:$(PORT)
+run: $(VENV)/.runtime $(ENVFILE) pdf-libs ## set up SQLite with roles and demo data, and serve on http://127.0.0.1:$(PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py load_demo
@@ -85,7 +85,7 @@ THREADS ?= 4
 release: $(VENV)/.runtime ## migrate once (straight to PostgreSQL as the owner: RELEASE_DATABASE_URL), then collect static files
 	DATABASE_URL="$(RELEASE_DATABASE_URL)" STATIC_MANIFEST=true $(PY) manage.py release
 
-serve: $(VENV)/.runtime ## production mode: gunicorn (gthread) on PORT, DEBUG off, hashed static files by WhiteNoise; run make release first
+serve: $(VENV)/.runtime pdf-libs ## production mode: gunicorn (gthread) on PORT, DEBUG off, hashed static files by WhiteNoise; run make release first
 	DEBUG=false STATIC_MANIFEST=true $(VENV)/bin/gunicorn iop_screening.wsgi --worker-class gthread \
 	  --workers $(WORKERS) --threads $(THREADS) --bind $(BIND):$(PORT) --error-logfile -
 
@@ -104,13 +104,13 @@ stack-packages: ## make sure Debian's nginx and pgbouncer are there (installed a
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx pgbouncer >/dev/null; \
 	  else echo "The stack needs nginx and pgbouncer: sudo apt-get install nginx pgbouncer" >&2; exit 1; fi; }
 
-stack: $(VENV)/.runtime $(ENVFILE) stack-packages ## start nginx on 127.0.0.1:STACK_PORT → two gunicorn servers → PgBouncer → PostgreSQL, in the background
+stack: $(VENV)/.runtime $(ENVFILE) stack-packages pdf-libs ## start nginx on 127.0.0.1:STACK_PORT → two gunicorn servers → PgBouncer → PostgreSQL, in the background
 	$(STACK_ENV) deploy/stack.sh start
 
 stack-stop: ## stop the stack
 	$(STACK_ENV) deploy/stack.sh stop
 
-stack-smoke: $(VENV)/.dev $(ENVFILE) stack-packages ## start the stack, drive a clinician's journey and an auditor's export through nginx, verify the audit trail, stop it
+stack-smoke: $(VENV)/.dev $(ENVFILE) stack-packages pdf-libs ## start the stack, drive a clinician's journey and an auditor's export through nginx, verify the audit trail, stop it
 	$(STACK_ENV) deploy/stack.sh start
 	$(STACK_ENV) $(PY) deploy/stack_smoke.py; status=$$?; $(STACK_ENV) deploy/stack.sh stop; exit $$status
 
@@ -128,7 +128,17 @@ chromium: ## make sure the machine's Chromium is there for the browser tests
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: $(VENV)/.dev $(ENVFILE) $(if $(filter 0,$(E2E)),,chromium) ## run every test (SQLite; PostgreSQL when DATABASE_URL is set), browser tests included unless E2E=0
+# WeasyPrint (the payer summary, screening/pdf.py) draws text with Pango and HarfBuzz, which pip cannot install.
+PDF_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+pdf-libs: ## make sure the Debian libraries WeasyPrint needs (Pango, HarfBuzz, a font) are there (installed as root)
+	@{ ldconfig -p | grep -q libpangoft2-1.0.so.0 && ldconfig -p | grep -q libharfbuzz-subset.so.0 \
+	  && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's $(PDF_LIBS) for WeasyPrint"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_LIBS) >/dev/null; \
+	  else echo "The payer summary (WeasyPrint) needs: sudo apt-get install $(PDF_LIBS)" >&2; exit 1; fi; }
+
+test: $(VENV)/.dev $(ENVFILE) pdf-libs $(if $(filter 0,$(E2E)),,chromium) ## run every test (SQLite; PostgreSQL when DATABASE_URL is set), browser tests included unless E2E=0
 	$(PY) -m pytest $(if $(filter 0,$(E2E)),-m "not e2e") $(PYTEST_ARGS)
 
 screenshots: $(VENV)/.dev $(ENVFILE) chromium ## run the browser tests and copy their screenshots into docs/screenshots

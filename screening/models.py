@@ -379,6 +379,10 @@ class Screening(ScreeningAnswers):
     # --- An amendment's reason (the correction it makes), given when it is started.
     amendment_reason = models.TextField("reason for amendment", blank=True, default="")
 
+    # --- The payer's code for the final level in force when it was signed (LevelCrosswalk, issue 14): frozen
+    # with the signature, so later crosswalk edits leave signed records as they were.
+    payer_level_code = models.CharField("payer level code at signing", max_length=20, blank=True, default="")
+
     objects = ScreeningQuerySet.as_manager()
 
     class Meta:
@@ -449,6 +453,7 @@ class Screening(ScreeningAnswers):
             ),
             _check("safety_review_confirmed_flag", Q(safety_review_confirmed=False) | Q(flag_safety_review=True)),
             _check("amendment_reason_amends", Q(amendment_reason="") | Q(amends__isnull=False)),
+            _check("payer_level_code_signed", Q(payer_level_code="") | Q(status="signed")),
             _check(
                 "completed_at_status",
                 Q(completed_at__isnull=True, status="draft") | (Q(completed_at__isnull=False) & ~Q(status="draft")),
@@ -833,6 +838,36 @@ class ReplayJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(100, 100 * self.done // self.total) if self.total else 0
+
+
+class LevelCrosswalkQuerySet(models.QuerySet):
+    def code_for(self, level: str) -> str:
+        """The payer code in force for a level; "" when the crosswalk has none (or no level is given)."""
+        return (self.filter(level=level).values_list("code", flat=True).first() or "") if level else ""
+
+
+class LevelCrosswalk(models.Model):
+    """The program's payer code for one of the three levels (ASAM "2.1", a payer's own code…), printed beside the
+    level on the record, the print and the payer PDF (DESIGN.md §10). Edited by admins (screening.payer); empty by
+    default: no row, no code. A signature freezes the code in force (Screening.payer_level_code)."""
+
+    level = models.CharField(max_length=16, choices=Level.choices, unique=True)
+    code = models.CharField("payer level code", max_length=20)
+    updated_by = _optional_user()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = LevelCrosswalkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        permissions = [("edit_crosswalk", "Can edit the payer level crosswalk")]
+        constraints = [
+            _choice_check("level", Level, "level_valid"),
+            _check("code_set", ~Q(code=""), "A crosswalk row needs its code."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} → {self.code}"
 
 
 # The dashboard's daily roll-up (derived data), kept in its own module; imported here so Django registers it.

@@ -15,8 +15,9 @@ ROLE_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
         "screening", "view_client add_client view_screening add_screening change_screening sign_screening"
     ),
     # User management is the app's own page (manage_users), never the Django admin's user forms, which offer
-    # superuser status, groups and permissions (an admin could make themselves superuser).
-    ADMIN: _perms("screening", "view_client view_screening review_history view_auditevent manage_users"),
+    # superuser status, groups and permissions (an admin could make themselves superuser). edit_crosswalk: the
+    # payer level codes (screening.payer).
+    ADMIN: _perms("screening", "view_client view_screening review_history view_auditevent manage_users edit_crosswalk"),
     AUDITOR: _perms("screening", "export_records view_auditevent verify_audit"),
 }
 

@@ -12,7 +12,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import answers, audit, questionnaire, rules
-from .models import FLAG_FIELDS, AuditEvent, Client, KeptAnswers, Level, RiskSummary, Screening, SpecialtyInterest
+from .models import (
+    FLAG_FIELDS,
+    AuditEvent,
+    Client,
+    KeptAnswers,
+    Level,
+    LevelCrosswalk,
+    RiskSummary,
+    Screening,
+    SpecialtyInterest,
+)
 
 Action = AuditEvent.Action
 Context = audit.AuditContext | None
@@ -229,6 +239,7 @@ def screening_sign(
     screening.emergency_action, screening.emergency_action_text = emergency_action, emergency_action_text
     screening.safety_review_confirmed = bool(screening.flag_safety_review and safety_review_confirmed)
     screening.status = Screening.Status.SIGNED
+    screening.payer_level_code = LevelCrosswalk.objects.code_for(screening.final_level)  # frozen with the signature
     screening.signed_by = actor
     screening.signed_at = timezone.now()
     screening.version = F("version") + 1

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import SignInForm
-from .views import clinician, health
+from .views import clinician, health, payer
 
 sign_in = auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True)
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("screenings/<uuid:public_id>/reopen/", clinician.screening_reopen, name="screening_reopen"),
     path("screenings/<uuid:public_id>/sign/", clinician.screening_sign, name="screening_sign"),
     path("screenings/<uuid:public_id>/amend/", clinician.screening_amend, name="screening_amend"),
+    path("screenings/<uuid:public_id>/payer-summary/", payer.payer_summary, name="payer_summary"),
+    path("review/crosswalk/", payer.crosswalk, name="crosswalk"),
     path("review/", include("screening.urls_review")),
     path("audit/", include("screening.urls_audit")),
 ]
