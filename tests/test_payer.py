@@ -8,7 +8,7 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.urls import reverse
 from pypdf import PdfReader
 
@@ -358,3 +358,17 @@ def test_the_accounting_of_disclosures_lists_the_pdf_with_its_recipient(clinicia
     assert "1 export containing this client" in html
     assert "<td>pdf<span" in html
     assert "summary for a payer, to <strong>Acme Health Plan</strong>, the person's consent recorded" in html
+
+
+def test_no_pdf_leaves_when_the_disclosure_cannot_be_recorded(clinician_client, signed, monkeypatch):
+    def broken(**kwargs):
+        raise DatabaseError("the audit table is not writable")
+
+    monkeypatch.setattr(payer.audit, "record", broken)
+
+    response = disclose(clinician_client, signed, recipient="Acme Health Plan", consent="on")
+
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/html")
+    assert "could not be recorded, so no summary was made" in response.content.decode()
+    assert not ExportRun.objects.exists() and not ExportDisclosure.objects.exists()
