@@ -43,7 +43,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 GIVE_TO_OWNER = """
 DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v', 'm') LOOP
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v', 'm')
+             -- a sequence that belongs to a column goes with its table
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')) LOOP
     EXECUTE format('ALTER %s public.%I OWNER TO %I',
       CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
       r.relname, '{owner}');
@@ -73,8 +75,12 @@ def prepare() -> None:
             if "being accessed by other users" not in e.stderr or attempt == 119:
                 raise
             time.sleep(5)
-    psql(DB, GIVE_TO_OWNER.format(owner=OWNER), f'ALTER SCHEMA public OWNER TO "{OWNER}"')
-    psql("postgres", f"ALTER DATABASE \"{DB}\" SET timezone TO 'UTC'")
+    try:
+        psql(DB, GIVE_TO_OWNER.format(owner=OWNER), f'ALTER SCHEMA public OWNER TO "{OWNER}"')
+        psql("postgres", f"ALTER DATABASE \"{DB}\" SET timezone TO 'UTC'")
+    except subprocess.CalledProcessError:
+        psql("postgres", f'DROP DATABASE "{DB}"')  # made again next time, not left half given
+        raise
 
 
 def through_stack(password: str, username: str) -> tuple[float, int, int]:
