@@ -163,6 +163,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "screening.middleware.SessionTimeoutMiddleware",
     "screening.middleware.MfaMiddleware",
+    "screening.views.handover.HandoverLockMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import answers, questionnaire, rules
+from . import answers, questionnaire, rules, selfreport
 
 
 def _check(rule: str, condition: Q, message: str | None = None) -> models.CheckConstraint:
@@ -383,6 +383,11 @@ class Screening(ScreeningAnswers):
     # with the signature, so later crosswalk edits leave signed records as they were.
     payer_level_code = models.CharField("payer level code at signing", max_length=20, blank=True, default="")
 
+    # --- Answered by the person themselves on the device (issue 14, item 7; screening.selfreport): set for an
+    # instrument when they gave every one of its items in a hand-over, cleared when the clinician changes one.
+    phq9_self_reported = models.BooleanField("PHQ-9 self-reported", default=False)
+    gad7_self_reported = models.BooleanField("GAD-7 self-reported", default=False)
+
     objects = ScreeningQuerySet.as_manager()
 
     class Meta:
@@ -474,6 +479,11 @@ class Screening(ScreeningAnswers):
     @property
     def is_overridden(self) -> bool:
         return self.decision == self.Decision.OVERRIDDEN
+
+    @property
+    def self_reported(self) -> list[str]:
+        """The instruments the person answered themselves, by short name ("PHQ-9")."""
+        return [i.short for i in selfreport.INSTRUMENTS if getattr(self, i.field)]
 
     @property
     def flags(self) -> list[str]:

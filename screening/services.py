@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import answers, audit, questionnaire, rules
+from . import answers, audit, questionnaire, rules, selfreport
 from .models import (
     FLAG_FIELDS,
     AuditEvent,
@@ -82,9 +82,18 @@ def screening_start(*, client: Client, clinician, context: Context = None) -> Sc
 
 @transaction.atomic
 def screening_save_draft(
-    *, screening: Screening, data: dict[str, Any], expected_version: int, actor, context: Context = None
+    *,
+    screening: Screening,
+    data: dict[str, Any],
+    expected_version: int,
+    actor,
+    context: Context = None,
+    answered_by_person: frozenset[str] | None = None,
 ) -> Screening:
-    """Save answers to a draft with optimistic locking: a stale version raises ScreeningConflict."""
+    """Save answers to a draft with optimistic locking: a stale version raises ScreeningConflict.
+
+    From a patient hand-over, `answered_by_person` names every item the person has answered in it so far: an
+    instrument they answered whole is marked self-reported. A clinician's change to one of its items unmarks it."""
     if not screening.is_draft:
         raise ServiceError("Only a draft can be edited; amend a signed screening to correct it.")
     draft = Screening(pk=screening.pk)
@@ -92,14 +101,26 @@ def screening_save_draft(
         setattr(draft, name, data.get(name, getattr(screening, name)))
     draft.compute_totals()
     values = draft.answer_values()
+    changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
+    marks = _self_report_marks(changed, answered_by_person)
     updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
-    if not updated.update(version=F("version") + 1, updated_at=timezone.now(), **values):
+    if not updated.update(version=F("version") + 1, updated_at=timezone.now(), **values, **marks):
         current = Screening.objects.get(pk=screening.pk)
         raise ScreeningConflict(current, [n for n in answers.COLUMNS if getattr(current, n) != values[n]])
-    changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
-    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details={"fields": changed})
+    details: dict[str, Any] = {"fields": changed}
+    if answered_by_person is not None:  # which instruments, never the answers (they are the fields' values)
+        details.update(handover=True, self_reported=[i.key for i in selfreport.INSTRUMENTS if marks.get(i.field)])
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
+
+
+def _self_report_marks(changed: list[str], answered_by_person: frozenset[str] | None) -> dict[str, bool]:
+    """The self-reported fields a draft save sets: an instrument the person answered whole is marked; one whose
+    item the clinician changed is not any more; the others stay as they are."""
+    if answered_by_person is not None:
+        return {selfreport.BY_KEY[key].field: True for key in selfreport.complete(answered_by_person)}
+    return {i.field: False for i in selfreport.INSTRUMENTS if any(item.name in changed for item in i.items)}
 
 
 @transaction.atomic
@@ -280,7 +301,12 @@ def screening_amend(*, screening: Screening, reason: str, actor, context: Contex
     if existing := next((a for a in amendments if not a.is_signed), None):
         return existing  # one open amendment at a time, with the reason it was started for
     amendment = Screening(
-        client=original.client, clinician=actor, amends=original, amendment_reason=reason, **original.answer_values()
+        client=original.client,
+        clinician=actor,
+        amends=original,
+        amendment_reason=reason,
+        **original.answer_values(),
+        **{i.field: getattr(original, i.field) for i in selfreport.INSTRUMENTS},  # the answers' source goes along
     )
     amendment.save()
     # The reason is free text, kept on the amendment itself; the event says that one was given.
@@ -385,3 +411,63 @@ def answers_expire(*, now=None, context: Context = None) -> int:
 def answers_used(*, token: str, user, screening: Screening) -> None:
     """Once the draft is saved by its user from this browser, what was kept there for it has served."""
     KeptAnswers.objects.filter(token_hash=token_hash(token), user=user, screening=screening).delete()
+
+
+# --- Patient hand-over (issue 14, item 7): the clinician hands the device to the person, who answers PHQ-9 and
+# GAD-7 themselves (screening.selfreport); the answers go into the draft through screening_save_draft. Each step is
+# audited on the screening, with counts and instrument names only: the answers are the draft's own fields.
+HANDOVER_NEEDS_DRAFT = "Only a draft can be handed to the person: this screening is no longer one."
+
+
+@transaction.atomic
+def handover_start(*, screening: Screening, actor, context: Context = None) -> None:
+    """Record that the clinician handed the device to the person, to answer the self-report instruments."""
+    if not Screening.objects.filter(pk=screening.pk, status=Screening.Status.DRAFT).exists():
+        raise ServiceError(HANDOVER_NEEDS_DRAFT)
+    details = {"handover": "handed_over", "instruments": [i.key for i in selfreport.INSTRUMENTS]}
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details=details)
+
+
+@transaction.atomic
+def handover_answer(
+    *,
+    screening: Screening,
+    values: dict[str, int],
+    answered: frozenset[str],
+    expected_version: int,
+    actor,
+    context: Context = None,
+) -> Screening:
+    """Save the items the person has just answered (`values`, item name -> 0-3) into the draft, with optimistic
+    locking (ScreeningConflict when it was saved elsewhere meanwhile); `answered` is every item they have answered
+    in this hand-over, so that an instrument they answered whole is marked self-reported."""
+    if set(values) - selfreport.ITEM_NAMES or not set(values) <= answered:
+        raise ServiceError("Only the self-report items can be answered during a hand-over.")
+    return screening_save_draft(
+        screening=screening,
+        data=values,
+        expected_version=expected_version,
+        actor=actor,
+        context=context,
+        answered_by_person=answered,
+    )
+
+
+@transaction.atomic
+def handover_finish(*, screening: Screening, answered: frozenset[str], actor, context: Context = None) -> None:
+    """Record that the person finished and the device is locked until the clinician's password (how many items
+    they answered, and which instruments whole; not the answers)."""
+    details = {
+        "handover": "answered",
+        "items_answered": len(answered & selfreport.ITEM_NAMES),
+        "items": len(selfreport.ITEMS),
+        "self_reported": list(selfreport.complete(answered)),
+    }
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details=details)
+
+
+@transaction.atomic
+def handover_return(*, screening: Screening, actor, context: Context = None) -> None:
+    """Record that the clinician took the device back, after their password (checked by the caller through
+    views.confirm_password, so that wrong ones count toward the lockout and are audited there)."""
+    audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details={"handover": "returned"})

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import SignInForm
-from .views import clinician, health, payer
+from .views import clinician, handover, health, payer
 
 sign_in = auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True)
 
@@ -28,6 +28,11 @@ urlpatterns = [
     path("screenings/<uuid:public_id>/sign/", clinician.screening_sign, name="screening_sign"),
     path("screenings/<uuid:public_id>/amend/", clinician.screening_amend, name="screening_amend"),
     path("screenings/<uuid:public_id>/payer-summary/", payer.payer_summary, name="payer_summary"),
+    # The patient hand-over (issue 14, item 7): no screening in these addresses; the session knows it.
+    path("screenings/<uuid:public_id>/handover/", handover.handover_start, name="screening_handover_start"),
+    path("handover/", handover.handover, name="handover"),
+    path("handover/save/", handover.handover_save, name="handover_save"),
+    path("handover/return/", handover.handover_return, name="handover_return"),
     path("review/crosswalk/", payer.crosswalk, name="crosswalk"),
     path("review/", include("screening.urls_review")),
     path("audit/", include("screening.urls_audit")),
