@@ -51,7 +51,7 @@ def payer_summary(request, public_id):
                 response["Content-Disposition"] = f'attachment; filename="{summary.filename}"'
                 response["Cache-Control"] = "no-store"
                 return response
-    else:
+    if status != 503:  # the page names the client; where the audit trail just failed, it is not tried again
         record_view(request, obj=screening, details={"page": "payer_summary"})
     context = {"screening": screening, "client": screening.client, "form": form, "refusal": refusal}
     return render(request, "screening/payer_summary.html", context, status=status)
