@@ -42,7 +42,9 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.machine import machine  # noqa: E402
-from screening.models import Screening  # noqa: E402
+from screening import dashboard  # noqa: E402
+from screening.models import FLAG_FIELDS, Screening  # noqa: E402
+from screening.selectors import DateRange  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 40))
 WARMUP = 3
@@ -79,10 +81,46 @@ def touch_today() -> None:
         )
 
 
+def two_passes(start, end) -> int:
+    """The dashboard's numbers as issue 4 read them, for a same-run reference: two grouped passes over the
+    screenings of the range (index-only scans of screening_review_idx), no roll-up."""
+    from django.db.models import Count, DateField, Q
+    from django.db.models.functions import TruncWeek
+
+    qs = Screening.objects.created_in(DateRange(start, end)).completed_or_signed().order_by()
+    keys = ("recommended_level", "final_level", "decision", "override_reason", "clinician_id")
+    rows = list(
+        qs.annotate(week=TruncWeek("created_at", output_field=DateField()))
+        .values("week", *keys)
+        .annotate(n=Count("id"))
+    )
+    flags = {code: Count("id", filter=Q(**{name: True})) for code, name in FLAG_FIELDS.items()}
+    minutes = dashboard.MinutesBetween("created_at", "signed_at")
+    buckets = list(qs.annotate(minutes=minutes).values("minutes").annotate(n=Count("id"), **flags))
+    return sum(r["n"] for r in rows) + len(buckets)
+
+
+def numbers_only(start, end) -> list[str]:
+    """The dashboard's numbers alone, in process: the roll-up (dashboard.build) against the two passes of issue 4,
+    alternating, so both see the same load."""
+    runs: dict[str, list[float]] = {"roll-up": [], "two passes": []}
+    for round_no in range(WARMUP + ROUNDS):
+        for name, fn in (("roll-up", dashboard.build), ("two passes", two_passes)):
+            t0 = time.perf_counter()
+            fn(start, end)
+            if round_no >= WARMUP:
+                runs[name].append((time.perf_counter() - t0) * 1000)
+    (r50, r95), (t50, t95) = ((statistics.median(v), percentile(v, 0.95)) for v in runs.values())
+    return [
+        f"dashboard numbers only, 90 days: roll-up p50 {r50:.1f} ms, p95 {r95:.1f} ms; two passes over the "
+        f"screenings (issue 4) p50 {t50:.1f} ms, p95 {t95:.1f} ms; p95 ratio {t95 / r95:.1f}x"
+    ]
+
+
 def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Run on PostgreSQL: set DATABASE_URL (see the docstring).")
-    load_before = os.getloadavg()[0]
+    load_before, started = os.getloadavg()[0], timezone.now()
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     ours_client, admin_client = Client(), Client()
     ours_client.force_login(admin_user())
@@ -141,8 +179,9 @@ def main() -> None:
                     timings.setdefault((i, side), []).append(elapsed * 1000)
                     queries[(i, side)] = len(ctx.captured_queries)
 
+    extra = numbers_only(start, today)
     total = Screening.objects.count()
-    print(f"date: {timezone.now():%Y-%m-%d %H:%M} UTC; load average before: {load_before:.2f}")
+    print(f"started {started:%Y-%m-%d %H:%M} UTC, load average {load_before:.2f}; ended {timezone.now():%H:%M} UTC")
     print(f"machine: {machine()}")
     print(
         f"database: PostgreSQL {connection.pg_version // 10000}, {total:,} screenings; {ROUNDS} rounds "
@@ -160,6 +199,7 @@ def main() -> None:
             f"{name:<52} {o50:>7.1f}ms {o95:>7.1f}ms {a50:>8.1f}ms {a95:>8.1f}ms {a95 / o95:>9.1f}x"
             f" {queries[(i, 'ours')]:>4}/{queries[(i, 'admin')]:<4}"
         )
+    print("\n".join(extra))
 
 
 if __name__ == "__main__":
