@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -265,6 +266,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(database.parent, ignore_errors=True)
     print(f"machine: {machine()}")
     print(f"{'vignette':32} {'before':>6} {'now':>4}  level (expected)")
     for name, was, now, level, expected in rows:
