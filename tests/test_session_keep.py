@@ -17,6 +17,7 @@ from screening import services
 from screening.middleware import KEPT_COOKIE
 from screening.models import AuditEvent, KeptAnswers, Screening
 from tests.factories import PASSWORD, ClientFactory, UserFactory
+from tests.test_mfa import code_for, enrol
 from tests.test_views_clinician import answers_post
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +328,20 @@ def test_clear_kept_answers_deletes_only_expired_ones_and_is_audited(client, cli
     assert list(KeptAnswers.objects.values_list("screening", flat=True)) == [other.pk]
     assert "Deleted 1 expired kept answer set." in out.getvalue()
     assert AuditEvent.objects.filter(object_type="kept_answers", details__expired=1).count() == 1
+
+
+def test_kept_answers_are_offered_after_the_password_and_the_second_factor(client, clinician, draft, settings):
+    settings.MFA_REQUIRED = True
+    client.force_login(clinician)
+    device, _ = enrol(client, clinician)
+    client.post(reverse("mfa_verify"), {"code": code_for(device)})
+    post_after_timeout(client, settings, draft, complete="1", ciwa_tremor="3")
+    edit = reverse("screening_edit", args=[draft.public_id])
+
+    client.post(reverse("login"), {"username": clinician.username, "password": PASSWORD})
+    verified = client.post(reverse("mfa_verify"), {"code": code_for(device), "next": edit})
+
+    assert verified.status_code == 302 and verified["Location"] == edit
+    html = client.get(edit).content.decode()
+    assert 'id="kept-answers"' in html
+    assert re.search(r'name="ciwa_tremor" value="3" id="id_ciwa_tremor_\d+" checked', html)
