@@ -238,6 +238,8 @@ def test_autosave_refuses_without_a_session_as_json(client, draft):
     response = autosave(client, draft, 1)
 
     assert response.status_code == 401 and response.json()["signed_out"] is True
+    edit = reverse("screening_edit", args=[draft.public_id])
+    assert response.json()["sign_in"] == f"{reverse('login')}?next={edit}"  # back to the questionnaire
 
 
 def test_autosave_refuses_a_user_who_may_not_edit(auditor_client, draft):

@@ -154,10 +154,11 @@ def _query_dict(data: dict[str, list[str]]) -> QueryDict:
     return posted
 
 
-def _json_refusal(request) -> JsonResponse | None:
-    """For the page's background requests: 401 without a session, 403 without the permission (JSON, no page)."""
+def _json_refusal(request, back_to: str) -> JsonResponse | None:
+    """For the page's background requests: 401 without a session (with the sign-in address that leads back to
+    `back_to`), 403 without the permission (JSON, no page)."""
     if not request.user.is_authenticated:
-        return JsonResponse({"signed_out": True, "sign_in": reverse("login")}, status=401)
+        return JsonResponse({"signed_out": True, "sign_in": f"{reverse('login')}?next={back_to}"}, status=401)
     if not request.user.has_perm("screening.change_screening"):
         return JsonResponse({"error": "You may not change screenings."}, status=403)
     return None
@@ -167,7 +168,7 @@ def _json_refusal(request) -> JsonResponse | None:
 def screening_autosave(request, public_id):
     """The questionnaire's own save when an answer changes (static/js/screening_form.js): the draft save of
     Save draft, with the same optimistic locking; answers JSON. A conflict is reported, never overwritten."""
-    if refusal := _json_refusal(request):
+    if refusal := _json_refusal(request, reverse("screening_edit", kwargs={"public_id": public_id})):
         return refusal
     screening = _load(public_id, related=("client", "clinician"))
     if not screening.is_draft:
