@@ -73,6 +73,10 @@ class Answer:
     loinc: str = ""  # the LOINC code of the total, where one exists
     loinc_panel: str = ""  # the LOINC code of the instrument's panel
     identifier: bool = False  # identifies the person (none of §2 does; client identity is separate)
+    # A reassessment starts with it from the client's latest signed screening, to be confirmed or changed: it
+    # describes history or circumstances. Never for what is recalled over days or weeks (the last 30 days of use,
+    # withdrawal scales, PHQ-9 and GAD-7, C-SSRS), nor for the present state (safety, medical, readiness).
+    carries_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +90,34 @@ class Section:
         return tuple(i for a in self.answers for i in a.inputs)
 
 
-def _one(name: str, label: str, kind=Kind.YES_NO, choices=None, *, band="", short="", nullable=False, **kw) -> Answer:
+def _one(
+    name: str,
+    label: str,
+    kind=Kind.YES_NO,
+    choices=None,
+    *,
+    band="",
+    short="",
+    nullable=False,
+    carries_over=False,
+    **kw,
+) -> Answer:
     """An answer given by one input of its name and label, stored in the column of that name (a list: one column
     per choice); a score shares its input's maximum."""
     inp = Input(name, label, kind, tuple((choices or {}).items()), **kw)
     maximum = inp.maximum if kind is Kind.SCORE else None
     column = "" if kind is Kind.MULTI else name
-    return Answer(name, label, (inp,), column=column, maximum=maximum, nullable=nullable, band=band, short=short)
+    return Answer(
+        name,
+        label,
+        (inp,),
+        column=column,
+        maximum=maximum,
+        nullable=nullable,
+        band=band,
+        short=short,
+        carries_over=carries_over,
+    )
 
 
 def _total(name: str, label: str, items: tuple[Item, ...], when: Substance | None = None, **kw) -> Answer:
@@ -176,7 +201,7 @@ SECTION_TITLES, ANSWER_TABLE = _sectioned(
         optional=True,
         help="Prediction of Alcohol Withdrawal Severity Scale, 10 yes/no items.",
     ),
-    _one("withdrawal_seizure_or_dt_history", "Ever had a withdrawal seizure or delirium tremens"),
+    _one("withdrawal_seizure_or_dt_history", "Ever had a withdrawal seizure or delirium tremens", carries_over=True),
     _one(
         "daily_sedative_use",
         "Daily benzodiazepine or barbiturate use",
@@ -197,6 +222,7 @@ SECTION_TITLES, ANSWER_TABLE = _sectioned(
         short="DSM-5 criteria met",
         prefix="dsm5_",
         optional=True,  # none met is an answer
+        carries_over=True,  # the last 12 months
     ),
     ("mental_health", "Mental health and safety"),
     _total(
@@ -229,7 +255,9 @@ SECTION_TITLES, ANSWER_TABLE = _sectioned(
         maximum=instruments.GAD7_MAX,
         score=instruments.gad7_score,
     ),
-    _one("mental_health_condition", "Diagnosed mental-health condition", Kind.CHOICE, _MENTAL_HEALTH),
+    _one(
+        "mental_health_condition", "Diagnosed mental-health condition", Kind.CHOICE, _MENTAL_HEALTH, carries_over=True
+    ),
     _one("psychotic_symptoms", "Current psychotic or manic symptoms"),
     Answer(
         "cssrs",
@@ -254,16 +282,24 @@ SECTION_TITLES, ANSWER_TABLE = _sectioned(
     _one("homicidal_ideation", "Thoughts of harming others with intent or a plan"),
     ("readiness", "Readiness and history"),
     _one("readiness", "Stage of change", Kind.CHOICE, _READINESS),
-    _one("relapse_after_outpatient_12mo", "Returned to use after outpatient or IOP treatment in the last 12 months"),
-    _one("recent_higher_level_care", "Completed detox, inpatient or residential treatment in the last 30 days"),
+    _one(
+        "relapse_after_outpatient_12mo",
+        "Returned to use after outpatient or IOP treatment in the last 12 months",
+        carries_over=True,
+    ),
+    _one(
+        "recent_higher_level_care",
+        "Completed detox, inpatient or residential treatment in the last 30 days",
+        carries_over=True,
+    ),
     ("home", "Home and life"),
-    _one("lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs"),
-    _one("home_safe", "Home is free of violence, abuse and threats"),
-    _one("stable_housing", "Has stable housing"),
-    _one("supportive_network", "Has family or friends who support recovery"),
-    _one("work_or_school_commitments", "Work or school commitments"),
-    _one("family_commitments", "Caregiving or other family duties"),
-    _one("can_attend_9h_week", "Can attend at least 9 hours of sessions a week"),
+    _one("lives_with_substance_users", "Lives with someone who drinks heavily or uses drugs", carries_over=True),
+    _one("home_safe", "Home is free of violence, abuse and threats", carries_over=True),
+    _one("stable_housing", "Has stable housing", carries_over=True),
+    _one("supportive_network", "Has family or friends who support recovery", carries_over=True),
+    _one("work_or_school_commitments", "Work or school commitments", carries_over=True),
+    _one("family_commitments", "Caregiving or other family duties", carries_over=True),
+    _one("can_attend_9h_week", "Can attend at least 9 hours of sessions a week", carries_over=True),
 )
 
 SECTIONS: tuple[Section, ...] = tuple(
@@ -527,3 +563,64 @@ def display_rows(
                     shown.update(i.name for i in a.inputs)
         sections.append((section.title, rows))
     return sections
+
+
+# --- Reassessment (issue 14, item 6): a new screening of a client with a signed screening starts with the answers
+# that describe history or circumstances (`Answer.carries_over`), each section holding some of them to be confirmed
+# or changed before completion.
+CARRIED_INPUTS: tuple[Input, ...] = tuple(i for a in ANSWERS.values() if a.carries_over for i in a.inputs)
+# Each section holding carried answers, by key, with its carried inputs (in questionnaire order).
+CARRIED_SECTIONS: dict[str, tuple[Input, ...]] = {
+    s.key: tuple(i for a in s.answers if a.carries_over for i in a.inputs)
+    for s in SECTIONS
+    if any(a.carries_over for a in s.answers)
+}
+CARRIED_SECTION_OF: dict[str, str] = {i.name: key for key, inputs in CARRIED_SECTIONS.items() for i in inputs}
+_CARRIED_SECTION_OF_COLUMN = {c: key for key, inputs in CARRIED_SECTIONS.items() for i in inputs for c in i.columns}
+UNCONFIRMED = "Confirm these carried-over answers, or change them, to complete the screening."
+
+
+@dataclass(frozen=True, slots=True)
+class CarryOver:
+    """What a reassessment starts with: answer columns, the sections to confirm, checklists carried as none."""
+
+    columns: dict[str, Any]
+    sections: tuple[str, ...]
+    none_ticked: tuple[str, ...]
+
+
+def _none_is_answer(inp: Input) -> bool:
+    return inp.kind is Kind.MULTI and inp.optional  # a checklist where none ticked is an answer (DSM-5)
+
+
+def carry_over(columns: Mapping[str, Any]) -> CarryOver:
+    """From the answer columns of the client's latest signed screening: the carried answers' columns (nothing else),
+    the sections holding a carried answer that was given (each to confirm or change), and the checklists whose none
+    ticked is carried as "None of these", so that it reads as an answer rather than as unanswered."""
+    carried = {c: columns.get(c) for i in CARRIED_INPUTS for c in i.columns}
+    none = tuple(i.name for i in CARRIED_INPUTS if _none_is_answer(i) and not any(columns.get(c) for c in i.columns))
+
+    def given(inp: Input) -> bool:
+        return _none_is_answer(inp) or columns.get(inp.name) not in (None, "")
+
+    sections = tuple(key for key, inputs in CARRIED_SECTIONS.items() if any(given(i) for i in inputs))
+    return CarryOver(carried, sections, none)
+
+
+def confirmed_by_change(changed: Iterable[str], sections: Iterable[str]) -> set[str]:
+    """The carried `sections` where one of the `changed` columns or inputs holds a carried answer: changing a
+    carried answer confirms its section."""
+    of = {**_CARRIED_SECTION_OF_COLUMN, **CARRIED_SECTION_OF}
+    carried = set(sections)
+    return {of[name] for name in changed if of.get(name) in carried}
+
+
+def unconfirmed(sections: Iterable[str], confirmed: Iterable[str]) -> list[str]:
+    """The carried sections completion still needs confirmed, in questionnaire order."""
+    carried, done = set(sections), set(confirmed)
+    return [key for key in CARRIED_SECTIONS if key in carried and key not in done]
+
+
+def confirm_field(section: str) -> str:
+    """The form field of a carried section's confirmation."""
+    return f"confirm_{section}"
