@@ -227,6 +227,11 @@ def _answer_tokens(answer: answers.Answer, inside: Token | None = None) -> list[
 # The page is the same for every form: planned once from the answer map.
 PAGE: tuple[SectionPlan, ...] = tuple(_plan_section(n, s) for n, s in enumerate(answers.SECTIONS, start=1))
 PAGE_ORDER: tuple[str, ...] = tuple(t.text for plan in PAGE for t in plan.tokens if t.kind == "field")
+# The first input of each section on the page (a reassessment's Confirm box comes before it in the error summary).
+SECTION_KEYS: tuple[str, ...] = tuple(s.key for s in answers.SECTIONS)
+PAGE_SECTION_FIRST: dict[str, str] = {
+    key: next(t.text for t in plan.tokens if t.kind == "field") for key, plan in zip(SECTION_KEYS, PAGE, strict=True)
+}
 # The checklists where none is an answer (DSM-5 criteria), which get a "None of these" box.
 NONE_OF_THESE_FOR: tuple[str, ...] = tuple(
     i.name for i in answers.INPUTS.values() if i.kind is Kind.MULTI and i.optional
@@ -246,6 +251,30 @@ class InputView:
     describedby: str
     options: str  # the options' HTML (`_options_html`)
     none: tuple | None = None  # a checklist's "None of these" box: (name, id, checked)
+    carried: str = ""  # in a reassessment, the key of the section its carried-over answer is confirmed with
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedView:
+    """A reassessment's carried-over section: its note and its "Confirm" box (includes/_questionnaire.html)."""
+
+    key: str
+    name: str
+    id: str
+    label: str
+    checked: bool
+    carried_on: object  # the date of the screening carried from
+    what: str  # which of the section's questions were carried over
+    errors: list
+    describedby: str
+
+
+def _carried_what(key: str) -> str:
+    section = next(s for s in answers.SECTIONS if s.key == key)
+    inputs = answers.CARRIED_SECTIONS[key]
+    if len(inputs) == len(section.inputs):
+        return "Every answer of this section was carried over."
+    return "Carried over: " + "; ".join(i.label for i in inputs) + "."
 
 
 _SCALE_OPTION = (
@@ -276,7 +305,7 @@ def _options_html(widget: str, name: str, auto_id: str, options: list, invalid: 
     return format_html_join("", _CHECK_OPTION, rows)
 
 
-def _input_view(token: Token, bound, none=None) -> InputView:
+def _input_view(token: Token, bound, none=None, carried: str = "") -> InputView:
     value = bound.value()
     many = token.widget == "checkboxes"
     chosen = {str(v) for v in value or ()} if many else {"" if value is None else str(value)}
@@ -289,37 +318,105 @@ def _input_view(token: Token, bound, none=None) -> InputView:
         described.append(f"{auto_id}_helptext")
     box = (none.html_name, none.auto_id, bool(none.value())) if none is not None else None
     return InputView(
-        token, bound.html_name, auto_id, bound.label, bound.help_text, errors, " ".join(described), options, box
+        token,
+        bound.html_name,
+        auto_id,
+        bound.label,
+        bound.help_text,
+        errors,
+        " ".join(described),
+        options,
+        box,
+        carried,
     )
 
 
 class ScreeningForm(forms.Form):
-    """The questionnaire of DESIGN.md §2, made from the answer map; every answer optional until completion."""
+    """The questionnaire of DESIGN.md §2, made from the answer map; every answer optional until completion. For a
+    reassessment (`carried`: the sections carried over, from the screening of `carried_on`), one "Confirm" box per
+    carried-over section."""
 
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, carried=(), carried_on=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.carried, self.carried_on = tuple(k for k in answers.CARRIED_SECTIONS if k in carried), carried_on
         for inp in answers.INPUTS.values():
             self.fields[inp.name] = _input_field(inp)
-        for name in NONE_OF_THESE_FOR:  # said out loud rather than left blank; not stored: none ticked is none
+        for name in NONE_OF_THESE_FOR:  # said out loud rather than left blank; kept with the draft
             self.fields[none_field(name)] = forms.BooleanField(label=NONE_OF_THESE, required=False)
+        titles = {s.key: s.title for s in answers.SECTIONS}
+        for key in self.carried:
+            self.fields[answers.confirm_field(key)] = forms.BooleanField(
+                label=f"{titles[key]}: the carried-over answers still hold", required=False
+            )
         # Fields in the order the page shows them, so the error summary reads top to bottom.
-        self.order_fields(["version", *PAGE_ORDER])
+        confirms = {PAGE_SECTION_FIRST[k]: answers.confirm_field(k) for k in self.carried}
+        order = [n for name in PAGE_ORDER for n in ((confirms[name], name) if name in confirms else (name,))]
+        self.order_fields(["version", *order])
+
+    @classmethod
+    def for_screening(cls, screening: Screening, *args, **kwargs) -> ScreeningForm:
+        """The questionnaire of a draft (a reassessment's with its carried-over sections)."""
+        carried_on = screening.carried_from.signed_at if screening.carried_sections else None
+        return cls(*args, carried=screening.carried_sections, carried_on=carried_on, **kwargs)
 
     @cached_property
-    def sections(self) -> list[tuple[SectionPlan, list]]:
-        """Each section's plan with its tokens, an input's as its InputView (includes/_questionnaire.html)."""
-        return [(plan, [self._view(t) if t.kind == "field" else t for t in plan.tokens]) for plan in PAGE]
+    def sections(self) -> list[tuple[SectionPlan, list, CarriedView | None]]:
+        """Each section's plan with its tokens, an input's as its InputView, and a reassessment's carried-over
+        note and Confirm box where it has one (includes/_questionnaire.html)."""
+        return [
+            (plan, [self._view(t) if t.kind == "field" else t for t in plan.tokens], self._carried_view(key))
+            for key, plan in zip(SECTION_KEYS, PAGE, strict=True)
+        ]
 
     def _view(self, token: Token) -> InputView:
         none = self[none_field(token.text)] if token.text in NONE_OF_THESE_FOR else None
-        return _input_view(token, self[token.text], none)
+        carried = answers.CARRIED_SECTION_OF.get(token.text, "")
+        return _input_view(token, self[token.text], none, carried if carried in self.carried else "")
+
+    def _carried_view(self, key: str) -> CarriedView | None:
+        if key not in self.carried:
+            return None
+        bound = self[answers.confirm_field(key)]
+        errors = list(bound.errors)
+        described = " ".join(filter(None, [f"{bound.auto_id}_what", errors and f"{bound.auto_id}_error"]))
+        what = _carried_what(key)
+        return CarriedView(
+            key,
+            bound.html_name,
+            bound.auto_id,
+            bound.label,
+            bool(bound.value()),
+            self.carried_on,
+            what,
+            errors,
+            described,
+        )
 
     @classmethod
     def initial_from(cls, screening: Screening) -> dict:
         values = answers.to_inputs(screening.answer_values())
-        return {"version": screening.version, **{n: _to_form(answers.INPUTS[n], v) for n, v in values.items()}}
+        initial = {"version": screening.version, **{n: _to_form(answers.INPUTS[n], v) for n, v in values.items()}}
+        initial.update({none_field(name): name in screening.none_ticked for name in NONE_OF_THESE_FOR})
+        initial.update({answers.confirm_field(key): True for key in screening.confirmed_sections})
+        return initial
+
+    @property
+    def confirmed(self) -> frozenset[str]:
+        """The carried-over sections whose Confirm box is ticked."""
+        return frozenset(k for k in self.carried if self.cleaned_data.get(answers.confirm_field(k)))
+
+    @property
+    def none_ticked(self) -> frozenset[str]:
+        """The checklists answered "None of these"."""
+        return frozenset(n for n in NONE_OF_THESE_FOR if self.cleaned_data.get(none_field(n)))
+
+    def show_confirmed(self, sections) -> None:
+        """After a save: tick the boxes of the sections it confirmed (a change to a carried answer confirms it)."""
+        for key in sections:
+            if key in self.carried:
+                self.data[answers.confirm_field(key)] = "on"
 
     def clean(self):
         data = super().clean()
@@ -331,12 +428,16 @@ class ScreeningForm(forms.Form):
         # (`answer_columns(completing=True)`), so a hidden stale answer never reaches the rules.
         return answers.clear_inapplicable(data, drafting=True)
 
-    def require_complete(self) -> bool:
-        """Completion needs every answer that applies; add an error at each missing one."""
+    def require_complete(self, confirmed=None) -> bool:
+        """Completion needs every answer that applies, and every carried-over section confirmed (`confirmed`: as
+        saved, else as ticked); add an error at each missing one."""
         for name in answers.missing(self.cleaned_data):
             if name not in self.errors:
                 message = "Choose at least one substance to complete the screening." if name == "substances" else NEEDED
                 self.add_error(name, message)
+        for key in answers.unconfirmed(self.carried, self.confirmed if confirmed is None else confirmed):
+            if answers.confirm_field(key) not in self.errors:
+                self.add_error(answers.confirm_field(key), answers.UNCONFIRMED)
         return not self.errors
 
     def add_questionnaire_errors(self, errors: dict[str, list[str]]) -> None:

@@ -388,6 +388,22 @@ class Screening(ScreeningAnswers):
     phq9_self_reported = models.BooleanField("PHQ-9 self-reported", default=False)
     gad7_self_reported = models.BooleanField("GAD-7 self-reported", default=False)
 
+    # --- A reassessment (issue 14, item 6): the signed screening its history and circumstances were carried over
+    # from (answers.carry_over), the questionnaire sections carried, and those the clinician has confirmed or
+    # changed so far; completion needs every one confirmed. Kept with the draft, so a reload shows the same state.
+    carried_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="carried_into",
+        help_text="The signed screening a reassessment carried answers over from.",
+    )
+    carried_sections = models.JSONField("sections carried over", default=list, blank=True)
+    confirmed_sections = models.JSONField("carried-over sections confirmed", default=list, blank=True)
+    # The checklists where "None of these" is ticked (none ticked alone reads as unanswered in a draft).
+    none_ticked = models.JSONField("checklists answered none of these", default=list, blank=True)
+
     objects = ScreeningQuerySet.as_manager()
 
     class Meta:

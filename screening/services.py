@@ -74,10 +74,42 @@ def client_create(*, actor, context: Context = None, **data: Any) -> Client:
 
 @transaction.atomic
 def screening_start(*, client: Client, clinician, context: Context = None) -> Screening:
-    """Open a new draft screening for a client."""
-    screening = Screening.objects.create(client=client, clinician=clinician)
-    audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening)
+    """Open a new draft screening for a client. A client with a signed screening is reassessed: the draft starts
+    with what the latest one recorded of history and circumstances (answers.carry_over), each section of it to be
+    confirmed or changed; the start event names that screening, never the answers."""
+    source = latest_signed(client)
+    if source is None:
+        screening = Screening.objects.create(client=client, clinician=clinician)
+        audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening)
+        return screening
+    carried = answers.carry_over(source.answer_values())
+    screening = Screening.objects.create(
+        client=client,
+        clinician=clinician,
+        carried_from=source,
+        carried_sections=list(carried.sections),
+        none_ticked=list(carried.none_ticked),
+        **carried.columns,
+    )
+    details = {"carried_from": str(source.public_id), "carried_sections": list(carried.sections)}
+    audit.record(action=Action.CREATE, actor=clinician, context=context, obj=screening, details=details)
     return screening
+
+
+def latest_signed(client: Client) -> Screening | None:
+    """The client's latest signed screening, as its latest signed version if it was amended: of the signed
+    screenings no signed amendment supersedes, the one whose first version was started last."""
+    signed = {s.pk: s for s in Screening.objects.signed().filter(client=client).order_by("created_at", "pk")}
+    superseded = {s.amends_id for s in signed.values() if s.amends_id}
+
+    def started(s: Screening) -> tuple:
+        first = s
+        while first.amends_id in signed:  # an amended screening is signed: the chain is all here
+            first = signed[first.amends_id]
+        return (first.created_at, first.pk, s.signed_at)
+
+    current = [s for pk, s in signed.items() if pk not in superseded]
+    return max(current, key=started, default=None)
 
 
 @transaction.atomic
@@ -89,11 +121,15 @@ def screening_save_draft(
     actor,
     context: Context = None,
     answered_by_person: frozenset[str] | None = None,
+    confirmed: frozenset[str] | None = None,
+    none_ticked: frozenset[str] | None = None,
 ) -> Screening:
     """Save answers to a draft with optimistic locking: a stale version raises ScreeningConflict.
 
     From a patient hand-over, `answered_by_person` names every item the person has answered in it so far: an
-    instrument they answered whole is marked self-reported. A clinician's change to one of its items unmarks it."""
+    instrument they answered whole is marked self-reported. A clinician's change to one of its items unmarks it.
+    A reassessment's `confirmed` sections (None: as they are) are kept with the draft, with every carried section
+    whose carried answers this save changes; `none_ticked` names the checklists answered "None of these"."""
     if not screening.is_draft:
         raise ServiceError("Only a draft can be edited; amend a signed screening to correct it.")
     draft = Screening(pk=screening.pk)
@@ -103,16 +139,41 @@ def screening_save_draft(
     values = draft.answer_values()
     changed = [n for n in answers.COLUMNS if getattr(screening, n) != values[n]]
     marks = _self_report_marks(changed, answered_by_person)
+    carry = _carry_state(screening, changed, confirmed, none_ticked)
     updated = Screening.objects.filter(pk=screening.pk, version=expected_version, status=Screening.Status.DRAFT)
-    if not updated.update(version=F("version") + 1, updated_at=timezone.now(), **values, **marks):
+    if not updated.update(version=F("version") + 1, updated_at=timezone.now(), **values, **marks, **carry):
         current = Screening.objects.get(pk=screening.pk)
         raise ScreeningConflict(current, [n for n in answers.COLUMNS if getattr(current, n) != values[n]])
     details: dict[str, Any] = {"fields": changed}
+    if carry.get("confirmed_sections", screening.confirmed_sections) != screening.confirmed_sections:
+        details["confirmed_sections"] = carry["confirmed_sections"]  # section keys, not answers
     if answered_by_person is not None:  # which instruments, never the answers (they are the fields' values)
         details.update(handover=True, self_reported=[i.key for i in selfreport.INSTRUMENTS if marks.get(i.field)])
     audit.record(action=Action.CHANGE, actor=actor, context=context, obj=screening, details=details)
     screening.refresh_from_db()
     return screening
+
+
+def _carry_state(
+    screening: Screening, changed: list[str], confirmed: frozenset[str] | None, none_ticked: frozenset[str] | None
+) -> dict[str, list[str]]:
+    """The reassessment fields a draft save sets: the sections confirmed (as posted, or as they were) and those a
+    change to a carried answer confirms; the checklists answered "None of these" (a change there counts too)."""
+    out: dict[str, list[str]] = {}
+    touched = list(changed)
+    if none_ticked is not None:
+        ticked = sorted(none_ticked & set(NONE_OF_THESE_INPUTS))
+        touched += sorted(set(ticked) ^ set(screening.none_ticked))
+        out["none_ticked"] = ticked
+    if screening.carried_sections:
+        carried = screening.carried_sections
+        kept = set(screening.confirmed_sections) if confirmed is None else set(confirmed)
+        done = kept | answers.confirmed_by_change(touched, carried)
+        out["confirmed_sections"] = [key for key in carried if key in done]
+    return out
+
+
+NONE_OF_THESE_INPUTS = tuple(i.name for i in answers.INPUTS.values() if i.kind is answers.Kind.MULTI and i.optional)
 
 
 def _self_report_marks(changed: list[str], answered_by_person: frozenset[str] | None) -> dict[str, bool]:
@@ -127,9 +188,19 @@ def _self_report_marks(changed: list[str], answered_by_person: frozenset[str] | 
 def screening_complete(*, screening: Screening, actor, context: Context = None) -> Screening:
     """Validate the stored answers, run the current rules and store the recommendation."""
     screening = _locked(screening, "This screening is already completed.", status=Screening.Status.DRAFT)
-    answers = questionnaire.parse(screening.answers_dict())  # raises QuestionnaireError
-    result = rules.evaluate(answers)
-    screening.assign_recommendation(result, questionnaire.to_json(answers))
+    # A reassessment's carried-over sections, each confirmed (or changed) first; reported with any other error.
+    unconfirmed = {
+        answers.confirm_field(key): [answers.UNCONFIRMED]
+        for key in answers.unconfirmed(screening.carried_sections, screening.confirmed_sections)
+    }
+    try:
+        parsed = questionnaire.parse(screening.answers_dict())
+    except questionnaire.QuestionnaireError as exc:
+        raise questionnaire.QuestionnaireError({**exc.errors, **unconfirmed}) from None
+    if unconfirmed:
+        raise questionnaire.QuestionnaireError(unconfirmed)
+    result = rules.evaluate(parsed)
+    screening.assign_recommendation(result, questionnaire.to_json(parsed))
     screening.status = Screening.Status.COMPLETED
     screening.completed_at = timezone.now()
     screening.version = F("version") + 1
@@ -317,7 +388,15 @@ def screening_amend(*, screening: Screening, reason: str, actor, context: Contex
 
 # --- Answers posted after their session ended (DESIGN.md §11): kept for that session's user, offered back to them.
 KEEP_FOR = dt.timedelta(hours=24)
-_KEPT_FIELDS = frozenset({"version", *answers.INPUTS})
+# With a reassessment's confirmations and the checklists' "None of these" (forms.ScreeningForm's other fields).
+_KEPT_FIELDS = frozenset(
+    {
+        "version",
+        *answers.INPUTS,
+        *(answers.confirm_field(key) for key in answers.CARRIED_SECTIONS),
+        *(f"{name}_none" for name in NONE_OF_THESE_INPUTS),
+    }
+)
 _KEPT = "kept_answers"
 
 

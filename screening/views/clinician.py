@@ -76,6 +76,12 @@ def client_detail(request, public_id):
 def screening_start(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
     screening = services.screening_start(client=client, clinician=request.user, context=request.audit)
+    if screening.carried_sections:
+        messages.info(
+            request,
+            "A reassessment: history and circumstances were carried over from the last signed screening. "
+            "Confirm or change each carried-over section; everything else is asked afresh.",
+        )
     return redirect("screening_edit", public_id=screening.public_id)
 
 
@@ -87,7 +93,7 @@ def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", 
 def screening_edit(request, public_id):
     """The questionnaire: save as draft at any point, or complete to get the recommendation."""
     # A draft has no decision or signature yet; the screening an amendment corrects loads only if there is one.
-    screening = _load(public_id, related=("client", "clinician"))
+    screening = _load(public_id, related=("client", "clinician", "carried_from"))
     if not screening.is_draft:
         if request.method == "POST":  # a form from before it was completed or signed (Back, another tab)
             messages.error(request, services.SIGNED_MEANWHILE if screening.is_signed else COMPLETED_MEANWHILE)
@@ -95,7 +101,7 @@ def screening_edit(request, public_id):
     conflict = kept = None
     token = request.COOKIES.get(KEPT_COOKIE)
     if request.method == "POST":
-        form = ScreeningForm(request.POST)
+        form = ScreeningForm.for_screening(screening, request.POST)
         if form.is_valid():
             try:
                 # Every well-formed answer is saved, even when completion still needs more.
@@ -108,10 +114,11 @@ def screening_edit(request, public_id):
             else:
                 form.data = form.data.copy()
                 form.data["version"] = screening.version
+                form.show_confirmed(screening.confirmed_sections)
                 if "complete" not in request.POST:
                     messages.success(request, "Draft saved.")
                     return redirect("screening_edit", public_id=public_id)
-                if form.require_complete():
+                if form.require_complete(confirmed=screening.confirmed_sections):
                     try:
                         services.screening_complete(screening=screening, actor=request.user, context=request.audit)
                     except questionnaire.QuestionnaireError as exc:
@@ -125,10 +132,10 @@ def screening_edit(request, public_id):
         )
     ):
         # Answers posted after the session ended, offered back (not saved until the clinician saves them).
-        form = ScreeningForm(_query_dict(kept.data))
+        form = ScreeningForm.for_screening(screening, _query_dict(kept.data))
         record_view(request, object_type="kept_answers", object_id=str(kept.pk), details={"screening": str(public_id)})
     else:
-        form = ScreeningForm(initial=ScreeningForm.initial_from(screening))
+        form = ScreeningForm.for_screening(screening, initial=ScreeningForm.initial_from(screening))
         record_view(request, obj=screening)
     context = {"screening": screening, "form": form, "conflict": conflict, "kept": kept}
     return render(request, "screening/screening_form.html", context, status=409 if conflict else 200)
@@ -141,6 +148,8 @@ def _save_draft(request, screening: Screening, form: ScreeningForm, token: str |
         expected_version=form.cleaned_data["version"],
         actor=request.user,
         context=request.audit,
+        confirmed=form.confirmed if form.carried else None,  # a form without the Confirm boxes leaves them as saved
+        none_ticked=form.none_ticked,
     )
     if token:  # saved from this browser: what it kept for the draft has served
         services.answers_used(token=token, user=request.user, screening=screening)
@@ -170,12 +179,12 @@ def screening_autosave(request, public_id):
     Save draft, with the same optimistic locking; answers JSON. A conflict is reported, never overwritten."""
     if refusal := _json_refusal(request, reverse("screening_edit", kwargs={"public_id": public_id})):
         return refusal
-    screening = _load(public_id, related=("client", "clinician"))
+    screening = _load(public_id, related=("client", "clinician", "carried_from"))
     if not screening.is_draft:
         return JsonResponse(
             {"error": SIGNED_MEANWHILE_SHORT if screening.is_signed else COMPLETED_MEANWHILE}, status=409
         )
-    form = ScreeningForm(request.POST)
+    form = ScreeningForm.for_screening(screening, request.POST)
     if not form.is_valid():
         return JsonResponse(
             {"error": "Not saved: press Save draft to see why.", "fields": list(form.errors)}, status=400
@@ -185,7 +194,8 @@ def screening_autosave(request, public_id):
     except services.ScreeningConflict:
         return JsonResponse({"conflict": True, "error": AUTOSAVE_CONFLICT}, status=409)
     saved_at = timezone.localtime(screening.updated_at).strftime("%H:%M:%S")
-    return JsonResponse({"version": screening.version, "saved_at": saved_at, "remaining": request.idle_remaining})
+    body = {"version": screening.version, "saved_at": saved_at, "remaining": request.idle_remaining}
+    return JsonResponse({**body, "confirmed": screening.confirmed_sections})
 
 
 AUTOSAVE_CONFLICT = (

@@ -70,7 +70,7 @@ def handover_start(request, public_id):
     if not screening.is_draft:
         messages.error(request, services.HANDOVER_NEEDS_DRAFT)
         return redirect("screening_detail", public_id=public_id)
-    form = ScreeningForm(request.POST)
+    form = ScreeningForm.for_screening(screening, request.POST)
     if not form.is_valid():
         return clinician.screening_edit(request, public_id)  # the errors at their fields; not handed over
     try:

@@ -6,6 +6,7 @@
 // - Running totals and bands of CIWA-Ar, COWS, PAWSS, PHQ-9 and GAD-7 as items are chosen. The bands come from
 //   the page (data-bands, rendered from screening/instruments.py): this script holds no clinical number.
 // - "None of these" on a checklist clears its ticks, and a tick clears "None of these".
+// - A reassessment: changing a carried-over answer ticks its section's Confirm box (the server does the same).
 // - Autosave: when an answer changes (debounced; never on a timer), the draft is saved through the same service
 //   as Save draft, with its version: a change saved elsewhere meanwhile is reported, never overwritten. A save
 //   refused because the session ended was kept on the server for this user (the page says so).
@@ -96,6 +97,24 @@
     }
   }
 
+  // --- Reassessment: changing a carried-over answer confirms its section (as the server does on save).
+  function confirmBox(key) {
+    return form.querySelector('input[data-confirm-section="' + key + '"]');
+  }
+
+  function confirmByChange(target) {
+    var carried = target.closest ? target.closest("[data-carried]") : null;
+    var box = carried && confirmBox(carried.getAttribute("data-carried"));
+    if (box && !box.checked) box.checked = true;
+  }
+
+  function showConfirmed(keys) {
+    (keys || []).forEach(function (key) {
+      var box = confirmBox(key);
+      if (box) box.checked = true;
+    });
+  }
+
   // --- Autosave.
   function answersNow() {
     var data = new FormData(form);
@@ -161,6 +180,7 @@
         var body = result.body;
         if (result.code === 200) {
           versionInput.value = body.version;
+          showConfirmed(body.confirmed);
           lastSaved = sent;
           say("Draft saved at " + body.saved_at + ".");
           document.dispatchEvent(new CustomEvent("iop:session-touched", { detail: { remaining: body.remaining } }));
@@ -195,6 +215,7 @@
 
   form.addEventListener("change", function (event) {
     noneOfThese(event.target);
+    confirmByChange(event.target);
     disclose();
     updateTotals(event.target);
     schedule();
