@@ -87,7 +87,7 @@ release: $(VENV)/.runtime ## migrate once (straight to PostgreSQL as the owner: 
 
 serve: $(VENV)/.runtime pdf-libs ## production mode: gunicorn (gthread) on PORT, DEBUG off, hashed static files by WhiteNoise; run make release first
 	DEBUG=false STATIC_MANIFEST=true $(VENV)/bin/gunicorn iop_screening.wsgi --worker-class gthread \
-	  --workers $(WORKERS) --threads $(THREADS) --bind $(BIND):$(PORT) --error-logfile -
+	  --workers $(WORKERS) --threads $(THREADS) --bind $(BIND):$(PORT) --keep-alive 75 --error-logfile -
 
 # The local production stack (docs/operations.md): nginx → two gunicorn app servers → PgBouncer → PostgreSQL.
 STACK_PORT ?= 8080

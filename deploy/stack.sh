@@ -124,6 +124,9 @@ http {
     access_log $PWD/$STACK_DIR/nginx/access.log main;
     upstream app {
 $servers        keepalive 16;
+        # nginx reuses an idle connection to an app server for up to 60 s; gunicorn keeps one open for 75 s
+        # (--keep-alive), so nginx never sends a request on a connection the server is closing (a 502).
+        keepalive_timeout 60s;
     }
     server {
         listen 127.0.0.1:$STACK_PORT;
@@ -160,7 +163,7 @@ start_app() {  # start_app PORT
     MFA_REQUIRED="$STACK_MFA_REQUIRED" DATABASE_URL="postgres://$APP@127.0.0.1:$PGBOUNCER_PORT/$STACK_DB" \
     setsid nohup .venv/bin/gunicorn iop_screening.wsgi --worker-class gthread --workers "$STACK_WORKERS" \
     --threads "$STACK_THREADS" --bind "127.0.0.1:$port" --pid "$STACK_DIR/app/app-$port.pid" \
-    --graceful-timeout 20 --error-logfile - >>"$log" 2>&1 </dev/null &
+    --graceful-timeout 20 --keep-alive 75 --error-logfile - >>"$log" 2>&1 </dev/null &
 }
 
 start() {
