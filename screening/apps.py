@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ScreeningConfig(AppConfig):
@@ -6,4 +7,7 @@ class ScreeningConfig(AppConfig):
     verbose_name = "IOP Screening"
 
     def ready(self):
-        from . import signals  # noqa: F401  (sign-in audit events)
+        from . import rollups, signals  # noqa: F401  (signals: sign-in audit events)
+
+        # A migration that remakes the screening table on SQLite drops the dashboard roll-up's triggers.
+        post_migrate.connect(rollups.keep_triggers, sender=self, dispatch_uid="screening.rollups.keep_triggers")

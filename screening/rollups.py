@@ -14,7 +14,11 @@ Derived data only: emptying these tables and marking every day dirty (`dashboard
 
 from __future__ import annotations
 
-from django.db import models
+import importlib
+import json
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.migrations.recorder import MigrationRecorder
 
 
 class DashboardCell(models.Model):
@@ -60,3 +64,40 @@ class DashboardDirtyDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} (v{self.version})"
+
+
+# --- The triggers, kept. SQLite adds a column with a default, or a check constraint, by remaking the table, and the
+# remade table has lost its triggers: after such a migration no write would mark its day, and the dashboard would
+# silently stop following changes. So after every migrate, the triggers are made again wherever they are missing.
+ROLLUP_MIGRATION = "0016_dashboard_rollup"
+TRIGGERS = frozenset(f"screening_dashboard_mark_{op}" for op in ("insert", "update", "delete"))
+
+
+def trigger_names(connection) -> set[str]:
+    """The roll-up's triggers present on the screening table."""
+    if connection.vendor == "postgresql":
+        sql = "SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(%s))"
+    names = sorted(TRIGGERS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [names if connection.vendor == "postgresql" else json.dumps(names)])
+        return {name for (name,) in cursor.fetchall()}
+
+
+def keep_triggers(sender, *, using: str = DEFAULT_DB_ALIAS, **kwargs) -> bool:
+    """post_migrate: make the roll-up's triggers again if a migration lost them, then mark every day, since writes
+    in between went unmarked. True when they had to be made again."""
+    connection = connections[using]
+    if ("screening", ROLLUP_MIGRATION) not in MigrationRecorder(connection).applied_migrations():
+        return False  # before the roll-up (or migrated back past it): no triggers belong there
+    if trigger_names(connection) >= TRIGGERS:
+        return False
+    rollup = importlib.import_module(f"screening.migrations.{ROLLUP_MIGRATION}")
+    with connection.schema_editor() as editor:
+        rollup.drop_triggers(None, editor)
+        rollup.create_triggers(None, editor)
+    from .dashboard import mark_all_dirty
+
+    mark_all_dirty()
+    return True

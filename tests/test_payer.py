@@ -8,7 +8,7 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 from pypdf import PdfReader
 
@@ -176,19 +176,6 @@ def test_only_a_signed_screening_carries_a_code(clinician):
         s.full_clean()
     with pytest.raises(IntegrityError), transaction.atomic():
         s.save()
-
-
-def test_the_migration_keeps_the_dashboard_triggers():
-    # SQLite adds the code's column by remaking the screening table, which drops its triggers (0021 remakes them).
-    if connection.vendor == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'screening_dashboard_mark_%%'"
-    else:
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'screening_dashboard_mark_%'"
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        names = sorted(name for (name,) in cursor.fetchall())
-
-    assert names == [f"screening_dashboard_mark_{op}" for op in ("delete", "insert", "update")]
 
 
 # --- The summary for a payer.
