@@ -76,12 +76,6 @@ def client_detail(request, public_id):
 def screening_start(request, public_id):
     client = get_object_or_404(Client, public_id=public_id)
     screening = services.screening_start(client=client, clinician=request.user, context=request.audit)
-    if screening.carried_sections:
-        messages.info(
-            request,
-            "A reassessment: history and circumstances were carried over from the last signed screening. "
-            "Confirm or change each carried-over section; everything else is asked afresh.",
-        )
     return redirect("screening_edit", public_id=screening.public_id)
 
 
