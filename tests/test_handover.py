@@ -1,6 +1,8 @@
 """Patient hand-over for PHQ-9 and GAD-7 (issue 14, item 7): the person answers on the device, which shows nothing
 else of the record, cannot be navigated away from and returns to the clinician only with their password."""
 
+import time
+
 import pytest
 from django.test import Client as DjangoClient
 from django.urls import reverse
@@ -80,6 +82,8 @@ def test_roles_that_may_not_edit_get_403(client, draft, role):
     assert response.status_code == 403
     assert SESSION_KEY not in client.session
     assert client.get(reverse("handover")).status_code == 403
+    assert client.get(reverse("handover_return")).status_code == 403
+    assert client.post(reverse("handover_save"), ALL_ONES).status_code == 403
 
 
 @pytest.mark.parametrize("status", [Screening.Status.COMPLETED, Screening.Status.SIGNED])
@@ -250,18 +254,26 @@ def test_an_answer_out_of_range_is_refused_and_saves_nothing(clinician_client, d
     assert draft.phq9_self_reported is False
 
 
-def test_each_answer_saved_by_the_page_counts_as_activity(clinician_client, draft, settings):
-    settings.SESSION_IDLE_TIMEOUT_SECONDS = 600
+def test_each_answer_saved_by_the_page_counts_as_activity(clinician_client, draft, settings, monkeypatch):
+    settings.SESSION_IDLE_TIMEOUT_SECONDS = 60
+    now = [time.time()]  # the clock of the session signed in just before
+    monkeypatch.setattr("screening.middleware.time.time", lambda: now[0])
     hand_over(clinician_client, draft)
 
-    response = clinician_client.post(reverse("handover_save"), {"phq9_1": "3"}, headers={"accept": "application/json"})
+    replies = []
+    for item in ("phq9_1", "phq9_2", "phq9_3"):  # an answer every 50 s: 150 s in all, past the 60 s limit
+        now[0] += 50
+        replies.append(
+            clinician_client.post(reverse("handover_save"), {item: "3"}, headers={"accept": "application/json"})
+        )
 
     draft.refresh_from_db()
-    assert response.status_code == 200
-    assert response.json() == {"saved": True, "remaining": 600}
-    assert draft.phq9_1 == 3 and not draft.phq9_self_reported
-    assert clinician_client.session[SESSION_KEY]["answered"] == ["phq9_1"]
-    assert clinician_client.session[SESSION_KEY]["version"] == draft.version
+    assert [r.json() for r in replies] == [{"saved": True, "remaining": 60}] * 3
+    assert (draft.phq9_1, draft.phq9_2, draft.phq9_3) == (3, 3, 3) and not draft.phq9_self_reported
+    state = clinician_client.session[SESSION_KEY]
+    assert state["answered"] == ["phq9_1", "phq9_2", "phq9_3"] and state["version"] == draft.version
+    now[0] += 61  # then nothing: the session ends as any other
+    assert clinician_client.get(reverse("handover"))["Location"].startswith(reverse("login"))
 
 
 def test_a_change_elsewhere_to_the_same_items_is_not_overwritten(clinician_client, clinician, draft):

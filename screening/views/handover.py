@@ -169,7 +169,9 @@ def handover_save(request):
     """The page's script saves each answer as it is given (JSON): nothing is lost if the device is put down, and the
     person answering counts as activity for the idle limit."""
     if not request.user.is_authenticated:
-        return JsonResponse({"signed_out": True}, status=401)
+        return JsonResponse({"signed_out": True, "sign_in": reverse("login")}, status=401)
+    if not request.user.has_perm("screening.change_screening"):
+        return JsonResponse({"error": "You may not change screenings."}, status=403)
     state, screening = _handed_over(request)
     if state is None or screening is None or state["locked"]:
         return JsonResponse({"error": "Not handed over."}, status=409)
