@@ -472,3 +472,20 @@ def test_a_new_client_gets_no_confirm_boxes(clinician_client, clinician):
     html = clinician_client.get(reverse("screening_edit", args=[s.public_id])).content.decode()
 
     assert "data-confirm-section" not in html and "carried-mark" not in html
+
+
+def test_reassessment_page_and_autosave_cost_the_queries_of_a_plain_draft(clinician_client, clinician, reassessment):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    s, _ = reassessment
+    plain = services.screening_start(client=ClientFactory(), clinician=clinician)
+    counts = {}
+    for label, draft in [("reassessment", s), ("plain", plain)]:
+        with CaptureQueriesContext(connection) as page:
+            clinician_client.get(reverse("screening_edit", args=[draft.public_id]))
+        with CaptureQueriesContext(connection) as autosave:
+            clinician_client.post(reverse("screening_autosave", args=[draft.public_id]), answers_post(draft.version))
+        counts[label] = (len(page), len(autosave))
+
+    assert counts["reassessment"] == counts["plain"]
