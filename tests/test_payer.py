@@ -359,3 +359,16 @@ def test_no_pdf_leaves_when_the_disclosure_cannot_be_recorded(clinician_client, 
     assert response["Content-Type"].startswith("text/html")
     assert "could not be recorded, so no summary was made" in response.content.decode()
     assert not ExportRun.objects.exists() and not ExportDisclosure.objects.exists()
+
+
+def test_the_audit_trail_shows_the_disclosure_with_its_recipient(clinician_client, auditor, signed):
+    disclose(clinician_client, signed, recipient="Acme Health Plan", consent="on")
+    clinician_client.force_login(auditor)
+
+    response = clinician_client.get(reverse("audit_log"))
+
+    html = squeeze(response.content.decode())
+    assert response.status_code == 200
+    assert (
+        "pdf (summary for a payer) to Acme Health Plan with the person's consent, identified, 1 rows, completed" in html
+    )
