@@ -206,8 +206,10 @@ def _insert_select(model, columns: dict[str, str], queryset) -> None:
     into = ", ".join(quote(column) for column in columns)
     select = ", ".join(quote(name) for name in columns.values())
     table = quote(model._meta.db_table)
+    # Table and column names come from the model and code, quoted; the values are the queryset's, bound as params.
+    statement = f"INSERT INTO {table} ({into}) SELECT {select} FROM ({sql}) AS rolled"  # nosec B608
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({into}) SELECT {select} FROM ({sql}) AS rolled", params)
+        cursor.execute(statement, params)
 
 
 def remake(days: list[dt.date]) -> None:
