@@ -16,13 +16,13 @@ import hashlib
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from .. import selfreport, services
 from ..forms import ScreeningForm
 from ..handover_forms import ReturnForm, SelfReportForm
-from ..middleware import KEPT_COOKIE, _route
+from ..middleware import KEPT_COOKIE
 from ..models import Screening
 from . import clinician, confirm_password, requires
 
@@ -45,8 +45,11 @@ class HandoverLockMiddleware:
 
     def __call__(self, request):
         if request.user.is_authenticated and SESSION_KEY in request.session:
-            match = _route(request)
-            if match is None or match.url_name not in _OPEN:
+            try:
+                name = resolve(request.path_info).url_name
+            except Resolver404:
+                name = None
+            if name not in _OPEN:
                 if request.headers.get("Accept", "").startswith("application/json"):
                     return JsonResponse({"error": LOCKED_JSON, "handed_over": True}, status=423)
                 return redirect(_where(request.session[SESSION_KEY]))
