@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import groupby
 
 from crispy_forms.helper import FormHelper
@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.utils.html import format_html, format_html_join
+from django.utils import translation
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from . import answers, exports, rules
@@ -291,18 +292,35 @@ _CHECK_OPTION = (
 
 def _options_html(widget: str, name: str, auto_id: str, options: list, invalid: bool) -> str:
     """A group's options (radio buttons, a scale's numbered buttons, ticks), drawn here rather than by the template:
-    they are most of the page, and one join is several times cheaper than template nodes per option."""
-    checked = [(_CHECKED if chosen else "", i, value, text) for i, value, text, chosen in options]
+    they are most of the page. Each option's HTML, unchosen and chosen, is made once per group (`_option_rows`,
+    cached: the choices come from the answer map and never change), so a page only picks and joins them."""
+    choices = tuple((value, text) for _, value, text, _ in options)
+    rows = _option_rows(widget, name, auto_id, choices, invalid, translation.get_language())
+    html = "".join(row[chosen] for row, (_, _, _, chosen) in zip(rows, options, strict=True))
+    return SafeString(f'<div class="scale-options">{html}</div>' if widget == "scale" else html)
+
+
+@lru_cache(maxsize=2048)
+def _option_rows(widget: str, name: str, auto_id: str, choices: tuple, invalid: bool, language) -> tuple:
+    """(unchosen, chosen) HTML of each option of a group, escaped by format_html. `language` is in the key because
+    a choice's text may be translated."""
     bad = _INVALID if invalid else ""
     if widget == "scale":
         style = "btn-outline-danger" if invalid else "btn-outline-secondary"
-        rows = ((name, v, auto_id, i, c, bad, auto_id, i, style, t) for c, i, v, t in checked)
-        return format_html('<div class="scale-options">{}</div>', format_html_join("", _SCALE_OPTION, rows))
+        return tuple(
+            tuple(format_html(_SCALE_OPTION, name, v, auto_id, i, c, bad, auto_id, i, style, t) for c in ("", _CHECKED))
+            for i, (v, t) in enumerate(choices)
+        )
     box = "form-check form-check-inline" if widget == "inline-radios" else "form-check"
     kind = "checkbox" if widget == "checkboxes" else "radio"
     field = "form-check-input is-invalid" if invalid else "form-check-input"
-    rows = ((box, kind, field, name, v, auto_id, i, c, bad, auto_id, i, t) for c, i, v, t in checked)
-    return format_html_join("", _CHECK_OPTION, rows)
+    return tuple(
+        tuple(
+            format_html(_CHECK_OPTION, box, kind, field, name, v, auto_id, i, c, bad, auto_id, i, t)
+            for c in ("", _CHECKED)
+        )
+        for i, (v, t) in enumerate(choices)
+    )
 
 
 def _input_view(token: Token, bound, none=None, carried: str = "") -> InputView:
@@ -358,7 +376,7 @@ class ScreeningForm(forms.Form):
     @classmethod
     def for_screening(cls, screening: Screening, *args, **kwargs) -> ScreeningForm:
         """The questionnaire of a draft (a reassessment's with its carried-over sections)."""
-        carried_on = screening.carried_from.signed_at if screening.carried_sections else None
+        carried_on = screening.carried_from.signed_at if screening.carried_sections and screening.carried_from else None
         return cls(*args, carried=screening.carried_sections, carried_on=carried_on, **kwargs)
 
     @cached_property

@@ -489,3 +489,14 @@ def test_reassessment_page_and_autosave_cost_the_queries_of_a_plain_draft(clinic
         counts[label] = (len(page), len(autosave))
 
     assert counts["reassessment"] == counts["plain"]
+
+
+def test_answers_kept_after_the_session_ended_include_the_confirm_boxes(clinician):
+    client = ClientFactory()
+    _signed(client, clinician, 30)
+    s = services.screening_start(client=client, clinician=clinician)
+    posted = {"confirm_home": ["on"], "dsm5_criteria_none": ["on"], "home_safe": ["no"], "csrfmiddlewaretoken": ["x"]}
+
+    kept = services.answers_keep(token="browser-token", user=clinician, screening=s, data=posted)
+
+    assert kept.data == {"confirm_home": ["on"], "dsm5_criteria_none": ["on"], "home_safe": ["no"]}
