@@ -445,3 +445,25 @@ def test_an_amendment_keeps_where_the_answers_came_from(clinician):
     amendment = services.screening_amend(screening=signed, reason="A correction.", actor=clinician)
 
     assert amendment.gad7_self_reported and not amendment.phq9_self_reported
+
+
+def test_handover_services_refuse_what_is_not_theirs(clinician, draft):
+    signed = make_screening(clinician=clinician)
+
+    with pytest.raises(services.ServiceError):
+        services.handover_start(screening=signed, actor=clinician)
+    with pytest.raises(services.ServiceError):  # the clinician's questions are never answered by the person
+        services.handover_answer(
+            screening=draft,
+            values={"pregnant": 1},
+            answered=frozenset({"pregnant"}),
+            expected_version=1,
+            actor=clinician,
+        )
+    with pytest.raises(services.ServiceError):  # an answer it does not count as the person's
+        services.handover_answer(
+            screening=draft, values={"phq9_1": 1}, answered=frozenset(), expected_version=1, actor=clinician
+        )
+
+    draft.refresh_from_db()
+    assert draft.version == 1 and handover_events(signed) == []
