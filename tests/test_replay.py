@@ -623,3 +623,29 @@ def test_replay_thread_that_meets_an_error_logs_it_and_closes_its_connection(mon
 
     assert closed == [True]
     assert "replay thread for job 42 stopped" in caplog.text
+
+
+def test_waiting_job_is_started_by_the_server_that_shows_its_page(admin_client_, admin_user, known, inline_jobs):
+    job = ReplayJob.objects.create(requested_by=admin_user, since=DAY, until=DAY, version="2027.01")
+
+    response = admin_client_.get(reverse("replay_job", args=[job.public_id]))
+
+    job.refresh_from_db()
+    assert job.status == Status.DONE
+    assert response.context["result"].changed == 2
+
+
+def test_waiting_job_while_the_slot_is_taken_says_so(admin_client_, admin_user, db, inline_jobs):
+    running = ReplayJob.objects.create(
+        requested_by=admin_user, since=DAY, until=DAY, version="2026.11", status=Status.RUNNING, total=10
+    )
+    ReplayJob.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now())
+    waiting = ReplayJob.objects.create(requested_by=admin_user, since=DAY, until=DAY, version="2027.01")
+
+    page = admin_client_.get(reverse("replay_job", args=[waiting.public_id]))
+    progress = admin_client_.get(reverse("replay_progress", args=[waiting.public_id]))
+
+    assert "It starts when the replay before it has finished." in page.content.decode()
+    assert progress.json() == {"status": "queued", "label": "Waiting to start", "done": 0, "total": None, "percent": 0}
+    waiting.refresh_from_db()
+    assert waiting.status == Status.QUEUED
