@@ -3,7 +3,10 @@ vignettes (../shared/examples/vignettes.json), from a blank questionnaire (issue
 with PHQ-9 and GAD-7 self-reported (goal: median ≤ 45 by the clinician): right after Start the clinician presses
 "Hand to the patient", the person answers the 16 items and "I have finished" on the hand-over page (their clicks
 are counted apart, not as the clinician's), then the clinician types their password (one, as typing a number) and
-presses Unlock, and enters the rest.
+presses Unlock, and enters the rest. Then, for the same client, an unchanged **reassessment** (goal: median ≤ 40; ≤ 25
+with self-report): the screening is decided and signed (not counted), "Start a new screening" carries its history and
+circumstances over, and the clinician answers only what the page asks afresh (the questions not marked carried over)
+and ticks each carried section's Confirm box; signed again, the same once more with PHQ-9 and GAD-7 self-reported.
 
     .venv/bin/python bench/clicks.py            # PORT=8221 by default; needs /usr/bin/chromium
 
@@ -44,6 +47,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "bench-clicks-password-2026"
 GOAL = 60
 GOAL_SELF_REPORT = 45  # by the clinician, with PHQ-9 and GAD-7 self-reported
+GOAL_REASSESS, GOAL_REASSESS_SELF_REPORT = 40, 25  # an unchanged reassessment, without and with self-report
 SELF_REPORTED = ("phq9_", "gad7_")  # the items the person answers during the hand-over
 
 # Item keys and maxima, in page order (screening/instruments.py; checked against the page below).
@@ -237,6 +241,53 @@ def run_one(page, base: str, vignette: dict, self_report: bool = False) -> tuple
     return counter.count, level, person
 
 
+def sign(page) -> str:
+    """Accept the recommendation and sign, on the recommendation page (not counted: the screening before the
+    reassessment); any safety flag acknowledged. The client's page, where the reassessment starts."""
+    client_url = page.locator('nav[aria-label="Breadcrumb"] a').nth(1).get_attribute("href")
+    page.get_by_role("button", name="Record decision").click()
+    page.wait_for_load_state()
+    if page.locator('input[name="emergency_action"]').count():
+        page.locator('input[name="emergency_action"]').first.check()
+        page.get_by_label("What was done").fill("Bench: the crisis team was contacted.")
+    if page.locator('input[name="safety_review_confirmed"]').count():
+        page.locator('input[name="safety_review_confirmed"]').check()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign screening").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Screening signed.").count(), "not signed"
+    return client_url
+
+
+def reassess_one(page, base: str, client_url: str, vignette: dict, self_report: bool) -> tuple[int, str, int]:
+    """An unchanged reassessment of a client whose screening of the same answers was signed: the questions the page
+    asks afresh, then each carried section's Confirm box. As `run_one`, what is carried over is read from the page
+    (the questions it marks carried over), and the stored answers are checked against the vignette afterwards."""
+    page.goto(base + client_url)
+    counter = Counter(page)
+    counter.click(page.get_by_role("button", name="Start a new screening"))
+    page.wait_for_selector("#screening-form")
+    carried = {
+        i.removeprefix("id_") for i in page.eval_on_selector_all("fieldset[data-carried]", "f => f.map(e => e.id)")
+    }
+    assert carried, "nothing carried over"
+    person = hand_over(page, counter, vignette["answers"]) if self_report else 0
+    for name, value in entries(vignette["answers"]):
+        if (self_report and name.startswith(SELF_REPORTED)) or name.removesuffix("_none") in carried:
+            continue  # answered by the person, or carried over (confirmed below)
+        if name == "dsm5_criteria_none":
+            counter.click(page.locator("#id_dsm5_criteria_none"))
+        else:
+            counter.choose(name, value)
+    for box in page.locator("input[data-confirm-section]").all():
+        counter.click(box)
+    counter.click(page.get_by_role("button", name="Complete and see recommendation"))
+    page.wait_for_load_state()
+    shown = page.locator("#recommended-level")
+    level = " ".join(shown.inner_text().split()) if shown.count() else "?"
+    return counter.count, level, person
+
+
 def stored_answers(database: Path) -> dict:
     """The answers the last completed screening was computed from (its stored snapshot)."""
     with sqlite3.connect(database) as db:
@@ -270,7 +321,7 @@ def main() -> int:
     }
     proc = server(env)
     base = f"http://127.0.0.1:{PORT}"
-    rows, ok = [], True
+    rows, reassessed, ok = [], [], True
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
@@ -291,6 +342,15 @@ def main() -> int:
                     shown.append((count, level if same else f"{level}, answers differ", person))
                 (count, level, _), (own, level_sr, person) = shown
                 rows.append((v["name"], before(v["answers"]), count, level, expected, own, person, level_sr))
+                client_url = sign(page)  # the self-report run's client: its screening signed, then reassessed
+                again = []
+                for self_report in (False, True):
+                    count_r, level_r, _ = reassess_one(page, base, client_url, v, self_report)
+                    same = same_answers(stored_answers(database), v["answers"])  # carried over unchanged
+                    ok &= level_r == expected and same
+                    again.append((count_r, level_r if same else f"{level_r}, answers differ"))
+                    sign(page)
+                reassessed.append((v["name"], *again[0], *again[1], expected))
             browser.close()
     finally:
         proc.terminate()
@@ -313,7 +373,21 @@ def main() -> int:
         f"{statistics.median(r[6] for r in rows):g}); goal ≤ {GOAL_SELF_REPORT}: "
         f"{'met' if own_median <= GOAL_SELF_REPORT else 'NOT met'}"
     )
-    return 0 if ok and now_median <= GOAL and own_median <= GOAL_SELF_REPORT else 1
+    print(f"{'reassessment, unchanged':32} {'now':>4} {'self-report':>11}  level (expected)")
+    for name, count_r, level_r, count_rs, level_rs, expected in reassessed:
+        mark = "" if level_r == expected == level_rs else f"  ≠ {expected} (self-report: {level_rs})"
+        print(f"{name:32} {count_r:4} {count_rs:11}  {level_r}{mark}")
+    re_median = statistics.median(r[1] for r in reassessed)
+    re_own_median = statistics.median(r[3] for r in reassessed)
+    print(
+        f"median of an unchanged reassessment: {re_median:g}; goal ≤ {GOAL_REASSESS}: "
+        f"{'met' if re_median <= GOAL_REASSESS else 'NOT met'}; with PHQ-9 and GAD-7 self-reported: "
+        f"{re_own_median:g} by the clinician; goal ≤ {GOAL_REASSESS_SELF_REPORT}: "
+        f"{'met' if re_own_median <= GOAL_REASSESS_SELF_REPORT else 'NOT met'}"
+    )
+    met = now_median <= GOAL and own_median <= GOAL_SELF_REPORT
+    met &= re_median <= GOAL_REASSESS and re_own_median <= GOAL_REASSESS_SELF_REPORT
+    return 0 if ok and met else 1
 
 
 if __name__ == "__main__":
