@@ -376,7 +376,9 @@ class ScreeningForm(forms.Form):
     @classmethod
     def for_screening(cls, screening: Screening, *args, **kwargs) -> ScreeningForm:
         """The questionnaire of a draft (a reassessment's with its carried-over sections)."""
-        carried_on = screening.carried_from.signed_at if screening.carried_sections and screening.carried_from else None
+        carried_on = None
+        if screening.carried_sections:  # read with the draft where it was loaded for the page (views._load_draft)
+            carried_on = getattr(screening, "carried_on", None) or screening.carried_from.signed_at
         return cls(*args, carried=screening.carried_sections, carried_on=carried_on, **kwargs)
 
     @cached_property

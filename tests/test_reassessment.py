@@ -382,6 +382,8 @@ def test_page_marks_each_carried_section_to_confirm_or_change(clinician_client, 
 
     day = f"{timezone.localtime(source.signed_at):%Y-%m-%d}"
     assert html.count(f"Carried over from {day} — confirm or change.") == len(answers.CARRIED_SECTIONS)
+    link = reverse("screening_detail", args=[source.public_id])
+    assert f'carried over from the <a href="{link}">signed screening of {day}</a>' in html
     for key in answers.CARRIED_SECTIONS:
         assert f'name="confirm_{key}" id="id_confirm_{key}" value="on" data-confirm-section="{key}" aria-' in html
     assert 'name="home_safe" value="yes" id="id_home_safe_0" checked' in html  # carried over

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import F
 from django.http import JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -83,11 +84,20 @@ def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", 
     return get_object_or_404(Screening.objects.select_related(*related), public_id=public_id)
 
 
+def _load_draft(public_id) -> Screening:
+    """A draft for the questionnaire, with what its page says of the screening a reassessment carried from (two
+    columns of it, not the whole row: the page and its autosave stay as cheap as a plain draft's)."""
+    drafts = Screening.objects.select_related("client", "clinician").annotate(
+        carried_on=F("carried_from__signed_at"), carried_from_public_id=F("carried_from__public_id")
+    )
+    return get_object_or_404(drafts, public_id=public_id)
+
+
 @requires("screening.change_screening")
 def screening_edit(request, public_id):
     """The questionnaire: save as draft at any point, or complete to get the recommendation."""
     # A draft has no decision or signature yet; the screening an amendment corrects loads only if there is one.
-    screening = _load(public_id, related=("client", "clinician", "carried_from"))
+    screening = _load_draft(public_id)
     if not screening.is_draft:
         if request.method == "POST":  # a form from before it was completed or signed (Back, another tab)
             messages.error(request, services.SIGNED_MEANWHILE if screening.is_signed else COMPLETED_MEANWHILE)
@@ -173,7 +183,7 @@ def screening_autosave(request, public_id):
     Save draft, with the same optimistic locking; answers JSON. A conflict is reported, never overwritten."""
     if refusal := _json_refusal(request, reverse("screening_edit", kwargs={"public_id": public_id})):
         return refusal
-    screening = _load(public_id, related=("client", "clinician", "carried_from"))
+    screening = _load_draft(public_id)
     if not screening.is_draft:
         return JsonResponse(
             {"error": SIGNED_MEANWHILE_SHORT if screening.is_signed else COMPLETED_MEANWHILE}, status=409
