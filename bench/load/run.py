@@ -252,6 +252,8 @@ def saturation(report: dict, env: dict, password: str) -> None:
         "per_core_per_s": {m: [round(v, 1) for v in vs] for m, vs in rates.items()},
         "median_per_core_per_s": {m: round(statistics.median(vs), 1) for m, vs in rates.items()},
         "questionnaire_vs_minimal": round(statistics.median(rates["form"]) / statistics.median(rates["minimal"]), 3),
+        # Each round's two sides ran one after the other; the machine's other load drifts between rounds.
+        "per_round_ratios": [round(f / m, 3) for f, m in zip(rates["form"], rates["minimal"], strict=True)],
     }
     print(json.dumps(report["saturation"], indent=1))
 
