@@ -163,7 +163,8 @@ start_app() {  # start_app PORT
     MFA_REQUIRED="$STACK_MFA_REQUIRED" DATABASE_URL="postgres://$APP@127.0.0.1:$PGBOUNCER_PORT/$STACK_DB" \
     setsid nohup .venv/bin/gunicorn iop_screening.wsgi --worker-class gthread --workers "$STACK_WORKERS" \
     --threads "$STACK_THREADS" --bind "127.0.0.1:$port" --pid "$STACK_DIR/app/app-$port.pid" \
-    --graceful-timeout 20 --keep-alive 75 --error-logfile - >>"$log" 2>&1 </dev/null &
+    --graceful-timeout 20 --keep-alive 75 --control-socket "$PWD/$STACK_DIR/app/app-$port.ctl" \
+    --error-logfile - >>"$log" 2>&1 </dev/null &
 }
 
 start() {
