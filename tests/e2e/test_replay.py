@@ -43,7 +43,7 @@ def test_replay_job_runs_and_explains_each_change(page, sign_in, monkeypatch):
     page.get_by_role("button", name="Replay").click()
 
     expect(page).to_have_url(re.compile(r"/review/replay/[0-9a-f-]{36}/$"))
-    expect(page.get_by_role("status")).to_contain_text("1 of 3 recommendations would change", timeout=30_000)
+    expect(page.get_by_role("status")).to_contain_text("1 of 3 recommendations would change", timeout=60_000)
     row = page.get_by_role("row").filter(has_text="Review")
     expect(row).to_contain_text("CIWA-Ar")  # the reason that no longer holds, as the clinician saw it
     expect(row).to_contain_text("No need for medically supervised detox.")  # a reason that would hold
