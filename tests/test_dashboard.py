@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
@@ -454,3 +455,15 @@ def test_rollup_flag_columns_are_the_screening_flags():
     columns = {f.name for f in DashboardCell._meta.get_fields()}
 
     assert set(FLAG_FIELDS.values()) <= columns
+
+
+def test_dashboard_notes_link_to_the_same_overrides_in_the_history(admin_client_, noted):
+    params = {"start": "2026-11-01", "end": "2026-11-30", "reason": "waitlist", "clinician": "bob"}
+    link = admin_client_.get(reverse("dashboard"), params).context["notes_history"]
+
+    history = admin_client_.get(reverse("history") + "?" + link)
+
+    assert QueryDict(link) == QueryDict(
+        "overridden=yes&date_from=2026-11-01&date_to=2026-11-30&reason=waitlist&clinician=bob"
+    )
+    assert [s.pk for s in history.context["rows"]] == [noted[1].pk]

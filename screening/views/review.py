@@ -206,7 +206,7 @@ def _override_notes(request, in_range, d: dash.Dashboard, dates) -> dict:
     """The "recent override notes" list, filtered by reason and clinician; the notes shown are a view of those
     screenings (audited), though the list names no client."""
     notes_filter = OverrideNoteFilter(request.GET, queryset=dash.overrides(in_range), clinician_ids=d.clinician_ids)
-    notes, matching = [], 0
+    notes, matching, chosen = [], 0, {}
     if notes_filter.is_valid():
         chosen = {k: v for k, v in notes_filter.form.cleaned_data.items() if v}
         notes = dash.override_notes(notes_filter.qs)
@@ -218,10 +218,9 @@ def _override_notes(request, in_range, d: dash.Dashboard, dates) -> dict:
             record_view(
                 request, object_type="dashboard", details={**details, "screenings": [str(s.public_id) for s in notes]}
             )
+    # The same overrides in the history, where each row opens to its note.
     history = QueryDict(mutable=True)
-    history.update({"overridden": "yes", "date_from": str(dates.start), "date_to": str(dates.end)})
-    if notes_filter.is_valid():
-        history.update({k: v for k, v in notes_filter.form.cleaned_data.items() if v})
+    history.update({"overridden": "yes", "date_from": str(dates.start), "date_to": str(dates.end), **chosen})
     return {
         "notes_filter": notes_filter,
         "notes": notes,
