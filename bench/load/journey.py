@@ -70,6 +70,7 @@ class Http:
         return self.session.post(self.base + path, **kwargs)
 
     def referer(self, path: str) -> str:
+        # Locust's client carries its host itself (base ""): the Referer then names the stack's default address.
         return (self.base or os.environ.get("STACK_URL", "http://127.0.0.1:8080")) + path
 
 
@@ -126,9 +127,19 @@ def iop_answers(version: str) -> dict:
         "readiness": "action",
         "cssrs_behavior": "never",
     }
-    for item in ("nausea", "tremor", "sweats", "anxiety", "agitation", "tactile", "auditory", "visual", "headache"):
-        data[f"ciwa_{item}"] = "0"
-    data["ciwa_orientation"] = "0"
+    ciwa = (
+        "nausea",
+        "tremor",
+        "sweats",
+        "anxiety",
+        "agitation",
+        "tactile",
+        "auditory",
+        "visual",
+        "headache",
+        "orientation",
+    )
+    data.update({f"ciwa_{item}": "0" for item in ciwa})
     data.update({f"phq9_{n}": "1" if n < 4 else "0" for n in range(1, 10)})
     data.update({f"gad7_{n}": "1" for n in range(1, 8)})
     no = (
