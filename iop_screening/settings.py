@@ -206,6 +206,9 @@ REPLAY_STALE_SECONDS = envint("REPLAY_STALE_SECONDS", 60, minimum=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Argon2id at OWASP's cost first (iop_screening/hashers.py says why); PBKDF2 only to verify hashes made before it,
+# each re-hashed with Argon2id at its user's next sign-in.
+PASSWORD_HASHERS = ["iop_screening.hashers.Argon2idHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},

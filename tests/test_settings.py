@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import Argon2PasswordHasher, check_password, make_password
+from django.urls import reverse
 
 from tests.factories import PASSWORD, UserFactory
 
@@ -263,8 +264,39 @@ def test_suite_hashes_passwords_with_md5():
 def test_real_password_hashing_marker_uses_the_projects_hasher():
     user = UserFactory()
 
-    assert user.password.startswith("pbkdf2_sha256$")
+    assert user.password.startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
     assert check_password(PASSWORD, user.password)
+
+
+@pytest.mark.django_db
+@pytest.mark.real_password_hashing
+def test_a_pbkdf2_password_from_before_argon2id_still_signs_in_and_is_rehashed(client):
+    user = UserFactory(username="nurse")
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    user.save(update_fields=["password"])
+
+    response = client.post(reverse("login"), {"username": "nurse", "password": PASSWORD})
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
+    assert check_password(PASSWORD, user.password)
+
+
+@pytest.mark.django_db
+@pytest.mark.real_password_hashing
+def test_an_argon2_hash_at_weaker_parameters_is_rehashed_at_sign_in(client):
+    # Django's own Argon2 parameters differ from the project's: the stored hash is brought to the project's.
+    user = UserFactory(username="nurse")
+    weak = Argon2PasswordHasher()
+    weak.memory_cost, weak.time_cost, weak.parallelism = 8192, 1, 1
+    user.password = weak.encode(PASSWORD, weak.salt())
+    user.save(update_fields=["password"])
+
+    client.post(reverse("login"), {"username": "nurse", "password": PASSWORD})
+
+    user.refresh_from_db()
+    assert "m=47104,t=1,p=1" in user.password
 
 
 def test_server_side_cursors_can_be_turned_off_for_pgbouncer(tmp_path):
