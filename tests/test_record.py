@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from screening import answers, services
 from screening.models import AuditEvent, Screening
@@ -328,3 +329,39 @@ def test_timeline_with_amendments_and_reasons_keeps_its_query_count(
         html = clinician_client.get(url).content.decode()
 
     assert html.count("data-superseded") == 4 and "Reason: Correction 3." in html
+
+
+# --- A reassessment says so on its record (issue 14, item 6): the screening its history was carried over from
+
+
+def reassessment_of(source, **changes) -> Screening:
+    later = make_screening(client=source.client, clinician=source.clinician, **changes)
+    Screening.objects.filter(pk=later.pk).update(carried_from=source, carried_sections=["home"])
+    later.refresh_from_db()
+    return later
+
+
+def test_record_of_a_reassessment_names_and_links_the_screening_carried_from(clinician_client, clinician):
+    source = make_screening(clinician=clinician)
+    later = reassessment_of(source)
+    day = f"{timezone.localtime(source.signed_at):%Y-%m-%d}"
+
+    html = page(clinician_client, later)
+
+    assert f"Reassessment — history carried over from the screening signed {day}" in text(html)
+    note = html[html.index('id="reassessment"') : html.index("</p>", html.index('id="reassessment"'))]
+    assert f'href="{reverse("screening_detail", args=[source.public_id])}"' in note
+
+
+def test_record_of_a_first_screening_says_nothing_of_a_reassessment(clinician_client, clinician):
+    html = page(clinician_client, make_screening(clinician=clinician))
+
+    assert 'id="reassessment"' not in html and "Reassessment" not in html
+
+
+def test_record_page_of_a_reassessment_keeps_the_query_count(clinician_client, clinician, django_assert_num_queries):
+    later = reassessment_of(make_screening(clinician=clinician))
+    clinician_client.get(reverse("screening_detail", args=[later.public_id]))
+
+    with django_assert_num_queries(8 + audit_queries()):
+        clinician_client.get(reverse("screening_detail", args=[later.public_id]))

@@ -1,11 +1,13 @@
 """The admin's review page of one screening: answers by section, recommendation, decision,
 signature, amendment chain, audit events; access; every view is an audit event."""
 
+import re
 import uuid
 
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from screening import audit
 from screening.models import AuditEvent, Screening
@@ -141,4 +143,88 @@ def test_review_screening_query_count(admin_client_, django_assert_num_queries, 
 
     # session, user, perms (2), roles, screening, interests, audit (4), chain (1 up + 2 per level × 2), events
     with django_assert_num_queries(17 + (connection.vendor == "postgresql")):  # + the audit advisory lock
+        admin_client_.get(url(amendment))
+
+
+# --- What the clinician's record shows, shown here in its words (issue 14): the safety acknowledgements kept with the
+# signature, an amendment's reason, the instruments the person answered themselves, the screening a reassessment
+# carried its history from.
+
+
+def page_text(response) -> str:
+    html = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return re.sub(r"\s+([:;,.])", r"\1", re.sub(r"\s+", " ", html))
+
+
+def test_review_screening_shows_the_emergency_action_taken(admin_client_, db):
+    s = make_screening(homicidal_ideation=True)
+    Screening.objects.filter(pk=s.pk).update(emergency_action="crisis_team", emergency_action_text="Crisis team came.")
+
+    shown = page_text(admin_client_.get(url(s)))
+
+    assert "Emergency referral — action taken: Crisis team contacted: Crisis team came." in shown
+
+
+def test_review_screening_shows_the_safety_review_confirmation(admin_client_, db):
+    s = make_screening(phq9_item9=2, phq9_total=8)
+    Screening.objects.filter(pk=s.pk).update(safety_review_confirmed=True)
+
+    shown = page_text(admin_client_.get(url(s)))
+
+    assert "Safety review — the same-day risk assessment was confirmed at signing." in shown
+
+
+def test_review_screening_shows_the_reason_for_an_amendment(admin_client_, db):
+    original = make_screening()
+    amendment = make_screening(client=original.client, clinician=original.clinician)
+    Screening.objects.filter(pk=amendment.pk).update(amends=original, amendment_reason="Pregnancy was not asked.")
+
+    shown = page_text(admin_client_.get(url(amendment)))
+
+    assert "Reason for amendment: Pregnancy was not asked." in shown
+
+
+def test_review_screening_marks_the_self_reported_instruments(admin_client_, db):
+    s = make_screening()
+    Screening.objects.filter(pk=s.pk).update(phq9_self_reported=True, gad7_self_reported=True)
+
+    shown = page_text(admin_client_.get(url(s)))
+
+    assert (
+        "self-reported PHQ-9 and GAD-7: answered by the person themselves on the device (patient hand-over)." in shown
+    )
+
+
+def test_review_screening_of_a_reassessment_links_the_review_of_the_screening_carried_from(admin_client_, db):
+    source = make_screening()
+    later = make_screening(client=source.client, clinician=source.clinician)
+    Screening.objects.filter(pk=later.pk).update(carried_from=source, carried_sections=["home"])
+    day = f"{timezone.localtime(source.signed_at):%Y-%m-%d}"
+
+    response = admin_client_.get(url(later))
+
+    assert f"Reassessment — history carried over from the screening signed {day}" in page_text(response)
+    html = response.content.decode()
+    note = html[html.index('id="reassessment"') : html.index("</p>", html.index('id="reassessment"'))]
+    assert f'href="{url(source)}"' in note
+
+
+def test_review_screening_without_any_of_them_shows_none(admin_client_, db):
+    shown = page_text(admin_client_.get(url(make_screening())))
+
+    for words in ("Reassessment", "self-reported", "Reason for amendment", "action taken", "Safety review —"):
+        assert words not in shown
+
+
+def test_review_screening_of_an_acknowledged_reassessment_keeps_the_query_count(
+    admin_client_, django_assert_num_queries, db
+):
+    original = make_screening()
+    amendment = make_screening(client=original.client, clinician=original.clinician, homicidal_ideation=True)
+    Screening.objects.filter(pk=amendment.pk).update(
+        amends=original, carried_from=original, emergency_action="other", emergency_action_text="Stayed with them."
+    )
+    admin_client_.get(url(amendment))
+
+    with django_assert_num_queries(17 + (connection.vendor == "postgresql")):  # as test_review_screening_query_count
         admin_client_.get(url(amendment))

@@ -81,15 +81,21 @@ def screening_start(request, public_id):
 
 
 def _load(public_id, related=("client", "clinician", "decided_by", "signed_by", "amends", "risk_summary")) -> Screening:
-    return get_object_or_404(Screening.objects.select_related(*related), public_id=public_id)
+    return get_object_or_404(with_carried_from(Screening.objects.select_related(*related)), public_id=public_id)
+
+
+def with_carried_from(screenings):
+    """With what a page says of the screening a reassessment carried from: its signature's date and its id (two
+    columns of it, not the whole row; includes/_reassessment_note.html)."""
+    return screenings.annotate(
+        carried_on=F("carried_from__signed_at"), carried_from_public_id=F("carried_from__public_id")
+    )
 
 
 def _load_draft(public_id) -> Screening:
     """A draft for the questionnaire, with what its page says of the screening a reassessment carried from (two
     columns of it, not the whole row: the page and its autosave stay as cheap as a plain draft's)."""
-    drafts = Screening.objects.select_related("client", "clinician").annotate(
-        carried_on=F("carried_from__signed_at"), carried_from_public_id=F("carried_from__public_id")
-    )
+    drafts = with_carried_from(Screening.objects.select_related("client", "clinician"))
     return get_object_or_404(drafts, public_id=public_id)
 
 

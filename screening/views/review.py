@@ -15,7 +15,7 @@ from .. import dashboard as dash
 from ..filters import HistoryFilter, OverrideNoteFilter
 from ..forms import DateRangeForm
 from ..models import FLAG_LABELS, Screening
-from . import record_view, requires
+from . import clinician, record_view, requires
 
 review_required = requires("screening.review_history")
 
@@ -122,7 +122,9 @@ def _sort_links(query: QueryDict) -> dict[str, dict[str, str]]:
 
 @review_required
 def review_screening(request, public_id):
-    related = Screening.objects.select_related("client", "clinician", "decided_by", "signed_by", "risk_summary")
+    related = clinician.with_carried_from(
+        Screening.objects.select_related("client", "clinician", "decided_by", "signed_by", "risk_summary")
+    )
     screening = get_object_or_404(related.prefetch_related("specialty_interests"), public_id=public_id)
     record_view(request, obj=screening)
     recommendation = screening.recommendation or {}

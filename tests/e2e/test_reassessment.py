@@ -108,3 +108,30 @@ def test_reassessment_fits_a_phone_and_stays_accessible(reassessment):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert_accessible(page)
     screenshot(page, "reassessment-390")
+
+
+def test_the_signed_reassessments_record_and_print_say_where_its_history_came_from(page, sign_in):
+    clinician = UserFactory(username="clinician", role="clinician")
+    client = ClientFactory(created_by=clinician)
+    source = make_screening(client=client, clinician=clinician, created_at=timezone.now() - dt.timedelta(days=30))
+    later = make_screening(client=client, clinician=clinician)
+    Screening.objects.filter(pk=later.pk).update(carried_from=source, carried_sections=list(answers.CARRIED_SECTIONS))
+    day = f"{timezone.localtime(source.signed_at):%Y-%m-%d}"
+    sign_in("clinician")
+
+    page.goto(reverse("screening_detail", args=[later.public_id]))
+
+    note = page.locator("#reassessment")
+    expect(note).to_have_text(f"Reassessment — history carried over from the screening signed {day}.")
+    assert_accessible(page)
+    screenshot(page, "record-reassessment-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(note).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_accessible(page)
+    page.emulate_media(media="print")
+    expect(note).to_be_visible()
+    page.emulate_media(media="screen")
+    note.get_by_role("link", name=f"screening signed {day}").click()
+    page.wait_for_url(f"**{reverse('screening_detail', args=[source.public_id])}")
+    expect(page.locator("#reassessment")).to_have_count(0)
