@@ -55,6 +55,18 @@ _OTHER: dict[str, tuple[str, str, str, str]] = {
     ),
     "amends": ("identity", "UUID of the signed screening this one corrects, else empty", "text", _ID),
     "amends_ref": ("identity", "Pseudonym of the screening this one corrects, else empty", "text", _DE),
+    "carried_from": (
+        "identity",
+        "A reassessment: UUID of the signed screening its history and circumstances were carried over from, else empty",
+        "text",
+        _ID,
+    ),
+    "carried_from_ref": (
+        "identity",
+        "A reassessment: pseudonym of the screening its history was carried over from, else empty",
+        "text",
+        _DE,
+    ),
     "status": ("identity", "completed or signed", "choice", "both"),
     "created_at": ("dates", "Started (ISO 8601)", "datetime", _ID),
     "completed_at": ("dates", "Completed: recommendation computed (ISO 8601)", "datetime", _ID),
@@ -70,6 +82,21 @@ _OTHER: dict[str, tuple[str, str, str, str]] = {
     "clinician": ("decision", "User name of the clinician who ran the screening", "text", _ID),
     "decided_by": ("decision", "User name of who decided", "text", _ID),
     "signed_by": ("decision", "User name of who signed", "text", _ID),
+    "emergency_action_text": (
+        "signature",
+        "Emergency referral acknowledged at signing: what was done (free text; by signed_by at signed_at)",
+        "text",
+        _ID,
+    ),
+    "amendment_reason": ("amendment", "An amendment: the reason given for it (free text), else empty", "text", _ID),
+}
+# Closed values kept with the record (issue 14), labelled from their model fields; in both exports.
+_RECORD: dict[str, tuple[str, str, str]] = {
+    # variable: (section, type, what the model's label leaves unsaid)
+    "emergency_action": ("signature", "choice", "acknowledged with the signature (signed_by, signed_at); else empty"),
+    "safety_review_confirmed": ("signature", "boolean", "with the signature (signed_by, signed_at)"),
+    "phq9_self_reported": ("self-report", "boolean", "every item answered by the person on a patient hand-over"),
+    "gad7_self_reported": ("self-report", "boolean", "every item answered by the person on a patient hand-over"),
 }
 _CODES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "recommended_level": ("The rules' recommended level of care", tuple(Level.choices)),
@@ -142,6 +169,11 @@ def entry(column: str) -> Entry:
         section, label, type_, where = _OTHER[column]
         choices = tuple(Screening.Status.choices[1:]) if column == "status" else ()
         return Entry(column, section, label, type_, choices=choices, exports=where)
+    if column in _RECORD:
+        section, type_, note = _RECORD[column]
+        field = Screening._meta.get_field(column)
+        label = f"{str(field.verbose_name)[:1].upper()}{str(field.verbose_name)[1:]}: {note}"
+        return Entry(column, section, label, type_, choices=tuple(field.choices or ()))
     if column in _CODES:
         label, choices = _CODES[column]
         return Entry(

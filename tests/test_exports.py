@@ -323,10 +323,21 @@ def _people_with_nasty_text():
         if s.override_reason:
             Screening.objects.filter(pk=s.pk).update(override_text=NASTY[(i + 3) % len(NASTY)])
         screenings.append(s)
-    # An amendment (the amends/amends_ref columns) of the first signed one.
+    # An amendment (the amends/amends_ref columns) of the first signed one, a reassessment of it too, its emergency
+    # acknowledged at signing: the action taken and the reason for the amendment are free text.
     first_signed = next(s for s in screenings if s.status == Screening.Status.SIGNED)
-    amendment = make_screening(client=first_signed.client, clinician=staff[2], created_at=NOW - dt.timedelta(hours=2))
-    Screening.objects.filter(pk=amendment.pk).update(amends=first_signed)
+    amendment = make_screening(
+        client=first_signed.client, clinician=staff[2], created_at=NOW - dt.timedelta(hours=2), homicidal_ideation=True
+    )
+    Screening.objects.filter(pk=amendment.pk).update(
+        amends=first_signed,
+        carried_from=first_signed,
+        amendment_reason=NASTY[1],
+        emergency_action="other",
+        emergency_action_text=NASTY[3],
+        gad7_self_reported=True,
+    )
+    Screening.objects.filter(pk=screenings[1].pk).update(phq9_self_reported=True)
     return screenings
 
 
@@ -361,6 +372,9 @@ def test_export_csv_copy_and_python_writer_give_the_same_rows(monkeypatch, setti
     assert len(python) == 1 + len(people) + 1
     rows = [dict(zip(python[0], r, strict=True)) for r in python[1:]]
     assert {r["given_name"] for r in rows} == {exports.escape_cell(t) for t in NASTY}
+    assert {r["emergency_action_text"] for r in rows} == {"", "'=1+1"}
+    assert {r["amendment_reason"] for r in rows} == {"", "two\nlines"}
+    assert sum(bool(r["carried_from"]) for r in rows) == 1
     assert {r["override_text"] for r in rows} - {""} <= {exports.escape_cell(t) for t in NASTY}
     assert {r["clinician"] for r in rows} == {"'-lead", "'@nurse", "plain.name"}
     assert all(r["age_at_screening"].isdigit() for r in rows)  # identified: the age itself, 90 and over too
@@ -541,3 +555,89 @@ def test_csv_lines_end_with_lf_like_copy(auditor_client):
 
     assert b"\r\n" not in body
     assert body.count(b"\n") == 3  # notice, header, one row
+
+
+# --- The record beyond the answers (issue 14): the safety acknowledgements kept with the signature, an amendment's
+# reason, the instruments the person answered themselves, the screening a reassessment carried its history from.
+
+RECORD_COLUMNS = ("emergency_action", "safety_review_confirmed", "phq9_self_reported", "gad7_self_reported")
+
+
+def _acknowledged_reassessment():
+    """A signed screening, and its amendment: an emergency acknowledged, PHQ-9 self-reported, a reassessment of it."""
+    source = make_screening(created_at=NOW - dt.timedelta(days=5))
+    later = make_screening(
+        client=source.client, clinician=source.clinician, created_at=NOW - dt.timedelta(days=1), homicidal_ideation=True
+    )
+    Screening.objects.filter(pk=later.pk).update(
+        amends=source,
+        amendment_reason="Homicidal ideation was entered as no.",
+        carried_from=source,
+        emergency_action="crisis_team",
+        emergency_action_text="Crisis team came within the hour.",
+        phq9_self_reported=True,
+    )
+    return source, later
+
+
+def test_export_columns_carry_the_record_beyond_the_answers():
+    identified, deidentified = exports.columns(False), exports.columns(True)
+
+    assert set(RECORD_COLUMNS) <= set(identified) and set(RECORD_COLUMNS) <= set(deidentified)
+    assert {"emergency_action_text", "amendment_reason", "carried_from"} <= set(identified)
+    assert "carried_from_ref" in deidentified
+    assert not {"emergency_action_text", "amendment_reason", "carried_from"} & set(deidentified)  # free text, ids
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_identified_export_carries_acknowledgements_amendment_reason_self_report_and_origin(auditor_client, fmt):
+    source, later = _acknowledged_reassessment()
+
+    body = _body(_post_export(auditor_client, format=fmt))
+
+    rows = _csv_rows(body) if fmt == "csv" else _jsonl(body)[1]
+    by_id = {r["screening_id"]: r for r in rows}
+    row, first = by_id[str(later.public_id)], by_id[str(source.public_id)]
+    yes, no, empty = ("true", "false", "") if fmt == "csv" else (True, False, None)
+    assert row["emergency_action"] == "crisis_team"
+    assert row["emergency_action_text"] == "Crisis team came within the hour."
+    assert row["safety_review_confirmed"] == no
+    assert row["amendment_reason"] == "Homicidal ideation was entered as no."
+    assert (row["phq9_self_reported"], row["gad7_self_reported"]) == (yes, no)
+    assert row["carried_from"] == str(source.public_id)
+    assert first["carried_from"] == first["emergency_action"] == empty
+    assert first["emergency_action_text"] == first["amendment_reason"] == ""  # text as typed: none typed
+
+
+def test_identified_export_carries_a_safety_review_confirmation(auditor_client):
+    s = make_screening(created_at=NOW - dt.timedelta(days=1), phq9_item9=2, phq9_total=8)
+    Screening.objects.filter(pk=s.pk).update(safety_review_confirmed=True, gad7_self_reported=True)
+
+    (row,) = _jsonl(_body(_post_export(auditor_client, format="jsonl")))[1]
+
+    assert row["safety_review_confirmed"] is True and row["gad7_self_reported"] is True
+    assert row["emergency_action"] is None
+
+
+def test_deidentified_export_keeps_the_codes_and_links_the_origin_by_pseudonym(auditor_client):
+    source, later = _acknowledged_reassessment()
+
+    body = _body(_post_export(auditor_client, format="jsonl", deidentified="yes"))
+
+    rows = _jsonl(body)[1]
+    row = next(r for r in rows if r["carried_from_ref"])
+    first = next(r for r in rows if r is not row)
+    assert row["carried_from_ref"] == first["screening_ref"] == row["amends_ref"]
+    assert row["emergency_action"] == "crisis_team" and row["phq9_self_reported"] is True
+    assert b"Crisis team came" not in body and b"Homicidal ideation was entered" not in body
+    assert str(source.public_id).encode() not in body
+
+
+@pytest.mark.parametrize("danger", ["=cmd()", "@SUM(A1)"])
+def test_export_csv_escapes_formula_starts_in_action_taken_and_amendment_reason(auditor_client, danger):
+    _, later = _acknowledged_reassessment()
+    Screening.objects.filter(pk=later.pk).update(emergency_action_text=danger, amendment_reason=danger)
+
+    row = next(r for r in _csv_rows(_body(_post_export(auditor_client))) if r["screening_id"] == str(later.public_id))
+
+    assert row["emergency_action_text"] == row["amendment_reason"] == "'" + danger

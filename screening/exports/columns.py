@@ -29,9 +29,10 @@ DOMAIN_COLUMNS = tuple(f"domain_{d.value}" for d in rules.Domain)
 LISTS = ("flags", "pathway", "reasons")  # the rules' lists of codes, ";"-joined in CSV
 
 IDENTITY_COLUMNS = ("screening_id", "client_id", "record_number", "given_name", "family_name", "date_of_birth")
-IDENTITY_COLUMNS += ("age_at_screening", "amends", "status", "created_at", "completed_at", "decided_at", "signed_at")
+IDENTITY_COLUMNS += ("age_at_screening", "amends", "carried_from", "status")
+IDENTITY_COLUMNS += ("created_at", "completed_at", "decided_at", "signed_at")
 DEIDENTIFIED_IDENTITY_COLUMNS = ("screening_ref", "person", "birth_year", "age_at_screening", "amends_ref")
-DEIDENTIFIED_IDENTITY_COLUMNS += ("status", "created_year", "signed_year")
+DEIDENTIFIED_IDENTITY_COLUMNS += ("carried_from_ref", "status", "created_year", "signed_year")
 PLAIN_COLUMNS = (
     "substances",
     "dsm5_criteria",
@@ -40,7 +41,12 @@ PLAIN_COLUMNS = (
     *CODE_COLUMNS,
 )
 SUMMARY_COLUMNS = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), *LISTS, *DOMAIN_COLUMNS)
-STAFF_COLUMNS = ("override_text", "clinician", "decided_by", "signed_by")
+# The record beyond the answers (issue 14), closed values in both exports: the safety flags acknowledged with the
+# signature (who and when: signed_by, signed_at) and the instruments the person answered themselves.
+RECORD_COLUMNS = ("emergency_action", "safety_review_confirmed", "phq9_self_reported", "gad7_self_reported")
+# Staff's names and what they typed (identified exports only): an override's note, the action taken on an emergency
+# referral, an amendment's reason.
+STAFF_COLUMNS = ("override_text", "clinician", "decided_by", "signed_by", "emergency_action_text", "amendment_reason")
 # Text that people typed (not a closed code list): the cells a spreadsheet could read as a formula.
 FREE_TEXT_COLUMNS = ("record_number", "given_name", "family_name", *STAFF_COLUMNS)
 TIMES = ("created_at", "completed_at", "decided_at", "signed_at")
@@ -48,21 +54,24 @@ TIMES = ("created_at", "completed_at", "decided_at", "signed_at")
 
 def columns(deidentified: bool) -> tuple[str, ...]:
     if deidentified:
-        return (*DEIDENTIFIED_IDENTITY_COLUMNS, *PLAIN_COLUMNS, *SUMMARY_COLUMNS)
-    return (*IDENTITY_COLUMNS, *PLAIN_COLUMNS, *SUMMARY_COLUMNS, *STAFF_COLUMNS)
+        return (*DEIDENTIFIED_IDENTITY_COLUMNS, *PLAIN_COLUMNS, *SUMMARY_COLUMNS, *RECORD_COLUMNS)
+    return (*IDENTITY_COLUMNS, *PLAIN_COLUMNS, *SUMMARY_COLUMNS, *RECORD_COLUMNS, *STAFF_COLUMNS)
 
 
 # --- What is read, in this order. The rules' bands and codes come out of the stored JSON as text, read by
 # the database (no JSON is decoded in Python); the six-domain ratings from the summary beside the record.
 HEAD = ("id", "client_id", "public_id", "client__public_id", "client__record_number", "client__given_name")
-HEAD += ("client__family_name", "client__date_of_birth", "amends__public_id", "amends_id", "status", *TIMES)
+HEAD += ("client__family_name", "client__date_of_birth", "amends__public_id", "amends_id")
+HEAD += ("carried_from__public_id", "carried_from_id", "status", *TIMES)
 STAFF = ("override_text", "clinician__username", "decided_by__username", "signed_by__username")
+STAFF += ("emergency_action_text", "amendment_reason")
 SUMMARY = ("rules_version", *(f"band_{k}" for k in BAND_KEYS), *LISTS, *(f"risk_summary__{d}" for d in rules.Domain))
 FIELDS = (*HEAD, *STAFF, *SUMMARY, *SUBSTANCES.columns, *DSM5.columns, *ANSWER_COLUMNS, *answers.ITEM_COLUMNS)
-FIELDS += CODE_COLUMNS
+FIELDS += (*CODE_COLUMNS, *RECORD_COLUMNS)
 AT = {name: i for i, name in enumerate(FIELDS)}
 # Choice answers and codes are stored as "" when unanswered: typed output gives null.
 _CHOICES = {i.name for i in answers.INPUTS.values() if i.kind is answers.Kind.CHOICE} | set(CODE_COLUMNS)
+_CHOICES.add("emergency_action")
 
 
 def summary_sql(vendor: str) -> dict[str, RawSQL]:
@@ -106,6 +115,8 @@ class Row:
         self._dsm5 = [(AT[c], code) for c, (code, _) in zip(DSM5.columns, DSM5.choices, strict=True)]
         self._summary = slice(AT["rules_version"], AT["rules_version"] + len(SUMMARY))
         self._lists = [AT[k] - self._summary.start for k in LISTS]
+        self._record = slice(AT[RECORD_COLUMNS[0]], AT[RECORD_COLUMNS[-1]] + 1)
+        self._record_blank = [i for i, c in enumerate(RECORD_COLUMNS) if c in _CHOICES]
 
     def _identity(self, r: tuple) -> list:
         tz = self.tz
@@ -119,11 +130,12 @@ class Row:
                 safe_birth_year(dob, age),
                 safe_age(age),
                 p("screening", r[AT["amends_id"]]) if r[AT["amends_id"]] is not None else None,
+                p("screening", r[AT["carried_from_id"]]) if r[AT["carried_from_id"]] is not None else None,
                 r[AT["status"]],
                 r[AT["created_at"]].astimezone(tz).year,
                 signed.astimezone(tz).year if signed is not None else None,
             ]
-        amends = r[AT["amends__public_id"]]
+        amends, carried_from = r[AT["amends__public_id"]], r[AT["carried_from__public_id"]]
         return [
             str(r[AT["public_id"]]),
             str(r[AT["client__public_id"]]),
@@ -131,6 +143,7 @@ class Row:
             dob.isoformat(),
             age,
             amends and str(amends),
+            carried_from and str(carried_from),
             r[AT["status"]],
         ] + [iso(r[AT[t]], tz) for t in TIMES]
 
@@ -147,6 +160,10 @@ class Row:
         out.append([code for i, code in self._dsm5 if r[i]])
         out += plain
         out += summary
+        record = list(r[self._record])
+        for i in self._record_blank:
+            record[i] = record[i] or None
+        out += record
         if not self.deidentified:
             out += r[AT["override_text"] : AT["override_text"] + len(STAFF)]
         return out

@@ -25,6 +25,7 @@ from .columns import (
     DSM5,
     FIELDS,
     FREE_TEXT_COLUMNS,
+    RECORD_COLUMNS,
     STAFF,
     SUBSTANCES,
     SUMMARY,
@@ -120,12 +121,14 @@ def copy_cells() -> str:
             f"to_char({dob}, 'YYYY-MM-DD')",
             f"date_part('year', {day}) - date_part('year', {dob}) - {before_birthday}",
             f"{p('amends__public_id')}::text",
+            f"{p('carried_from__public_id')}::text",
             p("status"),
             *(f"""to_char({p(t)}, 'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM')""" for t in TIMES),
             listed(SUBSTANCES),
             listed(DSM5),
             *(plain(n) for n in (*ANSWER_COLUMNS, *answers.ITEM_COLUMNS, *CODE_COLUMNS)),
             *(p(n) for n in SUMMARY),
+            *(plain(n) for n in RECORD_COLUMNS),
             *(text(n) for n in STAFF),
         ]
     )
