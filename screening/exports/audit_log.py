@@ -272,7 +272,8 @@ def _copy_jsonl_sql() -> str:
         """',"object_id":'""",
         string("p.object_id"),
         """',"ip_address":'""",
-        string("host(p.ip_address)"),
+        # An address's text is digits, hex letters, dots and colons: quoted as it is, with no escaping to look for.
+        """COALESCE('"' || host(p.ip_address) || '"', 'null')""",
         """',"details":'""",
         "p.details_text",
         """',"prev_hash":"'""",
