@@ -12,11 +12,16 @@ with every run's time:
   fhir    the same, a FHIR R4 Bundle (QuestionnaireResponses and Observations)
   csv-deid  the de-identified CSV (the Python writer)
 
+A method named `METHOD@base` runs the same from another checkout, BENCH_BASE (e.g. a `git worktree` of the
+commit before a change, its `.env` copied), in the same rounds: a change measured side by side with what it
+replaced. Its ratio is to `csv@base` when that ran too.
+
 Output goes to /dev/null (FHIR at 1,000,000 rows is about 16 GB); the size is what the command reports.
 Wall time from process start to exit, peak RSS from os.wait4. Run:
 
     .venv/bin/python bench/export_bench.py
     BENCH_DATABASES="postgres://…/iop_bench_100k" BENCH_METHODS="COPY csv" .venv/bin/python bench/export_bench.py
+    BENCH_BASE=/work/old BENCH_METHODS="csv fhir csv@base fhir@base" .venv/bin/python bench/export_bench.py
 
 Prints the machine it ran on with the figures; bench/README.md records them.
 """
@@ -38,8 +43,9 @@ DEFAULT_DATABASES = "postgres://postgres@127.0.0.1:5432/iop_bench_100k postgres:
 PY = sys.executable
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 METHODS = os.environ.get("BENCH_METHODS", "COPY csv jsonl fhir csv-deid").split()
+BASE = os.environ.get("BENCH_BASE", "")
 SETUP = (
-    f"import os, sys; sys.path.insert(0, {str(ROOT)!r}); "
+    "import os, sys; sys.path.insert(0, os.getcwd()); "
     "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'iop_screening.settings'); import django; django.setup()\n"
 )
 COPY = (
@@ -74,13 +80,17 @@ COMMAND = {
 
 def run(method: str, url: str) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MB) and MB written by one run of one method."""
+    method, at_base = method.removesuffix("@base"), method.endswith("@base")
+    if at_base and not BASE:
+        raise SystemExit(f"{method}@base needs BENCH_BASE, the other checkout")
+    cwd = Path(BASE) if at_base else ROOT
     if method == "COPY":
         argv = [PY, "-c", COPY]
     else:
         argv = [PY, "manage.py", "export_records", *COMMAND[method], "--output", os.devnull]
     start = time.perf_counter()
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        argv, cwd=cwd, env={**os.environ, "DATABASE_URL": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -91,10 +101,18 @@ def run(method: str, url: str) -> tuple[float, float, float]:
     return wall, usage.ru_maxrss / 1024, size / 1e6
 
 
+def _commit(checkout) -> str:
+    git = ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"]
+    return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def main() -> None:
     print(machine())
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
+    if BASE:
+        print(f"@base: the checkout {BASE} at {_commit(BASE)}; the others at {_commit(ROOT)}")
     print(f"{ROUNDS} rounds per method, order rotating each round; median, then every run's seconds")
-    print(f"{'database':<16} {'method':<9} {'seconds':>8} {'peak RSS MB':>12} {'MB out':>8}  ratio  [runs]")
+    print(f"{'database':<16} {'method':<10} {'seconds':>8} {'peak RSS MB':>12} {'MB out':>8}  ratio  [runs]")
     for url in os.environ.get("BENCH_DATABASES", DEFAULT_DATABASES).split():
         runs = {m: [] for m in METHODS}
         for r in range(ROUNDS):
@@ -103,13 +121,17 @@ def main() -> None:
         med = {m: [statistics.median(v[i] for v in runs[m]) for i in range(3)] for m in METHODS}
         for m in METHODS:
             wall, rss, size = med[m]
-            reference = {"csv": "COPY", "jsonl": "csv", "fhir": "csv", "csv-deid": "csv"}.get(m)
+            name, base = m.removesuffix("@base"), "@base" if m.endswith("@base") else ""
+            reference = {"csv": "COPY", "jsonl": "csv", "fhir": "csv", "csv-deid": "csv"}.get(name)
+            if reference and reference + base in med:
+                reference += base
             ratio = f"{wall / med[reference][0]:.2f}x {reference}" if reference in med else ""
             every = " ".join(f"{v[0]:.1f}" for v in runs[m])
             print(
-                f"{url.rsplit('/', 1)[1]:<16} {m:<9} {wall:>8.1f} {rss:>12.0f} {size:>8.0f}  {ratio:<12} [{every}]",
+                f"{url.rsplit('/', 1)[1]:<16} {m:<10} {wall:>8.1f} {rss:>12.0f} {size:>8.0f}  {ratio:<12} [{every}]",
                 flush=True,
             )
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after {url.rsplit('/', 1)[1]}")
 
 
 if __name__ == "__main__":

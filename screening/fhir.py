@@ -8,6 +8,8 @@ which are the DESIGN.md §2 names for the answers.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -150,65 +152,103 @@ def questionnaire() -> dict:
     }
 
 
-# --- The export: per row, a QuestionnaireResponse and its Observations, written straight as JSON text. The
-# response's items are compiled once per column set into small encoders (a fixed linkId, a value's JSON),
-# so a row costs one call per answered item, not a walk of the Questionnaire; the tests validate the result
-# with fhir.resources.
+# --- The export: a page of rows at a time, straight to JSON text. Everything that does not vary is made once
+# as text (security labels, categories, codes, codings, each (domain, rating) component, each closed answer's
+# whole item); a page is encoded a column at a time, each answered item's text looked up in its table, then
+# each group joined row by row; orjson encodes only the values people or the database supply. The tests
+# validate the output with fhir.resources.
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _one(item: dict) -> Callable[[Any], str]:
-    """The JSON of one answer of an item, given its value: closed values looked up, not encoded each time."""
+class _Texts(dict):
+    """Value → its JSON text, "" for no value; `make` writes an entry on first use, and the first `_KEPT`
+    values are kept.
+
+    Its `__getitem__` is a C call for every value kept, which is what a page's column of closed values
+    (booleans, codes, bands, small integers) mostly is; the tables stay small whatever the data."""
+
+    def __init__(self, make: Callable[[Any], str]):
+        super().__init__({None: "", "": ""})
+        self.make = make
+
+    def __missing__(self, value):
+        text = self.make(value)
+        if len(self) < _KEPT:
+            self[value] = text
+        return text
+
+
+_KEPT = 1000
+_OPEN = {"date": "valueDate", "dateTime": "valueDateTime", "text": "valueString"}  # values seldom repeated
+
+
+def _answer(item: dict) -> Callable[[Any], str]:
+    """The JSON text of one answer of an item, given a value (choices: any code, the Questionnaire's or not)."""
+    if item["type"] == "choice":
+        system = _json(code_system(item["linkId"]))
+        return _Texts(lambda code: f'{{"valueCoding":{{"system":{system},"code":{_json(str(code))}}}}}').__getitem__
     if item["type"] == "boolean":
         return {True: '{"valueBoolean":true}', False: '{"valueBoolean":false}'}.__getitem__
     if item["type"] == "integer":
-        return '{{"valueInteger":{}}}'.format
-    if item["type"] == "choice":
-        system = _json(code_system(item["linkId"]))
-        coding = {
-            o["valueCoding"][
-                "code"
-            ]: f'{{"valueCoding":{{"system":{system},"code":{_json(o["valueCoding"]["code"])}}}}}'
-            for o in item["answerOption"]
-        }
-        return lambda v: coding[str(v)]
-    key = {"date": "valueDate", "dateTime": "valueDateTime"}.get(item["type"], "valueString")
-    return lambda v: f'{{"{key}":{_json(str(v))}}}'
+        return '{{"valueInteger":{:d}}}'.format
+    return _Texts(lambda v: f'{{"valueString":{_json(str(v))}}}').__getitem__
 
 
-def _group(item: dict, at: dict[str, int]) -> Callable[[list], str | None] | None:
+def _leaf(item: dict) -> Callable[[Any], str]:
+    """A question's encoder: a value (a list when it repeats) → its whole item as JSON text after a comma, ""
+    if unanswered (the comma lets a group join its items with no filtering: `"".join(...)[1:]`)."""
+    head = f',{{"linkId":{_json(item["linkId"])},"answer":['
+    if key := _OPEN.get(item["type"]):
+        return lambda v: f'{head}{{"{key}":{_json(str(v))}}}]}}' if v is not None and v != "" else ""
+    answer = _answer(item)
+    if item.get("repeats"):
+        return lambda values: head + ",".join(map(answer, values)) + "]}" if values else ""
+    return _Texts(lambda v: head + answer(v) + "]}").__getitem__
+
+
+def _group_encoder(item: dict, at: dict[str, int]) -> Callable[[list], list[str]] | None:
     """The encoder of a group of the Questionnaire over the columns `at`; None if none of its items is exported.
 
-    A group's answered items, in order: each item's answers as JSON (an unanswered item is left out; item text
-    is optional in a response, the Questionnaire holds it). Its own items are read in one loop (this runs
-    about a hundred times per screening), its sub-groups by their encoders."""
-    parts: list = []
+    Given a page's columns (`cols[i]`: column i's values, row by row), the group's JSON text after a comma, for
+    each row: its answered items in order (an unanswered item is left out; item text is optional in a
+    response, the Questionnaire holds it), "" for a row that answered none of them."""
+    children: list[Callable[[list], Any]] = []
     for child in item["item"]:
         if child["type"] == "group":
-            if (encode_group := _group(child, at)) is not None:
-                parts.append(encode_group)
+            if (sub := _group_encoder(child, at)) is not None:
+                children.append(sub)
         elif child["linkId"] in at:
-            parts.append((at[child["linkId"]], f'{{"linkId":{_json(child["linkId"])},"answer":[', _one(child)))
-    head = f'{{"linkId":{_json(item["linkId"])},"item":['
+            children.append(functools.partial(_column, at[child["linkId"]], _leaf(child)))
+    if not children:
+        return None
+    head = f',{{"linkId":{_json(item["linkId"])},"item":['
 
-    def encode(row: list) -> str | None:
-        out = []
-        for part in parts:
-            if type(part) is tuple:
-                i, leaf, one = part
-                value = row[i]
-                if value is None or value == "" or value == []:
-                    continue
-                out.append(leaf + (",".join(map(one, value)) if type(value) is list else one(value)) + "]}")
-            elif (text := part(row)) is not None:
-                out.append(text)
-        return head + ",".join(out) + "]}" if out else None
+    def encode(cols: list) -> list[str]:
+        return [
+            head + text[1:] + "]}" if (text := "".join(parts)) else ""
+            for parts in zip(*(child(cols) for child in children), strict=True)
+        ]
 
-    return encode if parts else None
+    return encode
 
+
+def _column(i: int, leaf: Callable[[Any], str], cols: list):
+    return map(leaf, cols[i])
+
+
+def _uuids(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text: the entries' fullUrls, from one read of the OS's random source."""
+    hexes = os.urandom(16 * n).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        for h in (hexes[k : k + 32] for k in range(0, 32 * n, 32))
+    ]
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 9562: the variant's bits are 10
 
 # Observations beside each QuestionnaireResponse: one per instrument total, its band as interpretation, and
 # one for the six-domain ratings. LOINC where a total has a verified code, else the program's own system.
@@ -223,7 +263,7 @@ _TOTALS = tuple(
     for key, a in answers.BANDED.items()
     if a.name not in answers.OBJECT_ANSWERS
 )
-_SUMMARY_CODE = {"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"}
+_SUMMARY_CODE = _json({"coding": [{"system": DOMAIN_SYSTEM, "code": "summary"}], "text": "Six-domain risk summary"})
 
 
 def _rating(domain: rules.Domain, rating: int) -> dict:
@@ -236,66 +276,79 @@ def _rating(domain: rules.Domain, rating: int) -> dict:
 
 
 # Every (domain, rating) component, made once: a screening's summary picks six of them.
-_RATINGS = {(d, r): _rating(d, r) for d in rules.Domain for r in range(len(rules.RATING_LABELS))}
+_RATINGS = {(d, r): _json(_rating(d, r)) for d in rules.Domain for r in range(len(rules.RATING_LABELS))}
+# The bands' interpretations by band code, made on first use.
+_BANDS = _Texts(
+    lambda band: (
+        f',"interpretation":[{{"coding":[{{"system":{_json(BAND_SYSTEM)},"code":{_json(band)}}}],"text":{_json(band)}}}]'
+    )
+)
+_SECURITY = _json(SECURITY)
+_RECORD_NUMBER = _json(f"{BASE}/record-number")
+_CANONICAL = _json(QUESTIONNAIRE_CANONICAL)
+_RESPONSE_HEAD = f'"resourceType":"QuestionnaireResponse","meta":{{"security":{_SECURITY}}},"identifier":'
+# An Observation's text up to its code, by the row's status: final once signed, else preliminary.
+_OBSERVATION_HEAD = {
+    status: f'"resourceType":"Observation","meta":{{"security":{_SECURITY}}},"status":"{status}",'
+    f'"category":{_json(_SURVEY)},"code":'
+    for status in ("final", "preliminary")
+}
 
 
 class BundleEntries:
-    """Turns one exported row (the values of `columns`, in order) into its Bundle entries."""
+    """Turns a page of exported rows (each the values of `columns`, in order) into its Bundle entries."""
 
     def __init__(self, columns: tuple[str, ...], *, deidentified: bool, export_id: uuid.UUID):
         self.at = at = {c: i for i, c in enumerate(columns)}
-        self.deidentified, self.scope = deidentified, f"urn:uuid:{export_id}"
-        groups = [g for g in (_group(item, at) for item in GROUPS) if g is not None]
-        self.items = lambda row: ",".join(p for p in (g(row) for g in groups) if p is not None)
+        self.deidentified, self.scope = deidentified, _json(f"urn:uuid:{export_id}")
+        self.groups = [g for g in (_group_encoder(item, at) for item in GROUPS) if g is not None]
         self.totals = [
             (
                 at[a.name],
                 a.name in answers.MULTI_ANSWERS,
                 at[band],
-                {
-                    "coding": [{"system": LOINC, "code": a.loinc} if a.loinc else {"system": TOTAL_SYSTEM, "code": c}],
-                    "text": f"{a.short} total",
-                },
+                _json(
+                    {
+                        "coding": [
+                            {"system": LOINC, "code": a.loinc} if a.loinc else {"system": TOTAL_SYSTEM, "code": c}
+                        ],
+                        "text": f"{a.short} total",
+                    }
+                ),
             )
             for c, band, a in _TOTALS
         ]
         self.domains = [(d, at[f"domain_{d.value}"]) for d in rules.Domain]
 
-    def _response(self, row: list) -> dict:
-        at = self.at
+    def _response(self, row: list) -> tuple[str, str]:
+        """The QuestionnaireResponse's text from its identifier to its author (the items follow), and its
+        subject's text (the Observations repeat it)."""
+        at, j = self.at, _json
         if self.deidentified:  # pseudonyms mean something within this one export only
-            identifier = {"system": self.scope, "value": row[at["screening_ref"]]}
-            subject = {"identifier": {"system": self.scope, "value": row[at["person"]]}}
-            authored = str(row[at["signed_year"]] or row[at["created_year"]])
+            identifier = f'{{"system":{self.scope},"value":{j(row[at["screening_ref"]])}}}'
+            subject = f'{{"identifier":{{"system":{self.scope},"value":{j(row[at["person"]])}}}}}'
+            authored = j(str(row[at["signed_year"]] or row[at["created_year"]]))
+            author = ""
         else:
-            identifier = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{row[at['screening_id']]}"}
-            subject = {
-                "identifier": {"system": f"{BASE}/record-number", "value": row[at["record_number"]]},
-                "display": f"{row[at['given_name']]} {row[at['family_name']]}",
-            }
-            authored = row[at["signed_at"]] or row[at["completed_at"]] or row[at["created_at"]]
-        resource = {"resourceType": "QuestionnaireResponse", "meta": {"security": SECURITY}}
-        resource |= {"identifier": identifier, "questionnaire": QUESTIONNAIRE_CANONICAL, "status": "completed"}
-        resource |= {"subject": subject, "authored": authored}
-        if not self.deidentified and row[at["clinician"]]:
-            resource["author"] = {"display": row[at["clinician"]]}
-        return resource
+            screening = j("urn:uuid:" + row[at["screening_id"]])
+            name = j(f"{row[at['given_name']]} {row[at['family_name']]}")
+            identifier = f'{{"system":"urn:ietf:rfc:3986","value":{screening}}}'
+            subject = (
+                f'{{"identifier":{{"system":{_RECORD_NUMBER},"value":{j(row[at["record_number"]])}}},"display":{name}}}'
+            )
+            authored = j(row[at["signed_at"]] or row[at["completed_at"]] or row[at["created_at"]])
+            clinician = row[at["clinician"]]
+            author = f',"author":{{"display":{j(clinician)}}}' if clinician else ""
+        text = f'{identifier},"questionnaire":{_CANONICAL},"status":"completed","subject":{subject}'
+        return f'{text},"authored":{authored}{author}', subject
 
-    def _observations(self, row: list, subject: dict, qr_url: str) -> list[dict]:
+    def _observations(self, row: list, subject: str, qr_url: str, urls) -> list[str]:
         """The totals with their bands, and the six-domain ratings. Effective when the answers were scored
         (completed; de-identified, the year started, as the row says); final once signed, else preliminary."""
         at = self.at
-        common = {
-            "resourceType": "Observation",
-            "meta": {"security": SECURITY},
-            "status": "final" if row[at["status"]] == "signed" else "preliminary",
-            "category": _SURVEY,
-        }
-        tail = {
-            "subject": subject,
-            "effectiveDateTime": str(row[at["created_year"]]) if self.deidentified else row[at["completed_at"]],
-            "derivedFrom": [{"reference": qr_url}],
-        }
+        head = _OBSERVATION_HEAD["final" if row[at["status"]] == "signed" else "preliminary"]
+        effective = _json(str(row[at["created_year"]]) if self.deidentified else row[at["completed_at"]])
+        tail = f',"subject":{subject},"effectiveDateTime":{effective},"derivedFrom":[{{"reference":"{qr_url}"}}]'
         out = []
         for total_at, counted, band_at, code in self.totals:
             total = row[total_at]
@@ -303,28 +356,32 @@ class BundleEntries:
                 total = len(total)
             elif total is None:
                 continue
-            band = row[band_at]
-            value = {"valueInteger": total}
-            if band:
-                value["interpretation"] = [{"coding": [{"system": BAND_SYSTEM, "code": band}], "text": band}]
-            out.append(common | {"code": code} | tail | value)
-        ratings = [_RATINGS[d, row[i]] for d, i in self.domains if row[i] is not None]
+            value = f',"valueInteger":{total:d}{_BANDS[row[band_at]]}'
+            out.append(f'{{"fullUrl":"urn:uuid:{next(urls)}","resource":{{{head}{code}{tail}{value}}}}}')
+        ratings = ",".join(_RATINGS[d, row[i]] for d, i in self.domains if row[i] is not None)
         if ratings:
-            out.append(common | {"code": _SUMMARY_CODE} | tail | {"component": ratings})
+            summary = f'{_SUMMARY_CODE}{tail},"component":[{ratings}]'
+            out.append(f'{{"fullUrl":"urn:uuid:{next(urls)}","resource":{{{head}{summary}}}}}')
         return out
 
-    def __call__(self, row: list) -> list[dict]:
-        """The row's entries: its QuestionnaireResponse (items already JSON, as an `orjson.Fragment`), then its
-        Observations. The writer encodes them, several rows at once."""
-        qr_url = f"urn:uuid:{uuid.uuid4()}"
-        qr = self._response(row)
-        items = self.items(row)
-        if items:  # never empty in practice (the person's group), but FHIR allows no empty array
-            qr["item"] = orjson.Fragment(f"[{items}]")
-        entries = [{"fullUrl": qr_url, "resource": qr}]
-        for o in self._observations(row, qr["subject"], qr_url):
-            entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": o})
-        return entries
+    def page(self, rows: list[list], lead: str = "") -> str:
+        """The page's entries as JSON text after `lead`, comma-separated: per row its QuestionnaireResponse,
+        then its Observations (at most one per total and one for the domains)."""
+        if not rows:
+            return lead
+        cols = list(zip(*rows, strict=True))
+        items = ["".join(parts)[1:] for parts in zip(*(g(cols) for g in self.groups), strict=True)]
+        urls = iter(_uuids(len(rows) * (2 + len(self.totals))))
+        out = []
+        for row, item in zip(rows, items, strict=True):
+            qr_url = f"urn:uuid:{next(urls)}"
+            response, subject = self._response(row)
+            # FHIR allows no empty array: never empty in practice (the person's group), but left out if so.
+            item = f',"item":[{item}]' if item else ""
+            out.append(f'{{"fullUrl":"{qr_url}","resource":{{{_RESPONSE_HEAD}{response}{item}}}}}')
+            out += self._observations(row, subject, qr_url, urls)
+        out[0] = lead + out[0]
+        return ",".join(out)
 
 
 def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) -> bytes:
@@ -340,6 +397,6 @@ def bundle_head(*, export_id: uuid.UUID, notice: str, timestamp: dt.datetime) ->
     return orjson.dumps(head)[:-1]  # drop the closing brace
 
 
-ENTRIES_OPEN = b',"entry":['
+ENTRIES_OPEN = ',"entry":['
 BUNDLE_TAIL_WITH_ENTRIES = b"]}\n"
 BUNDLE_TAIL_EMPTY = b"}\n"

@@ -218,10 +218,8 @@ class FhirWriter:
         rows = read(window)
         if not rows:
             return b"", 0
-        entries = [entry for r in rows for entry in self.entries(self.row(r))]
-        body = orjson.dumps(entries)[1:-1]  # the page's entries, without the brackets: the Bundle holds them
-        body, self.first = (fhir.ENTRIES_OPEN if self.first else b",") + body, False
-        return body, len(rows)
+        lead, self.first = fhir.ENTRIES_OPEN if self.first else ",", False
+        return self.entries.page([self.row(r) for r in rows], lead=lead).encode(), len(rows)
 
     def tail(self) -> bytes:
         # FHIR JSON allows no empty array: a Bundle with no screenings has no "entry" at all.
