@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import fields
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, get_type_hints
 
 from .answers import ANSWERS, LISTED, Kind, opened_by, optional
@@ -38,6 +39,7 @@ _OPENED = tuple((a, s) for a in ANSWERS.values() if (s := opened_by(a)) is not N
 _PHQ9_OTHER_ITEMS_MAX = sum(item.max_score for item in PHQ9_ITEMS[:-1])  # items 1-8; item 9 is its own answer
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Answers))
+_FIELD_SET = frozenset(FIELD_NAMES)
 
 
 class QuestionnaireError(ValueError):
@@ -59,11 +61,19 @@ def _choices(enum: type[StrEnum]) -> str:
 
 def parse(raw: Any) -> Answers:
     """Validate a raw answer mapping strictly and return the typed answers, or raise QuestionnaireError."""
+    # Nearly every answer set is valid (a stored snapshot always is): the fast path accepts exactly what the strict
+    # path accepts, giving the same answers, and hands anything else to it, which collects every error.
+    if type(raw) is dict and (answers := _parse_valid(raw)) is not None:
+        return answers
+    return _parse_strict(raw)
+
+
+def _parse_strict(raw: Any) -> Answers:
     if not isinstance(raw, Mapping):
         raise QuestionnaireError({"__root__": ["must be a JSON object of answers"]})
     errors: defaultdict[str, list[str]] = defaultdict(list)
     for key in raw:
-        if key not in FIELD_NAMES:
+        if key not in _FIELD_SET:
             errors[_key_name(key)].append("unknown field")
     values: dict[str, Any] = {}
     for name in FIELD_NAMES:
@@ -179,6 +189,94 @@ def _check_consistency(values: dict[str, Any], errors: defaultdict[str, list[str
             errors["phq9_item9"].append(
                 f"phq9_total minus phq9_item9 must not exceed {_PHQ9_OTHER_ITEMS_MAX} (the other eight items score 0-3)"
             )
+
+
+# --- The fast path: one answer set without a fault, checked with the strict path's rules but none of its messages.
+# It gives up (None) at the first doubt, including every input the strict path accepts only by isinstance (an int or
+# a str subclass, a Mapping that is not a dict): the strict path decides those.
+_IN_FIELD_ORDER = itemgetter(*FIELD_NAMES)
+_BOOLS = itemgetter(*BOOL_FIELDS)
+_ONLY_BOOL = {bool}
+_INTS = tuple(INT_FIELDS.items())
+_NULLABLE_INTS = tuple(NULLABLE_INT_FIELDS.items())
+_CHOICE_MEMBERS = tuple((name, enum._value2member_map_) for name, enum in CHOICE_FIELDS.items())
+_SUBSTANCE_MEMBERS = Substance._value2member_map_
+_DSM5_MEMBERS = Dsm5Criterion._value2member_map_
+_CSSRS_SET = frozenset(CSSRS_FIELDS)
+_CSSRS_BOOLS = itemgetter(*CSSRS_BOOL_FIELDS)
+_BEHAVIOR_MEMBERS = CssrsBehavior._value2member_map_
+_CSSRS_FOLLOW_UPS = tuple(CSSRS_FOLLOW_UPS.items())
+# (name, substance, nullable, optional) of each answer a listed substance opens, as `_check_consistency` reads them.
+_OPENED_RULES = tuple((a.name, s, a.nullable, optional(a)) for a, s in _OPENED)
+# The C-SSRS answers met so far, by their values: a few dozen combinations, each one immutable.
+_CSSRS_SEEN: dict[tuple, Cssrs] = {}
+
+
+def _parse_valid(raw: dict) -> Answers | None:
+    if raw.keys() != _FIELD_SET or set(map(type, _BOOLS(raw))) != _ONLY_BOOL:
+        return None
+    for name, maximum in _INTS:
+        v = raw[name]
+        if type(v) is not int or not 0 <= v <= maximum:
+            return None
+    for name, maximum in _NULLABLE_INTS:
+        v = raw[name]
+        if v is not None and (type(v) is not int or not 0 <= v <= maximum):
+            return None
+    values = dict(raw)
+    for name, members in _CHOICE_MEMBERS:
+        v = raw[name]
+        if type(v) is not str or (member := members.get(v)) is None:
+            return None
+        values[name] = member
+
+    listed = raw["substances"]
+    if type(listed) is not list or not listed:
+        return None
+    substances = []
+    for item in listed:
+        if type(item) is not str or (member := _SUBSTANCE_MEMBERS.get(item)) is None:
+            return None
+        substances.append(member)
+    if len(set(substances)) != len(substances):
+        return None
+    values["substances"] = subs = tuple(substances)
+    criteria = raw["dsm5_criteria"]
+    if type(criteria) is not list:
+        return None
+    for item in criteria:
+        if type(item) is not str or item not in _DSM5_MEMBERS:
+            return None
+    if len(set(criteria)) != len(criteria):
+        return None
+    values["dsm5_criteria"] = tuple(criteria)
+
+    c = raw["cssrs"]
+    if type(c) is not dict or c.keys() != _CSSRS_SET:
+        return None
+    answered = _CSSRS_BOOLS(c)
+    behavior = c["behavior"]
+    if set(map(type, answered)) != _ONLY_BOOL or type(behavior) is not str or behavior not in _BEHAVIOR_MEMBERS:
+        return None
+    for key, opener in _CSSRS_FOLLOW_UPS:
+        if c[opener] is False and c[key] is True:
+            return None
+    key = (*answered, behavior)
+    if (cssrs := _CSSRS_SEEN.get(key)) is None:
+        cssrs = _CSSRS_SEEN[key] = Cssrs(**{k: c[k] for k in CSSRS_BOOL_FIELDS}, behavior=_BEHAVIOR_MEMBERS[behavior])
+    values["cssrs"] = cssrs
+
+    for name, substance, nullable, may_be_null in _OPENED_RULES:
+        is_listed, value = substance in subs, values[name]
+        if nullable:
+            if (is_listed and value is None and not may_be_null) or (not is_listed and value is not None):
+                return None
+        elif value is True and not is_listed:
+            return None
+    total, item9 = values["phq9_total"], values["phq9_item9"]
+    if item9 > total or total - item9 > _PHQ9_OTHER_ITEMS_MAX:
+        return None
+    return Answers(*_IN_FIELD_ORDER(values))
 
 
 def to_json(answers: Answers) -> dict[str, Any]:

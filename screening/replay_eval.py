@@ -38,12 +38,12 @@ def evaluate_page(rows: Sequence[tuple], version: str) -> PageResult:
         raise ValueError(f"unknown rule set version {version!r}")
     out = PageResult()
     matrix, changed, width = out.matrix, out.changed, len(LEVELS)
-    parse, evaluate, loads, index = questionnaire.parse, rules.evaluate, orjson.loads, _INDEX
+    parse, level, loads, index = questionnaire.parse, rules.level, orjson.loads, _INDEX
     unreadable = 0
     for position, (stored, snapshot) in enumerate(rows):
         try:
             raw = snapshot if isinstance(snapshot, Mapping) else loads(snapshot)
-            new = evaluate(parse(raw), version).level.value
+            new = level(parse(raw), version).value  # the level alone: `rules.evaluate`'s, without its reasons
             matrix[index[stored] * width + index[new]] += 1
         except (questionnaire.QuestionnaireError, orjson.JSONDecodeError, TypeError, ValueError, KeyError):
             unreadable += 1

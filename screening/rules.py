@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 from . import instruments
 from .instruments import Cssrs
@@ -200,9 +201,9 @@ RULE_SETS: MappingProxyType[str, RuleSet] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """Values several rules share, computed once per evaluation."""
+class _Facts(NamedTuple):
+    """Values several rules share, computed once per evaluation (a named tuple: built in C, for the replay's hot
+    loop; immutable like the dataclasses, and never compared: `Recommendation` leaves it out of its equality)."""
 
     alcohol: bool
     opioids: bool
@@ -782,6 +783,46 @@ _PAWSS = instruments.PAWSS_BAND_BY_TOTAL
 _DSM5 = instruments.DSM5_BAND_BY_COUNT
 
 
+def _facts(answers: Answers) -> _Facts:
+    subs = answers.substances
+    return _Facts(
+        _ALCOHOL in subs,
+        _OPIOIDS in subs,
+        _SEDATIVES in subs,
+        len(answers.dsm5_criteria),
+        instruments.cssrs_risk(answers.cssrs),
+        answers.work_or_school_commitments or answers.family_commitments,
+    )
+
+
+# Per version, the predicates of the rules for inpatient care and of the others, in table order (for `level`).
+_LEVEL_RULES: dict[str, tuple[tuple[Predicate, ...], tuple[Predicate, ...]]] = {
+    version: (
+        tuple(predicate for predicate, _, is_inpatient, _, _ in rows if is_inpatient),
+        tuple(predicate for predicate, _, is_inpatient, _, _ in rows if not is_inpatient),
+    )
+    for version, rows in _COMPILED.items()
+}
+
+
+def level(answers: Answers, version: str = RULES_VERSION) -> Level:
+    """The level `evaluate` recommends, alone (what a replay compares): inpatient once an inpatient rule holds,
+    else residential once any other rule holds, else IOP."""
+    try:
+        inpatient_rules, other_rules = _LEVEL_RULES[version]
+    except KeyError:
+        raise ValueError(f"unknown rule set version {version!r}") from None
+    t = RULE_SETS[version].thresholds
+    facts = _facts(answers)
+    for predicate in inpatient_rules:
+        if predicate(answers, facts, t):
+            return Level.INPATIENT
+    for predicate in other_rules:
+        if predicate(answers, facts, t):
+            return Level.RESIDENTIAL
+    return Level.IOP
+
+
 def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     """Recommend a level of care for one validated answer set under a rule set version."""
     try:
@@ -789,11 +830,8 @@ def evaluate(answers: Answers, version: str = RULES_VERSION) -> Recommendation:
     except KeyError:
         raise ValueError(f"unknown rule set version {version!r}") from None
     t = RULE_SETS[version].thresholds
-    subs = answers.substances
-    cssrs = instruments.cssrs_risk(answers.cssrs)
-    dsm5_count = len(answers.dsm5_criteria)
-    commitments = answers.work_or_school_commitments or answers.family_commitments
-    facts = _Facts(_ALCOHOL in subs, _OPIOIDS in subs, _SEDATIVES in subs, dsm5_count, cssrs, commitments)
+    facts = _facts(answers)
+    cssrs, dsm5_count, commitments = facts.cssrs_risk, facts.dsm5_count, facts.commitments
 
     reasons: list[Reason] = []
     flags: set[Flag] = set()

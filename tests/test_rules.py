@@ -70,6 +70,27 @@ def test_rule_alone_gives_its_level_and_only_its_reason(code, changes):
     assert result.reasons[0].text
 
 
+# `level` (what the replay compares) is the level `evaluate` recommends, under every version.
+@pytest.mark.parametrize(("code", "changes"), RULE_ALONE, ids=[c for c, _ in RULE_ALONE])
+@pytest.mark.parametrize("version", list(rules.RULE_SETS))
+def test_level_alone_is_evaluates_level_for_each_rule(code, changes, version):
+    answers = questionnaire.parse(baseline(**changes))
+
+    assert rules.level(answers, version) is rules.evaluate(answers, version).level
+
+
+@given(valid_answers(), st.sampled_from(list(rules.RULE_SETS)))
+def test_level_alone_is_evaluates_level(raw, version):
+    answers = questionnaire.parse(raw)
+
+    assert rules.level(answers, version) is rules.evaluate(answers, version).level
+
+
+def test_level_alone_of_an_unknown_version_raises():
+    with pytest.raises(ValueError, match="unknown rule set version"):
+        rules.level(questionnaire.parse(baseline()), "1999.01")
+
+
 # The same rules just below their thresholds do not hold (the other side of each boundary).
 BELOW_THRESHOLD = [
     ("ciwa_ar-9", {"ciwa_ar": 9}),
