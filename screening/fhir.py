@@ -227,10 +227,8 @@ def _group_encoder(item: dict, at: dict[str, int]) -> Callable[[list], list[str]
     head = f',{{"linkId":{_json(item["linkId"])},"item":['
 
     def encode(cols: list) -> list[str]:
-        return [
-            head + text[1:] + "]}" if (text := "".join(parts)) else ""
-            for parts in zip(*(child(cols) for child in children), strict=True)
-        ]
+        texts = map("".join, zip(*(child(cols) for child in children), strict=True))
+        return [f"{head}{text[1:]}]}}" if text else "" for text in texts]
 
     return encode
 
@@ -370,14 +368,14 @@ class BundleEntries:
         if not rows:
             return lead
         cols = list(zip(*rows, strict=True))
-        items = ["".join(parts)[1:] for parts in zip(*(g(cols) for g in self.groups), strict=True)]
+        items = map("".join, zip(*(g(cols) for g in self.groups), strict=True))
         urls = iter(_uuids(len(rows) * (2 + len(self.totals))))
         out = []
         for row, item in zip(rows, items, strict=True):
             qr_url = f"urn:uuid:{next(urls)}"
             response, subject = self._response(row)
             # FHIR allows no empty array: never empty in practice (the person's group), but left out if so.
-            item = f',"item":[{item}]' if item else ""
+            item = f',"item":[{item[1:]}]' if item else ""
             out.append(f'{{"fullUrl":"{qr_url}","resource":{{{_RESPONSE_HEAD}{response}{item}}}}}')
             out += self._observations(row, subject, qr_url, urls)
         out[0] = lead + out[0]
