@@ -17,7 +17,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.utils import translation
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from . import answers, exports, rules
@@ -239,20 +239,22 @@ NONE_OF_THESE_FOR: tuple[str, ...] = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class InputView:
-    """What the template needs to draw one input, worked out in Python (fast, and one place for the rules)."""
-
-    token: Token
-    name: str
-    id: str
-    label: str
-    help: str
-    errors: list
-    describedby: str
-    options: str  # the options' HTML (`_options_html`)
-    none: tuple | None = None  # a checklist's "None of these" box: (name, id, checked)
-    carried: str = ""  # in a reassessment, the key of the section its carried-over answer is confirmed with
+# The questionnaire's fields, made once per process from the answer map and shared by every ScreeningForm: a form
+# deep-copies its class's fields, and a copy of these 64 costs as much as making them (about 3 ms a page). No
+# ScreeningForm changes a field it did not make; one that had to would put its own copy in its `fields` first.
+QUESTION_FIELDS: dict[str, forms.Field] = {inp.name: _input_field(inp) for inp in answers.INPUTS.values()}
+NONE_FIELDS: dict[str, forms.Field] = {
+    none_field(name): forms.BooleanField(label=NONE_OF_THESE, required=False) for name in NONE_OF_THESE_FOR
+}
+CONFIRM_FIELDS: dict[str, forms.Field] = {
+    s.key: forms.BooleanField(label=f"{s.title}: the carried-over answers still hold", required=False)
+    for s in answers.SECTIONS
+    if s.key in answers.CARRIED_SECTIONS
+}
+# Each input's options as (value, text), as the page compares them with the answer given.
+CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    name: tuple((str(value), text) for value, text in field.choices) for name, field in QUESTION_FIELDS.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +280,12 @@ def _carried_what(key: str) -> str:
     return "Carried over: " + "; ".join(i.label for i in inputs) + "."
 
 
+# --- The questionnaire's HTML, drawn here rather than by the template: 64 inputs and their options are most of the
+# page, and template nodes cost several times what a join does. Everything that depends only on the answer map and
+# on whether an input has errors is made once (cached: ids, labels, help, options, the blocks and grids); a page
+# only picks an option's chosen or unchosen HTML, ticks "None of these" and writes the error messages. Nothing
+# cached holds an answer or an error message. Every piece is escaped by format_html.
+
 _SCALE_OPTION = (
     '<input type="radio" class="btn-check" name="{}" value="{}" id="{}_{}"{}{}>'
     '<label for="{}_{}" class="btn btn-sm {}">{}</label>'
@@ -288,28 +296,40 @@ _CHECK_OPTION = (
     '<div class="{}"><input type="{}" class="{}" name="{}" value="{}" id="{}_{}"{}{}>'
     '<label for="{}_{}" class="form-check-label">{}</label></div>'
 )
+_FIELD_HEAD = (
+    '\n{}\n<div id="div_{}" class="mb-3">\n  <fieldset id="{}" tabindex="-1"{}{}{}{}>\n'
+    '    <legend id="{}_legend" class="form-label fs-6{}">{}{}</legend>\n    '
+)
+_NONE_BOX = (
+    '    <div class="form-check none-of-these">\n'
+    '      <input type="checkbox" class="form-check-input" name="{}" id="{}" value="on" data-none-of="{}"{}>\n'
+    '      <label for="{}" class="form-check-label">None of these</label>\n    </div>\n'
+)
+_ERROR = '<p id="error_{}_{}" class="mb-0"><strong>{}</strong></p>'
+_END, _END_IN_GRID = SafeString("\n</div>\n\n"), SafeString("\n</div>\n</div>\n")
+_CLOSING = {
+    "close": SafeString("</div>\n"),
+    "grid_close": SafeString('</div><p class="instrument-total small" role="status" aria-live="polite"></p></div>\n'),
+}
 
 
-def _options_html(widget: str, name: str, auto_id: str, options: list, invalid: bool) -> str:
-    """A group's options (radio buttons, a scale's numbered buttons, ticks), drawn here rather than by the template:
-    they are most of the page. Each option's HTML, unchosen and chosen, is made once per group (`_option_rows`,
-    cached: the choices come from the answer map and never change), so a page only picks and joins them."""
-    choices = tuple((value, text) for _, value, text, _ in options)
-    rows = _option_rows(widget, name, auto_id, choices, invalid, translation.get_language())
-    html = "".join(row[chosen] for row, (_, _, _, chosen) in zip(rows, options, strict=True))
-    # Every piece was escaped by format_html in `_option_rows`; the wrapper is constant markup.
-    return SafeString(f'<div class="scale-options">{html}</div>' if widget == "scale" else html)  # nosec B703
+def _when(test, template: str, *args) -> str:
+    return format_html(template, *args) if test else ""
 
 
 @lru_cache(maxsize=2048)
-def _option_rows(widget: str, name: str, auto_id: str, choices: tuple, invalid: bool, language) -> tuple:
-    """(unchosen, chosen) HTML of each option of a group, escaped by format_html. `language` is in the key because
-    a choice's text may be translated."""
+def _option_rows(widget: str, name: str, html_name: str, auto_id: str, invalid: bool, language) -> tuple:
+    """(unchosen, chosen) HTML of each option of input `name`'s group. `language` is in the key because a choice's
+    text may be translated."""
     bad = _INVALID if invalid else ""
+    choices = CHOICES[name]
     if widget == "scale":
         style = "btn-outline-danger" if invalid else "btn-outline-secondary"
         return tuple(
-            tuple(format_html(_SCALE_OPTION, name, v, auto_id, i, c, bad, auto_id, i, style, t) for c in ("", _CHECKED))
+            tuple(
+                format_html(_SCALE_OPTION, html_name, v, auto_id, i, c, bad, auto_id, i, style, t)
+                for c in ("", _CHECKED)
+            )
             for i, (v, t) in enumerate(choices)
         )
     box = "form-check form-check-inline" if widget == "inline-radios" else "form-check"
@@ -317,37 +337,72 @@ def _option_rows(widget: str, name: str, auto_id: str, choices: tuple, invalid: 
     field = "form-check-input is-invalid" if invalid else "form-check-input"
     return tuple(
         tuple(
-            format_html(_CHECK_OPTION, box, kind, field, name, v, auto_id, i, c, bad, auto_id, i, t)
+            format_html(_CHECK_OPTION, box, kind, field, html_name, v, auto_id, i, c, bad, auto_id, i, t)
             for c in ("", _CHECKED)
         )
         for i, (v, t) in enumerate(choices)
     )
 
 
-def _input_view(token: Token, bound, none=None, carried: str = "") -> InputView:
-    value = bound.value()
-    many = token.widget == "checkboxes"
-    chosen = {str(v) for v in value or ()} if many else {"" if value is None else str(value)}
-    options = [(i, str(v), text, str(v) in chosen) for i, (v, text) in enumerate(bound.field.choices)]
-    errors = list(bound.errors)
-    auto_id = bound.auto_id
-    options = _options_html(token.widget, bound.html_name, auto_id, options, bool(errors))
-    described = [f"{auto_id}_error"] if errors else []
-    if bound.help_text:
-        described.append(f"{auto_id}_helptext")
-    box = (none.html_name, none.auto_id, bool(none.value())) if none is not None else None
-    return InputView(
-        token,
-        bound.html_name,
+@lru_cache(maxsize=2048)
+def _field_frame(token: Token, auto_id: str, label: str, help_text: str, frame: tuple, language) -> tuple:
+    """An input's HTML around its options and its error messages: (head, (tail, tail with "None of these" ticked),
+    end). `frame` is what else it depends on: (carried, invalid, describedby, none), `none` being the "None of
+    these" box's (name, id, name of its checklist) or None."""
+    carried, invalid, describedby, none = frame
+    widget = token.widget
+    head = format_html(
+        _FIELD_HEAD,
+        SafeString('<div class="col-md-6 col-xl-4">') if token.in_grid else "",
         auto_id,
-        bound.label,
-        bound.help_text,
-        errors,
-        " ".join(described),
-        options,
-        box,
-        carried,
+        auto_id,
+        SafeString(' class="scale"') if widget == "scale" else "",
+        _when(carried, ' data-carried="{}"', carried),
+        _when(
+            widget != "checkboxes",
+            ' role="radiogroup" aria-labelledby="{}_legend"{}',
+            auto_id,
+            _INVALID if invalid else "",
+        ),
+        _when(describedby, ' aria-describedby="{}"', describedby),
+        auto_id,
+        SafeString(" text-danger") if invalid else "",
+        label,
+        SafeString(' <span class="carried-mark">(carried over)</span>') if carried else "",
     )
+    after = _when(help_text, '<div id="{}_helptext" class="form-text">{}</div>', auto_id, help_text)
+    tails = tuple(format_html("\n{}  </fieldset>\n{}\n", _none_box(none, ticked), after) for ticked in ("", _CHECKED))
+    return head, tails, _END_IN_GRID if token.in_grid else _END
+
+
+def _none_box(none: tuple | None, ticked: str) -> str:
+    if none is None:
+        return ""
+    name, box_id, of = none
+    return format_html(_NONE_BOX, name, box_id, of, ticked, box_id)
+
+
+@lru_cache(maxsize=256)
+def _token_html(token: Token) -> str:
+    """The HTML of a step of the page that is no input: a block's opening or closing, a heading, a grid's frame."""
+    if token.kind == "open":
+        return format_html(
+            '<div id="{}"{}{}>\n',
+            token.css_id,
+            _when(token.show_when, ' data-show-when="{}"', token.show_when),
+            _when(token.show_when_yes, ' data-show-when-yes="{}"', token.show_when_yes),
+        )
+    if token.kind == "heading":
+        return format_html('<h3 class="h6 mt-2">{}</h3>\n', token.text)
+    if token.kind == "grid_open":
+        return format_html(
+            '<div class="instrument" id="{}" data-instrument="{}" data-bands="{}" data-maximum="{}"><div class="row">\n',
+            token.css_id,
+            token.text,
+            token.bands,
+            token.maximum,
+        )
+    return _CLOSING.get(token.kind, "")
 
 
 class ScreeningForm(forms.Form):
@@ -360,15 +415,10 @@ class ScreeningForm(forms.Form):
     def __init__(self, *args, carried=(), carried_on=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.carried, self.carried_on = tuple(k for k in answers.CARRIED_SECTIONS if k in carried), carried_on
-        for inp in answers.INPUTS.values():
-            self.fields[inp.name] = _input_field(inp)
-        for name in NONE_OF_THESE_FOR:  # said out loud rather than left blank; kept with the draft
-            self.fields[none_field(name)] = forms.BooleanField(label=NONE_OF_THESE, required=False)
-        titles = {s.key: s.title for s in answers.SECTIONS}
+        self.fields.update(QUESTION_FIELDS)  # shared, never copied (QUESTION_FIELDS)
+        self.fields.update(NONE_FIELDS)  # said out loud rather than left blank; kept with the draft
         for key in self.carried:
-            self.fields[answers.confirm_field(key)] = forms.BooleanField(
-                label=f"{titles[key]}: the carried-over answers still hold", required=False
-            )
+            self.fields[answers.confirm_field(key)] = CONFIRM_FIELDS[key]
         # Fields in the order the page shows them, so the error summary reads top to bottom.
         confirms = {PAGE_SECTION_FIRST[k]: answers.confirm_field(k) for k in self.carried}
         order = [n for name in PAGE_ORDER for n in ((confirms[name], name) if name in confirms else (name,))]
@@ -383,18 +433,60 @@ class ScreeningForm(forms.Form):
         return cls(*args, carried=screening.carried_sections, carried_on=carried_on, **kwargs)
 
     @cached_property
-    def sections(self) -> list[tuple[SectionPlan, list, CarriedView | None]]:
-        """Each section's plan with its tokens, an input's as its InputView, and a reassessment's carried-over
-        note and Confirm box where it has one (includes/_questionnaire.html)."""
+    def sections(self) -> list[tuple[SectionPlan, str, CarriedView | None]]:
+        """Each section's plan, the HTML of its inputs, and a reassessment's carried-over note and Confirm box where
+        it has one (includes/_questionnaire.html draws the sections around them)."""
+        language = translation.get_language()  # once: it is a context-local lookup
         return [
-            (plan, [self._view(t) if t.kind == "field" else t for t in plan.tokens], self._carried_view(key))
+            (plan, self._section_html(plan, language), self._carried_view(key))
             for key, plan in zip(SECTION_KEYS, PAGE, strict=True)
         ]
 
-    def _view(self, token: Token) -> InputView:
+    @property
+    def version_html(self) -> str:
+        """The hidden version input, as Django's HiddenInput draws it (without its template: a tenth of the page's
+        time)."""
+        bound = self["version"]
+        value = bound.value()
+        shown = _when(value is not None and value != "", ' value="{}"', value)
+        return format_html('<input type="hidden" name="{}"{} id="{}">', bound.html_name, shown, bound.auto_id)
+
+    def _section_html(self, plan: SectionPlan, language: str) -> str:
+        html = "".join(self._input_html(t, language) if t.kind == "field" else _token_html(t) for t in plan.tokens)
+        # Every piece was made by format_html (_option_rows, _field_frame, _token_html) or is constant markup.
+        return SafeString(html)  # nosec B703
+
+    def _input_html(self, token: Token, language: str) -> str:
+        """One input: its legend, options, "None of these" box, help and errors, linked by aria-describedby."""
+        bound = self[token.text]
+        errors, auto_id, html_name = bound.errors, bound.auto_id, bound.html_name
         none = self[none_field(token.text)] if token.text in NONE_OF_THESE_FOR else None
         carried = answers.CARRIED_SECTION_OF.get(token.text, "")
-        return _input_view(token, self[token.text], none, carried if carried in self.carried else "")
+        described = " ".join(filter(None, [errors and f"{auto_id}_error", bound.help_text and f"{auto_id}_helptext"]))
+        frame = (
+            carried if carried in self.carried else "",
+            bool(errors),
+            described,
+            (none.html_name, none.auto_id, html_name) if none is not None else None,
+        )
+        head, tails, end = _field_frame(token, auto_id, bound.label, bound.help_text, frame, language)
+        rows = _option_rows(token.widget, token.text, html_name, auto_id, bool(errors), language)
+        value = bound.value()
+        if token.widget == "checkboxes":
+            chosen = {str(v) for v in value or ()}
+        else:
+            chosen = {"" if value is None else str(value)}
+        options = "".join(row[v in chosen] for (v, _), row in zip(CHOICES[token.text], rows, strict=True))
+        if token.widget == "scale":
+            options = f'<div class="scale-options">{options}</div>'
+        shown = errors and format_html(
+            '<div id="{}_error" class="field-error text-danger small mt-1">{}</div>',
+            auto_id,
+            format_html_join("", _ERROR, ((n, auto_id, e) for n, e in enumerate(errors, 1))),
+        )
+        ticked = bool(none is not None and none.value())
+        # The options were escaped by format_html in _option_rows; every other piece is made by format_html.
+        return SafeString(head + options + tails[ticked] + (shown or "") + end)  # nosec B703
 
     def _carried_view(self, key: str) -> CarriedView | None:
         if key not in self.carried:
