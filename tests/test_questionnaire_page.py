@@ -158,3 +158,61 @@ def test_form_plan_offers_none_of_these_only_where_none_is_an_answer():
     form = ScreeningForm()
 
     assert "dsm5_criteria_none" in form.fields and "substances_none" not in form.fields
+
+
+# --- The page drawn in Python (forms._field_frame, _option_rows): made once per process, per page only what the
+# page's own answers and errors decide.
+
+
+@pytest.mark.parametrize(
+    ("data", "initial"),
+    [(None, {"version": 4}), ({"version": "3"}, None), ({"version": 'x<"y'}, None), ({}, None)],
+    ids=["initial", "posted", "posted-markup", "missing"],
+)
+def test_hidden_version_is_drawn_as_django_draws_it(data, initial):
+    form = ScreeningForm(data, initial=initial)
+
+    assert form.version_html == str(form["version"])
+
+
+def _field_state(field) -> tuple:
+    widget = field.widget
+    return (field.label, field.help_text, field.required, list(field.choices), dict(widget.attrs), widget.choices)
+
+
+def test_question_fields_are_made_once_and_no_page_changes_them(clinician_client, draft):
+    fields = ScreeningForm().fields
+    before = {name: _field_state(fields[name]) for name in answers.INPUTS}
+    url = reverse("screening_edit", args=[draft.public_id])
+    clinician_client.post(url, {"version": 1, "pawss": "11", "dsm5_criteria": ["craving", "x"], "complete": "1"})
+    page(clinician_client, draft)
+
+    again = ScreeningForm(carried=["home"]).fields
+    assert all(again[name] is fields[name] for name in answers.INPUTS)  # shared, never copied per form
+    assert {name: _field_state(again[name]) for name in answers.INPUTS} == before
+
+
+def test_posted_markup_in_an_error_message_is_escaped(clinician_client, draft):
+    url = reverse("screening_edit", args=[draft.public_id])
+    post = {"version": 1, "pawss": '"><script>alert(1)</script>', "dsm5_criteria": ["<b>x</b>"], "save": "draft"}
+
+    html = clinician_client.post(url, post).content.decode()
+
+    assert "<script>alert" not in html and "<b>x</b>" not in html
+    assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; is not one of the available choices" in html
+    error = re.search(r'<div id="id_pawss_error" class="field-error[^"]*">(.*?)</div>', html, re.S)
+    assert 'id="error_1_id_pawss"' in error.group(1)
+
+
+def test_a_page_shows_nothing_of_the_page_drawn_before_it(clinician_client, clinician, draft):
+    other = Screening.objects.create(client=ClientFactory(created_by=clinician), clinician=clinician)
+    url = reverse("screening_edit", args=[other.public_id])
+    post = answers_post(1, complete="1", dsm5_criteria_none="on", ciwa_tremor="7")
+    del post["home_safe"]
+    assert clinician_client.post(url, post).status_code == 200  # answers, errors, "None of these" ticked
+
+    html = page(clinician_client, draft)  # then a new screening
+
+    checked = re.findall(r'<input[^>]*name="([a-z0-9_]+)" value="([^"]*)"[^>]*\bchecked\b', html)
+    assert checked == [("pawss", "")]
+    assert "aria-invalid" not in html and "field-error" not in html and "text-danger" not in html
