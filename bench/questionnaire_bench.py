@@ -9,7 +9,8 @@ The database must be migrated. The script adds a clinician, a client, a draft wi
 vignette `iop_working_parent`, items made from its totals) and a completed screening, the first time it runs.
 Each round requests every page once, in an order that rotates, so noise on a shared machine falls on all of
 them alike; the CPU column (this process's CPU time, the median) moves less with other work on the machine than
-the wall-clock percentiles do. The same script runs at an older commit too (the autosave row is left out where there is none).
+the wall-clock percentiles do, and the last line gives the questionnaire's CPU as a ratio of the reference page's,
+measured side by side. The same script runs at an older commit too (the autosave row is left out where there is none).
 """
 
 import logging
@@ -173,6 +174,8 @@ def main() -> None:
             f"{name:40} {statistics.median(values):6.1f}ms {percentile(values, 95):6.1f}ms "
             f"{statistics.median(cpu[name]):6.1f}ms {queries[name]:8} {size[name]:8}"
         )
+    page, reference = (statistics.median(cpu[name]) for name in (pages[0][0], pages[-1][0]))
+    print(f"CPU p50 questionnaire / reference: {page / reference:.2f}")
 
 
 if __name__ == "__main__":
