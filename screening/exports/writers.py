@@ -44,8 +44,25 @@ def escape_cell(value: str) -> str:
 
 
 def read(window) -> list[tuple]:
-    """The page's screenings as `FIELDS` tuples, in id order."""
-    return list(window.annotate(**summary_sql(connection.vendor)).order_by("id").values_list(*FIELDS))
+    """The page's screenings as `FIELDS` tuples, in id order.
+
+    On PostgreSQL, the queryset's own SQL run on a cursor that reads UUIDs as their text (the writers write
+    text; psycopg2's `uuid.UUID` objects cost a Python call each), every row in one fetch: no field of
+    `FIELDS` has a converter in Django on PostgreSQL, so the tuples are otherwise what `values_list` gives."""
+    rows = window.annotate(**summary_sql(connection.vendor)).order_by("id").values_list(*FIELDS)
+    if connection.vendor != "postgresql":
+        return list(rows)
+    import psycopg2  # PostgreSQL's driver, imported where it is used
+
+    uuid_as_text = psycopg2.extensions.new_type((_UUID_OID,), "UUID_AS_TEXT", psycopg2.STRING)
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        psycopg2.extensions.register_type(uuid_as_text, cursor.cursor)  # this cursor only
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+_UUID_OID = 2950  # PostgreSQL's uuid type (pg_type.oid, fixed)
 
 
 def csv_line(cells) -> str:
@@ -162,13 +179,16 @@ def page_settings(copy: bool):
     """Settings for one page's transaction on PostgreSQL, put back after it (nothing outlives it: PgBouncer-safe).
 
     Primary-key lookups for the joins, which a page of a few thousand screenings needs (a hash join reads
-    each joined table whole, for every page); for COPY, the program's time zone, for its times and local
-    days (never for rows Django reads: it takes the session's times as UTC).
+    each joined table whole, for every page); no JIT compilation and no parallel workers: a page's plan costs
+    more than PostgreSQL's `jit_above_cost`, so each page compiled its expressions anew — about as long as
+    reading the page (bench/export_page_plan.py) — and started two worker processes for a few thousand rows;
+    for COPY, the program's time zone, for its times and local days (never for rows Django reads: it takes the
+    session's times as UTC).
     """
     if connection.vendor != "postgresql":
         yield
         return
-    local = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+    local = {"enable_hashjoin": "off", "enable_mergejoin": "off", "jit": "off", "max_parallel_workers_per_gather": "0"}
     if copy:
         local["TimeZone"] = timezone.get_current_timezone_name()
     set_local = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in local)
