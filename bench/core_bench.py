@@ -8,6 +8,8 @@ ones, `synthetic.answer_set`, seed 2026; `BENCH_N` for another N):
 
 - **parse**: `questionnaire.parse` of each raw answer set, already in memory;
 - **evaluate**: `rules.evaluate(answers, "2027.01")` of each parsed answer set;
+- **level (replay)**: the level alone under 2027.01, as a replay takes it: `rules.level` (new), else
+  `rules.evaluate(...).level` (a tree without it);
 - **replay rows**: `replay_eval.evaluate_page` over pages of 5,000 (stored level, snapshot as JSON text) rows, as a
   replay's worker process does: `orjson.loads`, parse, then the level under 2027.01.
 
@@ -38,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VERSION = "2027.01"
 PAGE = 5_000
 FAULTY = 5_000
+# The modules a child imports (the pure core, the replay's per-row code, the synthetic answer sets).
+CORE = ("questionnaire", "rules", "instruments", "answers", "replay_eval", "synthetic")
 # Values that break a field one way or another: wrong types, out of range, unknown choices, bad lists and objects.
 BAD_VALUES = [None, True, False, 0, 1, -1, 7, 99, 5.0, "", "yes", "alcohol", "never", [], ["alcohol", "alcohol"]]
 BAD_VALUES += [["tea"], ["craving", 3], {}, {"plan": True}, "1"]
@@ -67,6 +71,13 @@ def child(data_path: str, mode: str) -> None:
         for a in answers:
             rules.evaluate(a, VERSION)
         out["evaluate"] = time.process_time() - start
+        # The level alone, as the replay takes it: `rules.level` where there is one, else `evaluate(...).level`.
+        level = getattr(rules, "level", None) or (lambda a, version: rules.evaluate(a, version).level)
+        gc.collect()
+        start = time.process_time()
+        for a in answers:
+            level(a, VERSION)
+        out["level (replay)"] = time.process_time() - start
         pages = [rows[i : i + PAGE] for i in range(0, len(rows), PAGE)]
         gc.collect()
         start = time.process_time()
@@ -172,12 +183,12 @@ def commit_of(tree: Path) -> str:
         ["git", "-C", str(tree), "log", "-1", "--format=%h"], capture_output=True, text=True, check=False
     )
     dirty = subprocess.run(
-        ["git", "-C", str(tree), "status", "--porcelain", "--", "screening"],
+        ["git", "-C", str(tree), "status", "--porcelain", "--", *(f"screening/{m}.py" for m in CORE)],
         capture_output=True,
         text=True,
         check=False,
     )
-    return out.stdout.strip() + (" + uncommitted changes in screening/" if dirty.stdout.strip() else "")
+    return out.stdout.strip() + (" + uncommitted changes in the core" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
@@ -232,8 +243,9 @@ def main() -> None:
             f"{stage:28}{old:12.3f}{new:12.3f}{min(times['old'][stage]):10.3f}{min(times['new'][stage]):10.3f}"
             f"{old / new:14.2f}x{new / n * 1e6:12.2f}"
         )
-    both_old, both_new = (medians[t]["parse"] + medians[t]["evaluate"] for t in ("old", "new"))
-    print(f"{'parse + evaluate':28}{both_old:12.3f}{both_new:12.3f}{'':20}{both_old / both_new:14.2f}x")
+    for second in ("evaluate", "level (replay)"):
+        both_old, both_new = (medians[t]["parse"] + medians[t][second] for t in ("old", "new"))
+        print(f"{'parse + ' + second:28}{both_old:12.3f}{both_new:12.3f}{'':20}{both_old / both_new:14.2f}x")
     same = len(digests["old"] | digests["new"]) == 1
     print(
         "results (every recommendation under every version, answers, page results, errors of "
