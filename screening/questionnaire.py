@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import fields
 from enum import StrEnum
+from itertools import product
 from operator import itemgetter
 from typing import Any, get_type_hints
 
@@ -203,13 +204,24 @@ _CHOICE_MEMBERS = tuple((name, enum._value2member_map_) for name, enum in CHOICE
 _SUBSTANCE_MEMBERS = Substance._value2member_map_
 _DSM5_MEMBERS = Dsm5Criterion._value2member_map_
 _CSSRS_SET = frozenset(CSSRS_FIELDS)
-_CSSRS_BOOLS = itemgetter(*CSSRS_BOOL_FIELDS)
-_BEHAVIOR_MEMBERS = CssrsBehavior._value2member_map_
-_CSSRS_FOLLOW_UPS = tuple(CSSRS_FOLLOW_UPS.items())
+_CSSRS_IN_ORDER = itemgetter(*CSSRS_FIELDS)
+_BOOL_OR_STR = frozenset({bool, str})
 # (name, substance, nullable, optional) of each answer a listed substance opens, as `_check_consistency` reads them.
 _OPENED_RULES = tuple((a.name, s, a.nullable, optional(a)) for a, s in _OPENED)
-# The C-SSRS answers met so far, by their values: a few dozen combinations, each one immutable.
-_CSSRS_SEEN: dict[tuple, Cssrs] = {}
+
+
+def _valid_cssrs() -> dict[tuple, Cssrs]:
+    """Every C-SSRS answer the strict path accepts (a few dozen), by its values in CSSRS_FIELDS order."""
+    table = {}
+    for answered in product((False, True), repeat=len(CSSRS_BOOL_FIELDS)):
+        for behavior in CssrsBehavior:
+            c = {**dict(zip(CSSRS_BOOL_FIELDS, answered, strict=True)), "behavior": behavior.value}
+            if (cssrs := _parse_cssrs(c, defaultdict(list))) is not None:
+                table[_CSSRS_IN_ORDER(c)] = cssrs
+    return table
+
+
+_VALID_CSSRS = _valid_cssrs()
 
 
 def _parse_valid(raw: dict) -> Answers | None:
@@ -254,16 +266,10 @@ def _parse_valid(raw: dict) -> Answers | None:
     c = raw["cssrs"]
     if type(c) is not dict or c.keys() != _CSSRS_SET:
         return None
-    answered = _CSSRS_BOOLS(c)
-    behavior = c["behavior"]
-    if set(map(type, answered)) != _ONLY_BOOL or type(behavior) is not str or behavior not in _BEHAVIOR_MEMBERS:
+    # Only a bool equals a bool of the table and only a str its behaviour, so a match has exactly their types.
+    answered = _CSSRS_IN_ORDER(c)
+    if not set(map(type, answered)) <= _BOOL_OR_STR or (cssrs := _VALID_CSSRS.get(answered)) is None:
         return None
-    for key, opener in _CSSRS_FOLLOW_UPS:
-        if c[opener] is False and c[key] is True:
-            return None
-    key = (*answered, behavior)
-    if (cssrs := _CSSRS_SEEN.get(key)) is None:
-        cssrs = _CSSRS_SEEN[key] = Cssrs(**{k: c[k] for k in CSSRS_BOOL_FIELDS}, behavior=_BEHAVIOR_MEMBERS[behavior])
     values["cssrs"] = cssrs
 
     for name, substance, nullable, may_be_null in _OPENED_RULES:
