@@ -16,8 +16,9 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
-from . import services
+from . import selfreport, services
 from .audit import SYSTEM, AuditContext
+from .forms import ScreeningForm
 from .mfa import second_factor_page, with_next
 from .models import Screening
 
@@ -28,6 +29,9 @@ KEPT_COOKIE = "kept_answers"
 # The pages whose posts are kept when they arrive after the session ended: the questionnaire and its autosave.
 _KEEPABLE = frozenset({"screening_edit", "screening_autosave"})
 _JSON = frozenset({"screening_autosave", "session_keep_alive"})
+# The patient hand-over's page (views/handover.py), whose form the person sends with "I have finished", and the key of
+# its state in the clinician's session (which screening: never in the address).
+HANDOVER, HANDOVER_SESSION_KEY = "handover", "handover"
 
 
 def idle_limit() -> int:
@@ -97,16 +101,19 @@ class SessionTimeoutMiddleware:
     def _end(self, request, why: str):
         match = _route(request)
         name = match.url_name if match else None
+        public_id = handover = None
+        if name in _KEEPABLE:
+            public_id = match.kwargs["public_id"]
+        elif name == HANDOVER and (handover := request.session.get(HANDOVER_SESSION_KEY)):
+            public_id = handover["screening"]
         token = None
-        if request.method == "POST" and name in _KEEPABLE and _csrf_ok(request, match):
-            token = self._keep(request, match.kwargs["public_id"])
+        if request.method == "POST" and public_id and _csrf_ok(request, match):
+            token = self._keep(request, public_id, handover)
         logout(request)
         kept = " Your answers were kept: they are offered back once you sign in." if token else ""
         messages.info(request, f"You were signed out after {why}. Sign in again to go on.{kept}")
-        if name in _KEEPABLE:  # after sign-in, back to the questionnaire (the autosave has no page)
-            next_path = reverse("screening_edit", kwargs={"public_id": match.kwargs["public_id"]})
-        else:
-            next_path = request.path
+        # After sign-in, back to the questionnaire (the autosave has no page; the hand-over has ended).
+        next_path = reverse("screening_edit", kwargs={"public_id": public_id}) if public_id else request.path
         sign_in = f"{reverse('login')}?next={next_path}"
         if name in _JSON:
             response = JsonResponse({"signed_out": True, "kept": token is not None, "sign_in": sign_in}, status=401)
@@ -124,8 +131,10 @@ class SessionTimeoutMiddleware:
         return response
 
     @staticmethod
-    def _keep(request, public_id) -> str | None:
-        """Keep the post for the user still signed in here (the session is read before it is flushed)."""
+    def _keep(request, public_id, handover: dict | None) -> str | None:
+        """Keep the post for the user still signed in here (the session is read before it is flushed). From the
+        patient hand-over (`handover`: its state in the session), the person's answers are kept as the draft's
+        questionnaire with them in place of its self-report items, offered back like any other kept answers."""
         user = request.user
         screening = Screening.objects.filter(public_id=public_id, status=Screening.Status.DRAFT).first()
         if screening is None or not user.has_perm("screening.change_screening"):
@@ -133,7 +142,8 @@ class SessionTimeoutMiddleware:
         token = request.COOKIES.get(KEPT_COOKIE, "")
         if not _TOKEN.fullmatch(token):
             token = secrets.token_urlsafe(32)
-        services.answers_keep(token=token, user=user, screening=screening, data=_posted(request), context=request.audit)
+        data = _posted(request) if handover is None else _handed_over(screening, _posted(request), handover)
+        services.answers_keep(token=token, user=user, screening=screening, data=data, context=request.audit)
         return token
 
     @staticmethod
@@ -153,6 +163,20 @@ class SessionTimeoutMiddleware:
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _handed_over(screening: Screening, posted: dict[str, list[str]], handover: dict) -> dict[str, list[str]]:
+    """The draft's questionnaire as its form would post it, the self-report items the person sent in place of the
+    draft's, and which items the person gave (in this post, or saved earlier in the same hand-over)."""
+    data: dict[str, list[str]] = {}
+    for name, value in ScreeningForm.initial_from(screening).items():
+        if value is None or value is False:
+            continue
+        data[name] = ["on"] if value is True else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    given = {name: values for name, values in posted.items() if name in selfreport.ITEM_NAMES and values[:1] != [""]}
+    data.update(given)
+    data[selfreport.KEPT_BY_PERSON] = sorted(set(handover.get("answered", ())) | set(given))
+    return data
 
 
 class RequestGuardMiddleware:

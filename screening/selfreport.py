@@ -54,6 +54,10 @@ RESPONSES: tuple[tuple[int, str], ...] = (
     (3, "Nearly every day"),
 )
 ITEM9 = answers.ANSWERS["phq9_item9"].column  # "phq9_9": thoughts that you would be better off dead…
+# Answers the person sent on a hand-over after the clinician's session had ended are kept like a questionnaire posted
+# then (services.answers_keep), with the item names the person gave under this name (no form field has it): saved
+# unchanged by the clinician, those items count as the person's (`given_by_person`).
+KEPT_BY_PERSON = "answered_by_person"
 
 
 def complete(answered: set[str] | frozenset[str]) -> tuple[str, ...]:
@@ -70,3 +74,13 @@ def item9_needs_attention(value: int | None, version: str = rules.RULES_VERSION)
 def response_label(value: int | None) -> str:
     """The words of an answer, as the person chose it."""
     return dict(RESPONSES).get(value, "not answered") if value is not None else "not answered"
+
+
+def given_by_person(kept: dict[str, list[str]], saved: dict[str, int | None]) -> frozenset[str]:
+    """Of the items kept as the person's answers (`kept`: a kept questionnaire's data), those `saved` as they were
+    given — a clinician's change makes an item theirs."""
+    return frozenset(
+        name
+        for name in kept.get(KEPT_BY_PERSON, ())
+        if name in ITEM_NAMES and kept.get(name) and saved.get(name) is not None and kept[name][0] == str(saved[name])
+    )

@@ -395,6 +395,7 @@ _KEPT_FIELDS = frozenset(
         *answers.INPUTS,
         *(answers.confirm_field(key) for key in answers.CARRIED_SECTIONS),
         *(f"{name}_none" for name in NONE_OF_THESE_INPUTS),
+        selfreport.KEPT_BY_PERSON,  # kept from a patient hand-over: the items the person gave
     }
 )
 _KEPT = "kept_answers"

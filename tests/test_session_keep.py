@@ -13,7 +13,7 @@ from django.test import Client as BrowserClient
 from django.urls import reverse
 from django.utils import timezone
 
-from screening import services
+from screening import selfreport, services
 from screening.middleware import KEPT_COOKIE
 from screening.models import AuditEvent, KeptAnswers, Screening
 from tests.factories import PASSWORD, ClientFactory, UserFactory
@@ -349,3 +349,78 @@ def test_kept_answers_are_offered_after_the_password_and_the_second_factor(clien
     html = client.get(edit).content.decode()
     assert 'id="kept-answers"' in html
     assert re.search(r'name="ciwa_tremor" value="3" id="id_ciwa_tremor_\d+" checked', html)
+
+
+# --- The patient hand-over without a script (issue 14, item 7): "I have finished" sent after the clinician's session
+# ended. The answers are kept like a questionnaire posted then — for that clinician, in that browser — as the draft's
+# questionnaire with the person's answers in it; saved as the person gave them, they are marked self-reported.
+
+PERSON = {item.name: str(n % 4) for n, item in enumerate(selfreport.ITEMS)}
+
+
+def handed_over(browser, user, draft, **changes):
+    sign_in(browser, user)
+    data = answers_post(draft.version, **changes)
+    for item in selfreport.ITEMS:
+        data.pop(item.name, None)  # left to the person
+    browser.post(reverse("screening_handover_start", args=[draft.public_id]), data)
+    assert browser.session["handover"]["screening"] == str(draft.public_id)
+    return Screening.objects.get(pk=draft.pk)
+
+
+def finish_after_timeout(browser, settings, answers=PERSON):
+    go_idle(browser, settings)
+    return browser.post(reverse("handover"), {**answers, "done": "1"})
+
+
+def test_handover_answers_sent_after_the_session_ended_are_kept_for_the_clinician(client, clinician, draft, settings):
+    saved = handed_over(client, clinician, draft)
+
+    response = finish_after_timeout(client, settings)
+
+    edit = reverse("screening_edit", args=[draft.public_id])
+    assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next={edit}"
+    kept = KeptAnswers.objects.get()
+    assert kept.user == clinician and kept.screening == draft
+    assert all(kept.data[name] == [value] for name, value in PERSON.items())
+    assert kept.data["ciwa_tremor"] == ["0"] and kept.data["version"] == [str(saved.version)]  # the draft, as saved
+    assert sorted(kept.data[selfreport.KEPT_BY_PERSON]) == sorted(PERSON)
+    assert response.cookies[KEPT_COOKIE].value and "_auth_user_id" not in client.session
+    assert Screening.objects.get(pk=draft.pk).phq9_1 is None  # kept, not saved without a session
+
+
+def test_kept_handover_answers_are_offered_only_to_that_clinician(client, clinician, draft, settings):
+    handed_over(client, clinician, draft)
+    finish_after_timeout(client, settings)
+    colleague = UserFactory(username="colleague", role="clinician")
+    sign_in(client, colleague)
+
+    html = client.get(reverse("screening_edit", args=[draft.public_id])).content.decode()
+
+    assert 'id="kept-answers"' not in html
+
+
+def test_kept_handover_answers_saved_as_given_are_marked_self_reported(client, clinician, draft, settings):
+    saved = handed_over(client, clinician, draft)
+    finish_after_timeout(client, settings)
+    sign_in(client, clinician)
+    page = client.get(reverse("screening_edit", args=[draft.public_id]))
+    assert "the person's answers from the hand-over" in page.content.decode()
+
+    data = answers_post(saved.version, **PERSON)
+    data["gad7_1"] = "3" if PERSON["gad7_1"] != "3" else "2"  # the clinician changes one GAD-7 answer
+    client.post(reverse("screening_edit", args=[draft.public_id]), data)
+
+    done = Screening.objects.get(pk=draft.pk)
+    assert all(getattr(done, name) == int(value) for name, value in PERSON.items() if name != "gad7_1")
+    assert done.phq9_self_reported and not done.gad7_self_reported
+    assert not KeptAnswers.objects.exists()
+
+
+def test_a_handover_get_after_the_session_ended_keeps_nothing(client, clinician, draft, settings):
+    handed_over(client, clinician, draft)
+    go_idle(client, settings)
+
+    response = client.get(reverse("handover"))
+
+    assert response.status_code == 302 and not KeptAnswers.objects.exists()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from .. import answers, questionnaire, rules, selectors, services
+from .. import answers, questionnaire, rules, selectors, selfreport, services
 from ..forms import AmendForm, ClientForm, ClientSearchForm, DecisionForm, ScreeningForm, SignForm
 from ..middleware import KEPT_COOKIE, touch_session
 from ..models import Client, KeptAnswers, Screening, SpecialtyGroup
@@ -152,12 +152,21 @@ def screening_edit(request, public_id):
 
 
 def _save_draft(request, screening: Screening, form: ScreeningForm, token: str | None) -> Screening:
+    by_person = None
+    if token and (
+        kept := KeptAnswers.objects.offered(
+            token_hash=services.token_hash(token), user=request.user, screening=screening
+        )
+    ):
+        # Kept from a patient hand-over (middleware): the items the person gave, saved as given, stay theirs.
+        by_person = selfreport.given_by_person(kept.data, form.cleaned_data) or None
     screening = services.screening_save_draft(
         screening=screening,
         data=form.answer_columns(completing="complete" in request.POST),
         expected_version=form.cleaned_data["version"],
         actor=request.user,
         context=request.audit,
+        answered_by_person=by_person,
         confirmed=form.confirmed if form.carried else None,  # a form without the Confirm boxes leaves them as saved
         none_ticked=form.none_ticked,
     )

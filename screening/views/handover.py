@@ -22,11 +22,11 @@ from django.views.decorators.http import require_POST
 from .. import selfreport, services
 from ..forms import ScreeningForm
 from ..handover_forms import ReturnForm, SelfReportForm
-from ..middleware import KEPT_COOKIE
+from ..middleware import HANDOVER_SESSION_KEY, KEPT_COOKIE
 from ..models import Screening
 from . import clinician, confirm_password, requires
 
-SESSION_KEY = "handover"
+SESSION_KEY = HANDOVER_SESSION_KEY  # what the person sends after the session ended is kept (middleware) by it
 # Set in the clinician's session on return from a hand-over in which the person answered PHQ-9 item 9 (the
 # screening's id): the questionnaire's alert then shows even when they left another PHQ-9 item to the clinician.
 ITEM9_KEY = "handover_item9"

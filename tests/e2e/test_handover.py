@@ -159,3 +159,63 @@ def test_the_hand_over_without_javascript(browser, live_server):
     screening = Screening.objects.get(client=client)
     assert screening.phq9_self_reported and not screening.gad7_self_reported
     context.close()
+
+
+HANDOVER_IDLE = 6  # seconds (tests/e2e/test_nothing_lost.py): the clinician's session ends while the person answers
+
+
+def test_the_hand_over_without_javascript_keeps_answers_sent_after_the_session_ended(browser, live_server, settings):
+    # The finding: without a script nothing is saved until "I have finished"; posted after the clinician's session
+    # ended, the person's answers were lost. They are kept for the clinician, offered back after sign-in here.
+    settings.SESSION_IDLE_TIMEOUT_SECONDS = HANDOVER_IDLE
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    UserFactory(username="clinician", role="clinician")
+    client = ClientFactory()
+    page.goto(reverse("login"))
+    page.get_by_label("Username").fill("clinician")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(reverse("client_detail", args=[client.public_id]))
+    page.get_by_role("button", name="Start a new screening").click()
+    page.get_by_label("Alcohol", exact=True).check()  # the clinician's own answer, saved with the hand-over
+    page.get_by_role("button", name="Hand to the patient for PHQ-9 and GAD-7").click()
+    for n, item in enumerate(selfreport.ITEMS):
+        page.locator(f'label[for="id_{item.name}_{n % 4}"]').click()
+    page.wait_for_timeout((HANDOVER_IDLE + 2) * 1000)
+
+    page.get_by_role("button", name="I have finished").click()
+
+    expect(page.get_by_text("Your answers were kept")).to_be_visible()
+    expect(page.get_by_label("Username")).to_be_visible()  # the sign-in page: nothing of the record
+    draft = Screening.objects.get(client=client)
+    assert draft.phq9_1 is None and draft.substance_alcohol  # kept, not saved
+    page.get_by_label("Username").fill("clinician")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    kept = page.locator("#kept-answers")
+    expect(kept).to_contain_text("the person's answers from the hand-over")
+    for n, item in enumerate(selfreport.ITEMS):
+        expect(page.locator(f'input[name="{item.name}"][value="{n % 4}"]')).to_be_checked()
+    expect(page.get_by_label("Alcohol", exact=True)).to_be_checked()
+    # axe runs as a script: the same page, offered again, in a browser with scripts and this one's cookies.
+    seen = browser.new_context(base_url=live_server.url, storage_state=context.storage_state())
+    same = seen.new_page()
+    same.goto(page.url)
+    expect(same.locator("#kept-answers")).to_contain_text("the person's answers from the hand-over")
+    assert_accessible(same)
+    screenshot(same, "handover-kept-1280")
+    same.set_viewport_size({"width": 390, "height": 844})
+    no_sideways_scrolling(same)
+    assert_accessible(same)
+    screenshot(same, "handover-kept-390")
+    seen.close()
+    page.get_by_role("button", name="Save draft").first.click()
+
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.locator("#kept-answers")).to_have_count(0)
+    draft.refresh_from_db()
+    assert [getattr(draft, i.name) for i in selfreport.ITEMS] == [n % 4 for n in range(len(selfreport.ITEMS))]
+    assert draft.phq9_self_reported and draft.gad7_self_reported and draft.substance_alcohol
+    context.close()
