@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import threading
+import uuid
 
 import pytest
 from django.core.management import ManagementUtility, call_command
@@ -13,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from screening import exports
+from screening.exports.columns import FIELDS, summary_sql
+from screening.exports.writers import read
 from screening.models import AuditEvent, ExportDisclosure, ExportRun, Screening
 from tests.factories import ClientFactory, UserFactory, make_screening
 
@@ -673,3 +676,19 @@ def test_export_csv_escapes_formula_starts_in_action_taken_and_amendment_reason(
     row = next(r for r in _csv_rows(_body(_post_export(auditor_client))) if r["screening_id"] == str(later.public_id))
 
     assert row["emergency_action_text"] == row["amendment_reason"] == "'" + danger
+
+
+@pytest.mark.postgresql
+def test_export_read_gives_the_values_list_rows_with_uuids_as_text_on_this_cursor_only():
+    first = make_screening(created_at=NOW - dt.timedelta(days=2))
+    make_screening(created_at=NOW - dt.timedelta(days=1), client=first.client)
+    window = exports.export_queryset(exports.ExportFilters())
+    orm = window.annotate(**summary_sql(connection.vendor)).order_by("id").values_list(*FIELDS)
+
+    rows = read(window)
+
+    assert rows == [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in r) for r in orm]
+    assert rows[0][FIELDS.index("public_id")] == str(first.public_id)
+    with connection.cursor() as cursor:  # other cursors read UUIDs as psycopg2 gives them
+        cursor.execute("SELECT public_id FROM screening_screening WHERE id = %s", [first.pk])
+        assert cursor.fetchone() == (first.public_id,)

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -10,7 +11,8 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from screening import exports, fhir
-from tests.factories import make_screening
+from screening.models import Screening
+from tests.factories import ClientFactory, make_screening
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -191,3 +193,75 @@ def test_observations_are_dated_when_scored_and_final_only_once_signed(auditor_c
             assert o["effectiveDateTime"] == str(timezone.localtime(created).year)  # the row's created_year
         else:
             assert dt.datetime.fromisoformat(o["effectiveDateTime"]) == s.completed_at
+
+
+def _empty_values(value, path="$") -> list[str]:
+    """Where the JSON has an empty array, object or string (FHIR's JSON allows none of them)."""
+    if value in ([], {}, ""):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _empty_values(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _empty_values(v, f"{path}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("deidentified", ["no", "yes"], ids=["identified", "deidentified"])
+def test_fhir_export_has_no_empty_arrays_objects_or_strings(auditor_client, deidentified):
+    # No alcohol, opioids or item answers: whole groups of the Questionnaire have no answer and are left out.
+    no_ciwa = {"substances": ["cannabis"], "ciwa_ar": None, "pawss": None}
+    make_screening(created_at=NOW - dt.timedelta(days=1), status="completed", **no_ciwa)
+    make_screening(created_at=NOW - dt.timedelta(days=2), substances=["alcohol", "opioids"], cows=8)
+
+    data = _export_fhir(auditor_client, deidentified)
+
+    assert len(data["entry"]) > 2
+    assert _empty_values(data) == []
+
+
+def test_fhir_export_text_with_quotes_controls_and_unicode_round_trips(auditor_client):
+    client = ClientFactory(given_name='Ann "Q"', family_name="O'Brien\\", record_number='R-"1"\t')
+    s = make_screening(created_at=NOW - dt.timedelta(days=1), client=client, final_level="inpatient")
+    note = 'line one\nline "two"\r\t\\ \u2028 \u00e9 \U0001f600 </script> \x01'
+    Screening.objects.filter(pk=s.pk).update(override_text=note)
+
+    data = _export_fhir(auditor_client, "no")
+
+    Bundle.model_validate(data)
+    qr = data["entry"][0]["resource"]
+    assert qr["subject"] == {
+        "identifier": {"system": f"{fhir.BASE}/record-number", "value": 'R-"1"\t'},
+        "display": 'Ann "Q" O\'Brien\\',
+    }
+    assert _linkids_answers_values(qr["item"])["override_text"] == [{"valueString": note}]
+
+
+def _linkids_answers_values(items, out=None) -> dict[str, list]:
+    out = {} if out is None else out
+    for item in items:
+        if "answer" in item:
+            out[item["linkId"]] = item["answer"]
+        _linkids_answers_values(item.get("item", []), out)
+    return out
+
+
+def test_fhir_entry_uuids_are_distinct_random_version_4():
+    texts = fhir._uuids(2000)
+
+    parsed = [uuid.UUID(t) for t in texts]
+    assert len(set(texts)) == 2000
+    assert all(
+        u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == t for u, t in zip(parsed, texts, strict=True)
+    )
+
+
+def test_fhir_answer_texts_are_right_and_their_tables_stay_small_for_many_distinct_values():
+    encode = fhir._leaf({"linkId": "clinician", "type": "string"})
+
+    texts = [encode(f'name "{i}"') for i in range(3 * fhir._KEPT)]
+
+    assert [json.loads(t.removeprefix(",")) for t in texts] == [
+        {"linkId": "clinician", "answer": [{"valueString": f'name "{i}"'}]} for i in range(3 * fhir._KEPT)
+    ]
+    assert len(encode.__self__) <= fhir._KEPT
+    assert encode(None) == encode("") == ""
