@@ -314,6 +314,7 @@ _CLOSING = {
 
 
 def _when(test, template: str, *args) -> str:
+    """An optional piece of markup: `template` filled by format_html when `test` holds, else nothing."""
     return format_html(template, *args) if test else ""
 
 
