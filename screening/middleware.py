@@ -14,13 +14,14 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from . import selfreport, services
 from .audit import SYSTEM, AuditContext
 from .forms import ScreeningForm
 from .mfa import second_factor_page, with_next
-from .models import Screening
+from .models import KeptAnswers, Screening
 
 _LAST, _SINCE = "last_activity", "signed_in_at"
 _WRITE_EVERY = 30  # seconds
@@ -148,15 +149,27 @@ class SessionTimeoutMiddleware:
 
     @staticmethod
     def _keep_again(request) -> None:
-        """A post without a session from a browser that holds kept answers for this draft: keep the newer ones."""
+        """A post without a session from a browser that holds kept answers for this draft: keep the newer ones. From
+        the hand-over (its screening is not in the address), the person's answers this browser kept last."""
         match = _route(request)
-        if match is None or match.url_name not in _KEEPABLE or not _csrf_ok(request, match):
+        if match is None or match.url_name not in (*_KEEPABLE, HANDOVER) or not _csrf_ok(request, match):
             return
         token = request.COOKIES[KEPT_COOKIE]
-        screening_id = match.kwargs["public_id"]
-        if _TOKEN.fullmatch(token) and services.answers_keep_again(
-            token=token, screening_id=screening_id, data=_posted(request), context=request.audit
-        ):
+        if not _TOKEN.fullmatch(token):
+            return
+        data = _posted(request)
+        if match.url_name == HANDOVER:
+            kept = KeptAnswers.objects.filter(
+                token_hash=services.token_hash(token),
+                expires_at__gt=timezone.now(),
+                data__has_key=selfreport.KEPT_BY_PERSON,
+            )
+            if (kept := kept.select_related("screening").order_by("-created_at").first()) is None:
+                return
+            screening_id, data = kept.screening.public_id, _with_persons_answers(kept.data, data)
+        else:
+            screening_id = match.kwargs["public_id"]
+        if services.answers_keep_again(token=token, screening_id=screening_id, data=data, context=request.audit):
             messages.info(
                 request, "Your session had ended: your answers were kept and are offered back once you sign in."
             )
@@ -173,10 +186,14 @@ def _handed_over(screening: Screening, posted: dict[str, list[str]], handover: d
         if value is None or value is False:
             continue
         data[name] = ["on"] if value is True else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return _with_persons_answers({**data, selfreport.KEPT_BY_PERSON: handover.get("answered", [])}, posted)
+
+
+def _with_persons_answers(kept: dict[str, list[str]], posted: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Kept answers from the hand-over with the self-report items the person `posted` in place, and counted theirs."""
     given = {name: values for name, values in posted.items() if name in selfreport.ITEM_NAMES and values[:1] != [""]}
-    data.update(given)
-    data[selfreport.KEPT_BY_PERSON] = sorted(set(handover.get("answered", ())) | set(given))
-    return data
+    by_person = sorted(set(kept.get(selfreport.KEPT_BY_PERSON, ())) | set(given))
+    return {**kept, **given, selfreport.KEPT_BY_PERSON: by_person}
 
 
 class RequestGuardMiddleware:

@@ -424,3 +424,24 @@ def test_a_handover_get_after_the_session_ended_keeps_nothing(client, clinician,
     response = client.get(reverse("handover"))
 
     assert response.status_code == 302 and not KeptAnswers.objects.exists()
+
+
+def test_a_later_handover_post_without_a_session_updates_the_persons_kept_answers(client, clinician, draft, settings):
+    handed_over(client, clinician, draft)
+    finish_after_timeout(client, settings)  # kept; the browser is on the sign-in page now
+    changed = {**PERSON, "phq9_2": "3"}
+
+    response = client.post(reverse("handover"), {**changed, "done": "1"})  # Back, and sent again
+
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    kept = KeptAnswers.objects.get()
+    assert kept.user == clinician and kept.data["phq9_2"] == ["3"] and kept.data["ciwa_tremor"] == ["0"]
+    assert sorted(kept.data[selfreport.KEPT_BY_PERSON]) == sorted(PERSON)
+    again = AuditEvent.objects.filter(object_type="kept_answers", action="change").get()
+    assert again.actor is None and again.details["kept_for"] == clinician.username
+
+
+def test_a_handover_post_without_a_session_or_kept_answers_keeps_nothing(client, clinician, draft):
+    response = client.post(reverse("handover"), {**PERSON, "done": "1"})
+
+    assert response.status_code == 302 and not KeptAnswers.objects.exists()
