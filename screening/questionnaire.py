@@ -197,7 +197,7 @@ def _check_consistency(values: dict[str, Any], errors: defaultdict[str, list[str
 # a str subclass, a Mapping that is not a dict): the strict path decides those.
 _IN_FIELD_ORDER = itemgetter(*FIELD_NAMES)
 _BOOLS = itemgetter(*BOOL_FIELDS)
-_ONLY_BOOL = {bool}
+_ONLY_BOOL = frozenset({bool})
 _INTS = tuple(INT_FIELDS.items())
 _NULLABLE_INTS = tuple(NULLABLE_INT_FIELDS.items())
 _CHOICE_MEMBERS = tuple((name, enum._value2member_map_) for name, enum in CHOICE_FIELDS.items())
