@@ -78,8 +78,8 @@ COMMAND = {
 }
 
 
-def run(method: str, url: str) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS (MB) and MB written by one run of one method."""
+def run(method: str, url: str) -> tuple[float, float, float, float]:
+    """Wall seconds, peak RSS (MB), MB written and the process's CPU seconds (user + system) of one run."""
     method, at_base = method.removesuffix("@base"), method.endswith("@base")
     if at_base and not BASE:
         raise SystemExit(f"{method}@base needs BENCH_BASE, the other checkout")
@@ -98,7 +98,7 @@ def run(method: str, url: str) -> tuple[float, float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{method} failed:\n{err[-2000:]}")
     size = int(re.search(r"\((\d+) bytes", out + err).group(1))
-    return wall, usage.ru_maxrss / 1024, size / 1e6
+    return wall, usage.ru_maxrss / 1024, size / 1e6, usage.ru_utime + usage.ru_stime
 
 
 def _commit(checkout) -> str:
@@ -112,23 +112,33 @@ def main() -> None:
     if BASE:
         print(f"@base: the checkout {BASE} at {_commit(BASE)}; the others at {_commit(ROOT)}")
     print(f"{ROUNDS} rounds per method, order rotating each round; median, then every run's seconds")
-    print(f"{'database':<16} {'method':<10} {'seconds':>8} {'peak RSS MB':>12} {'MB out':>8}  ratio  [runs]")
+    print("best: the fastest run (a loaded machine only adds time); CPU: the export process's user + system seconds")
+    print("(median; PostgreSQL's own work is in its server process, not here); ratios of medians, then of bests")
+    print(
+        f"{'database':<16} {'method':<10} {'seconds':>8} {'best':>6} {'CPU':>6} {'peak RSS MB':>12} {'MB out':>7}"
+        "  ratio (median, best)  [runs]"
+    )
     for url in os.environ.get("BENCH_DATABASES", DEFAULT_DATABASES).split():
         runs = {m: [] for m in METHODS}
         for r in range(ROUNDS):
             for m in METHODS[r % len(METHODS) :] + METHODS[: r % len(METHODS)]:
                 runs[m].append(run(m, url))
-        med = {m: [statistics.median(v[i] for v in runs[m]) for i in range(3)] for m in METHODS}
+        med = {m: [statistics.median(v[i] for v in runs[m]) for i in range(4)] for m in METHODS}
         for m in METHODS:
-            wall, rss, size = med[m]
+            wall, rss, size, cpu = med[m]
             name, base = m.removesuffix("@base"), "@base" if m.endswith("@base") else ""
             reference = {"csv": "COPY", "jsonl": "csv", "fhir": "csv", "csv-deid": "csv"}.get(name)
             if reference and reference + base in med:
                 reference += base
-            ratio = f"{wall / med[reference][0]:.2f}x {reference}" if reference in med else ""
+            best = min(v[0] for v in runs[m])
+            ratio = ""
+            if reference in med:
+                ref_best = min(v[0] for v in runs[reference])
+                ratio = f"{wall / med[reference][0]:.2f}x {best / ref_best:.2f}x {reference}"
             every = " ".join(f"{v[0]:.1f}" for v in runs[m])
             print(
-                f"{url.rsplit('/', 1)[1]:<16} {m:<10} {wall:>8.1f} {rss:>12.0f} {size:>8.0f}  {ratio:<12} [{every}]",
+                f"{url.rsplit('/', 1)[1]:<16} {m:<10} {wall:>8.1f} {best:>6.1f} {cpu:>6.1f} {rss:>12.0f} {size:>7.0f}"
+                f"  {ratio:<21} [{every}]",
                 flush=True,
             )
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after {url.rsplit('/', 1)[1]}")
