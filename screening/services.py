@@ -177,11 +177,18 @@ NONE_OF_THESE_INPUTS = tuple(i.name for i in answers.INPUTS.values() if i.kind i
 
 
 def _self_report_marks(changed: list[str], answered_by_person: frozenset[str] | None) -> dict[str, bool]:
-    """The self-reported fields a draft save sets: an instrument the person answered whole is marked; one whose
-    item the clinician changed is not any more; the others stay as they are."""
-    if answered_by_person is not None:
-        return {selfreport.BY_KEY[key].field: True for key in selfreport.complete(answered_by_person)}
-    return {i.field: False for i in selfreport.INSTRUMENTS if any(item.name in changed for item in i.items)}
+    """The self-reported fields a draft save sets: an instrument the person answered whole is marked; one with an
+    item changed here that the person did not give (the clinician's change) is not any more; the others stay as they
+    are."""
+    by_person = answered_by_person or frozenset()
+    whole = set(selfreport.complete(by_person)) if answered_by_person is not None else set()
+    marks = {}
+    for i in selfreport.INSTRUMENTS:
+        if i.key in whole:
+            marks[i.field] = True
+        elif any(item.name in changed and item.name not in by_person for item in i.items):
+            marks[i.field] = False
+    return marks
 
 
 @transaction.atomic

@@ -467,3 +467,29 @@ def test_handover_services_refuse_what_is_not_theirs(clinician, draft):
 
     draft.refresh_from_db()
     assert draft.version == 1 and handover_events(signed) == []
+
+
+def test_a_clinicians_change_unmarks_an_instrument_even_in_a_save_of_the_persons_other_answers(clinician, draft):
+    # PHQ-9 answered by the person earlier; now a save carries the person's GAD-7 (kept answers, no JavaScript)
+    # together with the clinician's change to a PHQ-9 item: that item is the clinician's, PHQ-9 is not self-reported.
+    phq9, gad7 = (selfreport.BY_KEY[k] for k in ("phq9", "gad7"))
+    services.screening_save_draft(
+        screening=draft,
+        data={i.name: 1 for i in phq9.items},
+        expected_version=draft.version,
+        actor=clinician,
+        answered_by_person=frozenset(i.name for i in phq9.items),
+    )
+    draft.refresh_from_db()
+    assert draft.phq9_self_reported
+
+    services.screening_save_draft(
+        screening=draft,
+        data={"phq9_1": 3, **{i.name: 2 for i in gad7.items}},
+        expected_version=draft.version,
+        actor=clinician,
+        answered_by_person=frozenset(i.name for i in gad7.items),
+    )
+
+    draft.refresh_from_db()
+    assert draft.gad7_self_reported and not draft.phq9_self_reported
