@@ -204,7 +204,7 @@ def page_settings(copy: bool):
 class JsonlWriter:
     """A notice line, then one JSON object per screening (typed: numbers, booleans, lists, null)."""
 
-    page_size = 1000  # about 2.5 kB a line
+    page_size = 2000  # about 2.7 kB a line: 5.5 MB a page (1,000: 7% slower on 20,000 screenings)
 
     def __init__(self, row: Row, export_id: uuid.UUID):
         self.row, self.export_id = row, export_id
