@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iop_screening.settings")
+os.environ.setdefault("MFA_REQUIRED", "false")  # signed in by the test client; the second factor has its own tests
 
 import django  # noqa: E402
 

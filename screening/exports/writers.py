@@ -179,16 +179,16 @@ def page_settings(copy: bool):
     """Settings for one page's transaction on PostgreSQL, put back after it (nothing outlives it: PgBouncer-safe).
 
     Primary-key lookups for the joins, which a page of a few thousand screenings needs (a hash join reads
-    each joined table whole, for every page); no JIT compilation and no parallel workers: a page's plan costs
-    more than PostgreSQL's `jit_above_cost`, so each page compiled its expressions anew — about as long as
-    reading the page (bench/export_page_plan.py) — and started two worker processes for a few thousand rows;
+    each joined table whole, for every page); no JIT compilation: a page's plan costs more than PostgreSQL's
+    `jit_above_cost`, so each page compiled its expressions anew, a quarter of the page's time
+    (bench/export_page_settings.py);
     for COPY, the program's time zone, for its times and local days (never for rows Django reads: it takes the
     session's times as UTC).
     """
     if connection.vendor != "postgresql":
         yield
         return
-    local = {"enable_hashjoin": "off", "enable_mergejoin": "off", "jit": "off", "max_parallel_workers_per_gather": "0"}
+    local = {"enable_hashjoin": "off", "enable_mergejoin": "off", "jit": "off"}
     if copy:
         local["TimeZone"] = timezone.get_current_timezone_name()
     set_local = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in local)
