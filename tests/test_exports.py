@@ -256,6 +256,21 @@ def test_export_records_disclosures_per_client(auditor_client):
     assert set(run.disclosures.values_list("client_id", flat=True)) == {alice.pk, bob.pk}
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_client_on_several_pages_is_noted_once_per_export(fmt):
+    alice, bob = ClientFactory(), ClientFactory()
+    for client in (alice, bob, alice, bob, alice):  # every page of 2 holds a client an earlier page noted
+        make_screening(client=client, created_at=NOW - dt.timedelta(days=1))
+
+    for _ in range(2):  # and a second export notes them again, for itself
+        b"".join(exports.ExportRunner(fmt=fmt, deidentified=False, filters=exports.ExportFilters(), page=2).stream())
+
+    noted = sorted(ExportDisclosure.objects.values_list("export_id", "client_id"))
+    first, second = ExportRun.objects.order_by("id").values_list("id", flat=True)
+    assert noted == sorted([(first, alice.pk), (first, bob.pk), (second, alice.pk), (second, bob.pk)])
+
+
 def test_export_streams_in_pages_with_bounded_queries(django_assert_num_queries, clinician):
     for days in range(1, 8):
         make_screening(created_at=NOW - dt.timedelta(days=days), clinician=clinician)
