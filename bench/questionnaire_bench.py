@@ -37,6 +37,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 
 from bench.machine import machine  # noqa: E402
+from screening import answers  # noqa: E402
 from screening.models import Client, Screening  # noqa: E402
 from screening.permissions import ensure_roles  # noqa: E402
 
@@ -45,25 +46,7 @@ WARM_UP = 3
 # iop_working_parent, item by item (CIWA-Ar 4, PAWSS 1, PHQ-9 8, GAD-7 6), as the form posts it.
 ANSWERS = {
     "substances": ["alcohol"],
-    **{
-        f"ciwa_{k}": v
-        for k, v in zip(
-            [
-                "nausea",
-                "tremor",
-                "sweats",
-                "anxiety",
-                "agitation",
-                "tactile",
-                "auditory",
-                "visual",
-                "headache",
-                "orientation",
-            ],
-            ["4", "0", "0", "0", "0", "0", "0", "0", "0", "0"],
-            strict=True,
-        )
-    },
+    **{item.name: "4" if n == 0 else "0" for n, item in enumerate(answers.INSTRUMENTS["ciwa_ar"])},  # nausea 4
     "pawss": "1",
     "dsm5_criteria": ["larger_amounts", "cut_down", "craving", "role_failure"],
     **{f"phq9_{n}": v for n, v in enumerate(["3", "3", "2", "0", "0", "0", "0", "0", "0"], 1)},

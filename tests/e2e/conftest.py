@@ -53,14 +53,28 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def page_without_javascript(browser, live_server):
+    """A page whose scripts are off: what the server alone must get right."""
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def sign_in_on(page, username: str, password: str = PASSWORD):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return page
+
+
+@pytest.fixture
 def sign_in(page):
     def _sign_in(username: str, password: str = PASSWORD):
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state()
-        return page
+        return sign_in_on(page, username, password)
 
     return _sign_in
 

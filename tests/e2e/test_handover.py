@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from screening import selfreport
 from screening.models import AuditEvent, Screening
-from tests.e2e.conftest import assert_accessible, screenshot
+from tests.e2e.conftest import assert_accessible, screenshot, sign_in_on
 from tests.factories import PASSWORD, ClientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,16 +132,11 @@ def test_the_whole_hand_over(page, sign_in):
     assert AuditEvent.objects.filter(action="sign_in_failed", details__during="hand-over return").count() == 1
 
 
-def test_the_hand_over_without_javascript(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+def test_the_hand_over_without_javascript(page_without_javascript):
+    page = page_without_javascript
     UserFactory(username="clinician", role="clinician")
     client = ClientFactory()
-    page.goto(reverse("login"))
-    page.get_by_label("Username").fill("clinician")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on(page, "clinician")
     page.goto(reverse("client_detail", args=[client.public_id]))
     page.get_by_role("button", name="Start a new screening").click()
     page.get_by_role("button", name="Hand to the patient for PHQ-9 and GAD-7").click()
@@ -158,25 +153,21 @@ def test_the_hand_over_without_javascript(browser, live_server):
     expect(page.locator("#self-report-alert")).to_contain_text(RESPONSE[2])
     screening = Screening.objects.get(client=client)
     assert screening.phq9_self_reported and not screening.gad7_self_reported
-    context.close()
 
 
 HANDOVER_IDLE = 6  # seconds (tests/e2e/test_nothing_lost.py): the clinician's session ends while the person answers
 
 
-def test_the_hand_over_without_javascript_keeps_answers_sent_after_the_session_ended(browser, live_server, settings):
+def test_the_hand_over_without_javascript_keeps_answers_sent_after_the_session_ended(
+    page_without_javascript, browser, live_server, settings
+):
     # The finding: without a script nothing is saved until "I have finished"; posted after the clinician's session
     # ended, the person's answers were lost. They are kept for the clinician, offered back after sign-in here.
     settings.SESSION_IDLE_TIMEOUT_SECONDS = HANDOVER_IDLE
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+    page = page_without_javascript
     UserFactory(username="clinician", role="clinician")
     client = ClientFactory()
-    page.goto(reverse("login"))
-    page.get_by_label("Username").fill("clinician")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on(page, "clinician")
     page.goto(reverse("client_detail", args=[client.public_id]))
     page.get_by_role("button", name="Start a new screening").click()
     page.get_by_label("Alcohol", exact=True).check()  # the clinician's own answer, saved with the hand-over
@@ -200,7 +191,7 @@ def test_the_hand_over_without_javascript_keeps_answers_sent_after_the_session_e
         expect(page.locator(f'input[name="{item.name}"][value="{n % 4}"]')).to_be_checked()
     expect(page.get_by_label("Alcohol", exact=True)).to_be_checked()
     # axe runs as a script: the same page, offered again, in a browser with scripts and this one's cookies.
-    seen = browser.new_context(base_url=live_server.url, storage_state=context.storage_state())
+    seen = browser.new_context(base_url=live_server.url, storage_state=page.context.storage_state())
     same = seen.new_page()
     same.goto(page.url)
     expect(same.locator("#kept-answers")).to_contain_text("the person's answers from the hand-over")
@@ -218,4 +209,3 @@ def test_the_hand_over_without_javascript_keeps_answers_sent_after_the_session_e
     draft.refresh_from_db()
     assert [getattr(draft, i.name) for i in selfreport.ITEMS] == [n % 4 for n in range(len(selfreport.ITEMS))]
     assert draft.phq9_self_reported and draft.gad7_self_reported and draft.substance_alcohol
-    context.close()

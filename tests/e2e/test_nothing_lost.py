@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from screening import services
 from screening.models import KeptAnswers, Screening
-from tests.e2e.conftest import assert_accessible, screenshot
+from tests.e2e.conftest import assert_accessible, screenshot, sign_in_on
 from tests.e2e.test_clinician_journey import choose, chosen, fill_iop_answers
 from tests.factories import PASSWORD, ClientFactory, UserFactory
 
@@ -46,17 +46,12 @@ def sign_in_here(page):
     page.wait_for_load_state()
 
 
-def test_idle_past_the_limit_then_complete_keeps_every_answer_without_javascript(browser, live_server, short_idle):
+def test_idle_past_the_limit_then_complete_keeps_every_answer_without_javascript(page_without_javascript, short_idle):
     # No script: no autosave and no warning; the server alone must keep what was posted.
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+    page = page_without_javascript
     UserFactory(username="clinician", role="clinician")
     client = ClientFactory()
-    page.goto(reverse("login"))
-    page.get_by_label("Username").fill("clinician")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on(page, "clinician")
     page.goto(reverse("client_detail", args=[client.public_id]))
     page.get_by_role("button", name="Start a new screening").click()
     fill_iop_answers(page)
@@ -74,7 +69,6 @@ def test_idle_past_the_limit_then_complete_keeps_every_answer_without_javascript
     page.get_by_role("button", name="Complete and see recommendation").click()
     expect(page.locator("#recommended-level")).to_have_text("IOP (intensive outpatient)")
     assert not KeptAnswers.objects.exists()
-    context.close()
 
 
 def test_idle_past_the_limit_then_complete_keeps_every_answer(draft_page):
